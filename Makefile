@@ -1,0 +1,64 @@
+# Every entry point of asynctools. A new machine needs two: `make run` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+VENV_BIN  := $(abspath $(VENV))/bin
+SCENARIO  ?= scenarios/research-assistant.toml
+OUT       ?= out/$(basename $(notdir $(SCENARIO)))
+CARGO     ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: help run test test-rust test-cdk bench fmt lint venv venv-lambda synth deploy local clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+
+run: ## compare sync and async agent loops on the research-assistant scenario (no AWS needed)
+	$(CARGO) run --release --quiet -- compare $(SCENARIO) --out $(OUT)
+	@echo "report: $(OUT)/report.md, $(OUT)/results.json"
+
+test: venv test-rust test-cdk lint ## install what the tests need, then run every test and check
+	@echo "make test: all passed"
+
+test-rust: venv
+	PATH="$(VENV_BIN):$$PATH" ASYNCTOOLS_REQUIRE_MOTO=1 $(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+test-cdk: ## the CDK app's tests (npm ci on first use)
+	$(MAKE) -C cdk test VENV_BIN=$(VENV_BIN)
+
+bench: ## simulator and pipeline throughput (release build)
+	scripts/bench.sh
+
+fmt: ## format the Rust code
+	$(CARGO) fmt --all
+
+lint: ## rustfmt check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+
+venv: $(VENV)/.stamp-dev ## python tools for the tests (moto, cfn-lint) in .venv
+$(VENV)/.stamp-dev: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV_BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv-lambda: $(VENV)/.stamp-lambda ## cargo-lambda and zig in .venv, for building the Lambda functions
+$(VENV)/.stamp-lambda: requirements-lambda.txt | venv
+	$(VENV_BIN)/pip install --quiet --disable-pip-version-check -r requirements-lambda.txt
+	touch $@
+
+synth: venv-lambda ## synthesize the CDK stack offline (builds the Rust functions with cargo-lambda)
+	$(MAKE) -C cdk synth VENV_BIN=$(VENV_BIN)
+
+deploy: venv-lambda ## deploy the stack to YOUR AWS account (needs credentials and `cdk bootstrap`)
+	$(MAKE) -C cdk deploy VENV_BIN=$(VENV_BIN)
+
+local: venv ## start moto on 127.0.0.1 and create the stack's tables and queues on it
+	PATH="$(VENV_BIN):$$PATH" scripts/local-stack.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV) out cdk/node_modules cdk/cdk.out

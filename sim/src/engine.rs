@@ -1,0 +1,125 @@
+//! The event queue: a min-heap ordered by (time, insertion sequence).
+//!
+//! Ties are broken by insertion order, so a run is a pure function of its inputs. The queue
+//! refuses to schedule into the past: simulated time never goes backwards.
+
+use crate::time::Nanos;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+struct Entry<E> {
+    time: Nanos,
+    seq: u64,
+    event: E,
+}
+
+impl<E> PartialEq for Entry<E> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+impl<E> Eq for Entry<E> {}
+impl<E> PartialOrd for Entry<E> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<E> Ord for Entry<E> {
+    // BinaryHeap is a max-heap: reverse so the earliest (time, seq) pops first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.time, other.seq).cmp(&(self.time, self.seq))
+    }
+}
+
+pub struct EventQueue<E> {
+    heap: BinaryHeap<Entry<E>>,
+    next_seq: u64,
+    now: Nanos,
+}
+
+impl<E> Default for EventQueue<E> {
+    fn default() -> Self {
+        EventQueue {
+            heap: BinaryHeap::new(),
+            next_seq: 0,
+            now: 0,
+        }
+    }
+}
+
+impl<E> EventQueue<E> {
+    /// Empties the queue and rewinds the clock to 0, keeping the allocation.
+    pub fn reset(&mut self) {
+        self.heap.clear();
+        self.next_seq = 0;
+        self.now = 0;
+    }
+
+    /// The time of the event popped last.
+    pub fn now(&self) -> Nanos {
+        self.now
+    }
+
+    /// Schedules `event` at `time`, which must not be before [`EventQueue::now`].
+    #[inline]
+    pub fn push(&mut self, time: Nanos, event: E) {
+        assert!(
+            time >= self.now,
+            "event scheduled at {time} ns, before the current time {} ns",
+            self.now
+        );
+        self.heap.push(Entry {
+            time,
+            seq: self.next_seq,
+            event,
+        });
+        self.next_seq += 1;
+    }
+
+    #[inline]
+    pub fn pop(&mut self) -> Option<(Nanos, E)> {
+        let entry = self.heap.pop()?;
+        debug_assert!(entry.time >= self.now, "time went backwards");
+        self.now = entry.time;
+        Some((entry.time, entry.event))
+    }
+
+    #[inline]
+    pub fn peek_time(&self) -> Option<Nanos> {
+        self.heap.peek().map(|e| e.time)
+    }
+
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pops_in_time_then_insertion_order() {
+        let mut q = EventQueue::default();
+        q.push(5, 'a');
+        q.push(1, 'b');
+        q.push(5, 'c');
+        q.push(1, 'd');
+        let order: Vec<char> = std::iter::from_fn(|| q.pop().map(|(_, e)| e)).collect();
+        assert_eq!(order, vec!['b', 'd', 'a', 'c']);
+        assert_eq!(q.now(), 5);
+    }
+
+    #[test]
+    #[should_panic(expected = "before the current time")]
+    fn refuses_the_past() {
+        let mut q = EventQueue::default();
+        q.push(10, ());
+        q.pop();
+        q.push(9, ());
+    }
+}

@@ -1,0 +1,435 @@
+//! Streaming metrics: exact, mergeable accumulators.
+//!
+//! Every accumulator holds integers only (hdrhistogram counts, u128 sums, fixed-point ratios), so
+//! merging is associative and commutative: shards can be combined in any order, on any number of
+//! threads, and the result is bit-for-bit the same. Memory does not grow with the session count.
+
+use crate::agent::{Outcome, Workspace};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// The contract's metrics (see `shared/design/agent-loop-model.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Makespan,
+    FirstUpdate,
+    ResultDelay,
+    MaxSilence,
+    ModelBusy,
+    ModelIdle,
+    IdleFraction,
+    Turns,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Unit {
+    #[serde(rename = "s")]
+    Seconds,
+    #[serde(rename = "fraction")]
+    Fraction,
+    #[serde(rename = "count")]
+    Count,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 8] = [
+        Metric::Makespan,
+        Metric::FirstUpdate,
+        Metric::ResultDelay,
+        Metric::MaxSilence,
+        Metric::ModelBusy,
+        Metric::ModelIdle,
+        Metric::IdleFraction,
+        Metric::Turns,
+    ];
+
+    /// The per-session metrics compared pairwise between policies.
+    pub const PAIRED: [Metric; 6] = [
+        Metric::Makespan,
+        Metric::FirstUpdate,
+        Metric::ResultDelay,
+        Metric::MaxSilence,
+        Metric::ModelIdle,
+        Metric::Turns,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Makespan => "makespan",
+            Metric::FirstUpdate => "first_update",
+            Metric::ResultDelay => "result_delay",
+            Metric::MaxSilence => "max_silence",
+            Metric::ModelBusy => "model_busy",
+            Metric::ModelIdle => "model_idle",
+            Metric::IdleFraction => "idle_fraction",
+            Metric::Turns => "turns",
+        }
+    }
+
+    pub fn unit(self) -> Unit {
+        match self {
+            Metric::IdleFraction => Unit::Fraction,
+            Metric::Turns => Unit::Count,
+            _ => Unit::Seconds,
+        }
+    }
+
+    /// What one recorded value means, for report legends.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Metric::Makespan => "request to final answer",
+            Metric::FirstUpdate => "request to the end of the first turn that read a tool result",
+            Metric::ResultDelay => {
+                "per call: from the tool finishing to the end of the turn that read it"
+            }
+            Metric::MaxSilence => "longest stretch with no new output to the user",
+            Metric::ModelBusy => "sum of model turn durations",
+            Metric::ModelIdle => "makespan minus model busy time",
+            Metric::IdleFraction => "model idle time over makespan",
+            Metric::Turns => "model turns (LLM requests) per session",
+        }
+    }
+
+    /// Stored value → reported value (seconds, fraction or count).
+    pub fn scale(self) -> f64 {
+        match self.unit() {
+            Unit::Seconds => 1e-9,
+            Unit::Fraction => 1e-6,
+            Unit::Count => 1.0,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One metric's distribution: an hdrhistogram (3 significant digits) plus exact count, sum,
+/// min and max, so the mean and extremes are exact.
+#[derive(Clone, Debug)]
+pub struct Stream {
+    hist: Histogram<u64>,
+    count: u64,
+    sum: u128,
+    min: u64,
+    max: u64,
+}
+
+impl Default for Stream {
+    fn default() -> Self {
+        Stream {
+            hist: Histogram::new(3).expect("3 significant digits is a valid precision"),
+            count: 0,
+            sum: 0,
+            min: u64::MAX,
+            max: 0,
+        }
+    }
+}
+
+impl Stream {
+    #[inline]
+    pub fn record(&mut self, v: u64) {
+        self.hist
+            .record(v)
+            .expect("an auto-resizing histogram takes any u64");
+        self.count += 1;
+        self.sum += v as u128;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+    }
+
+    pub fn merge(&mut self, other: &Stream) {
+        self.hist
+            .add(&other.hist)
+            .expect("auto-resizing histograms always merge");
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Exact mean of the stored values.
+    pub fn mean(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.sum as f64 / self.count as f64
+        }
+    }
+
+    pub fn quantile(&self, q: f64) -> u64 {
+        self.hist.value_at_quantile(q)
+    }
+
+    pub fn min(&self) -> u64 {
+        if self.count == 0 { 0 } else { self.min }
+    }
+
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+
+    /// The fraction of values ≤ `v` (for CDF charts).
+    pub fn cdf_points(&self, points: usize) -> Vec<(u64, f64)> {
+        if self.count == 0 {
+            return Vec::new();
+        }
+        (0..=points)
+            .map(|i| {
+                let q = i as f64 / points as f64;
+                (self.hist.value_at_quantile(q), q)
+            })
+            .collect()
+    }
+}
+
+/// All metrics of one policy.
+#[derive(Clone, Debug, Default)]
+pub struct PolicyMetrics {
+    streams: [Stream; 8],
+}
+
+impl PolicyMetrics {
+    pub fn record(&mut self, outcome: &Outcome, ws: &Workspace) {
+        let s = &mut self.streams;
+        s[Metric::Makespan.index()].record(outcome.makespan);
+        s[Metric::FirstUpdate.index()].record(outcome.first_update);
+        s[Metric::MaxSilence.index()].record(outcome.max_silence);
+        s[Metric::ModelBusy.index()].record(outcome.model_busy);
+        s[Metric::ModelIdle.index()].record(outcome.model_idle());
+        s[Metric::IdleFraction.index()].record(outcome.idle_ppm());
+        s[Metric::Turns.index()].record(outcome.turns as u64);
+        let delays = &mut s[Metric::ResultDelay.index()];
+        for c in &ws.calls {
+            delays.record(c.result_delay());
+        }
+    }
+
+    pub fn merge(&mut self, other: &PolicyMetrics) {
+        for (a, b) in self.streams.iter_mut().zip(&other.streams) {
+            a.merge(b);
+        }
+    }
+
+    pub fn get(&self, metric: Metric) -> &Stream {
+        &self.streams[metric.index()]
+    }
+}
+
+/// The per-session values compared between policies.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SessionValues([u64; Metric::PAIRED.len()]);
+
+impl SessionValues {
+    pub fn new(outcome: &Outcome, calls: usize) -> SessionValues {
+        SessionValues(Metric::PAIRED.map(|m| match m {
+            Metric::Makespan => outcome.makespan,
+            Metric::FirstUpdate => outcome.first_update,
+            Metric::ResultDelay => outcome.mean_result_delay(calls),
+            Metric::MaxSilence => outcome.max_silence,
+            Metric::ModelIdle => outcome.model_idle(),
+            Metric::Turns => outcome.turns as u64,
+            _ => unreachable!("only paired metrics"),
+        }))
+    }
+}
+
+/// Ratios are stored in fixed point with 20 fractional bits (resolution ~1e-6) and capped, so
+/// that sums of squares over 10^10 sessions stay inside u128.
+const RATIO_ONE: f64 = (1u64 << 20) as f64;
+pub const RATIO_CAP: f64 = 1e6;
+
+/// Paired comparison of one metric: baseline / candidate and baseline − candidate, per session.
+#[derive(Clone, Debug, Default)]
+pub struct PairedStream {
+    /// Sessions where the ratio is defined (candidate > 0, or both 0 → ratio 1).
+    ratio_n: u64,
+    ratio_sum: u128,
+    ratio_sq_sum: u128,
+    /// Candidate 0 while baseline > 0: the ratio is infinite and left out of its mean.
+    undefined: u64,
+    n: u64,
+    diff_sum: i128,
+    /// Squares of differences in microseconds (or units): only the spread needs them.
+    diff_sq_sum: u128,
+    candidate_better: u64,
+    ties: u64,
+}
+
+impl PairedStream {
+    #[inline]
+    fn record(&mut self, baseline: u64, candidate: u64, micro: bool) {
+        self.n += 1;
+        match baseline.cmp(&candidate) {
+            std::cmp::Ordering::Greater => self.candidate_better += 1,
+            std::cmp::Ordering::Equal => self.ties += 1,
+            std::cmp::Ordering::Less => {}
+        }
+        let diff = baseline as i128 - candidate as i128;
+        self.diff_sum += diff;
+        let d = if micro { diff / 1000 } else { diff };
+        self.diff_sq_sum = self.diff_sq_sum.saturating_add((d * d) as u128);
+        let ratio = if candidate > 0 {
+            (baseline as f64 / candidate as f64).min(RATIO_CAP)
+        } else if baseline == 0 {
+            1.0
+        } else {
+            self.undefined += 1;
+            return;
+        };
+        let q = (ratio * RATIO_ONE).round() as u128;
+        self.ratio_n += 1;
+        self.ratio_sum += q;
+        self.ratio_sq_sum += q * q;
+    }
+
+    fn merge(&mut self, o: &PairedStream) {
+        self.ratio_n += o.ratio_n;
+        self.ratio_sum += o.ratio_sum;
+        self.ratio_sq_sum += o.ratio_sq_sum;
+        self.undefined += o.undefined;
+        self.n += o.n;
+        self.diff_sum += o.diff_sum;
+        self.diff_sq_sum = self.diff_sq_sum.saturating_add(o.diff_sq_sum);
+        self.candidate_better += o.candidate_better;
+        self.ties += o.ties;
+    }
+
+    pub fn sessions(&self) -> u64 {
+        self.n
+    }
+
+    pub fn undefined(&self) -> u64 {
+        self.undefined
+    }
+
+    /// Mean of the per-session ratio baseline/candidate and its 95% confidence interval.
+    pub fn ratio(&self) -> Estimate {
+        estimate(
+            self.ratio_n,
+            self.ratio_sum as f64 / RATIO_ONE,
+            self.ratio_sq_sum as f64 / (RATIO_ONE * RATIO_ONE),
+        )
+    }
+
+    /// Mean of baseline − candidate (in stored units) and its 95% confidence interval.
+    pub fn difference(&self, micro: bool) -> Estimate {
+        let scale = if micro { 1000.0 } else { 1.0 };
+        let mean = self.diff_sum as f64 / self.n.max(1) as f64;
+        let sq = self.diff_sq_sum as f64 * scale * scale;
+        let mut e = estimate(self.n, mean * self.n as f64, sq);
+        e.mean = mean;
+        e
+    }
+
+    pub fn candidate_better_fraction(&self) -> f64 {
+        self.candidate_better as f64 / self.n.max(1) as f64
+    }
+
+    pub fn tie_fraction(&self) -> f64 {
+        self.ties as f64 / self.n.max(1) as f64
+    }
+}
+
+/// A mean with a normal-approximation 95% confidence interval.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Estimate {
+    pub mean: f64,
+    pub ci95_low: f64,
+    pub ci95_high: f64,
+}
+
+fn estimate(n: u64, sum: f64, sq_sum: f64) -> Estimate {
+    if n == 0 {
+        return Estimate {
+            mean: f64::NAN,
+            ci95_low: f64::NAN,
+            ci95_high: f64::NAN,
+        };
+    }
+    let nf = n as f64;
+    let mean = sum / nf;
+    let var = if n > 1 {
+        ((sq_sum - nf * mean * mean) / (nf - 1.0)).max(0.0)
+    } else {
+        0.0
+    };
+    let half = 1.96 * (var / nf).sqrt();
+    Estimate {
+        mean,
+        ci95_low: mean - half,
+        ci95_high: mean + half,
+    }
+}
+
+/// The paired comparison of two policies over every paired metric.
+#[derive(Clone, Debug, Default)]
+pub struct PairMetrics {
+    streams: [PairedStream; Metric::PAIRED.len()],
+}
+
+impl PairMetrics {
+    #[inline]
+    pub fn record(&mut self, baseline: &SessionValues, candidate: &SessionValues) {
+        for (i, m) in Metric::PAIRED.iter().enumerate() {
+            let micro = m.unit() == Unit::Seconds;
+            self.streams[i].record(baseline.0[i], candidate.0[i], micro);
+        }
+    }
+
+    pub fn merge(&mut self, other: &PairMetrics) {
+        for (a, b) in self.streams.iter_mut().zip(&other.streams) {
+            a.merge(b);
+        }
+    }
+
+    pub fn get(&self, metric: Metric) -> &PairedStream {
+        let i = Metric::PAIRED
+            .iter()
+            .position(|&m| m == metric)
+            .expect("only paired metrics are compared");
+        &self.streams[i]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_is_exact_and_merges() {
+        let mut a = Stream::default();
+        let mut b = Stream::default();
+        for v in [1u64, 2, 3] {
+            a.record(v * 1_000_000_007);
+        }
+        b.record(10);
+        a.merge(&b);
+        assert_eq!(a.count(), 4);
+        assert_eq!(a.min(), 10);
+        assert_eq!(a.max(), 3_000_000_021);
+        assert_eq!(a.mean(), (6_000_000_042u64 + 10) as f64 / 4.0);
+    }
+
+    #[test]
+    fn paired_ratio_and_difference() {
+        let mut p = PairedStream::default();
+        p.record(200, 100, false); // ratio 2, diff 100
+        p.record(100, 100, false); // ratio 1, diff 0
+        p.record(50, 0, false); // undefined ratio, diff 50
+        assert_eq!(p.sessions(), 3);
+        assert_eq!(p.undefined(), 1);
+        let r = p.ratio();
+        assert!((r.mean - 1.5).abs() < 1e-6);
+        assert!(r.ci95_low < 1.5 && r.ci95_high > 1.5);
+        assert_eq!(p.difference(false).mean, 50.0);
+        assert!((p.candidate_better_fraction() - 2.0 / 3.0).abs() < 1e-12);
+        assert!((p.tie_fraction() - 1.0 / 3.0).abs() < 1e-12);
+    }
+}

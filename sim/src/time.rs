@@ -1,0 +1,63 @@
+//! Simulated time: integer nanoseconds, so runs are exact and deterministic.
+
+/// A point in simulated time or a duration, in nanoseconds since the session's request.
+pub type Nanos = u64;
+
+pub const NANOS_PER_SEC: f64 = 1e9;
+
+/// The largest duration one sample may take (10^6 s, about 11.6 days). Heavy-tailed
+/// distributions are clamped here so that sums over a session's turns and calls cannot overflow.
+pub const MAX_SAMPLE: Nanos = 1_000_000 * 1_000_000_000;
+
+pub fn to_secs(ns: Nanos) -> f64 {
+    ns as f64 / NANOS_PER_SEC
+}
+
+/// Converts a duration to nanoseconds, saturating far above any limit a scenario may set.
+pub fn from_duration(d: std::time::Duration) -> Nanos {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A short human form with three significant digits: `850 µs`, `12.3 ms`, `1.50 s`, `2.5 min`.
+pub fn human(ns: f64) -> String {
+    let abs = ns.abs();
+    let (value, unit) = if abs < 1e3 {
+        (ns, "ns")
+    } else if abs < 1e6 {
+        (ns / 1e3, "µs")
+    } else if abs < 1e9 {
+        (ns / 1e6, "ms")
+    } else if abs < 120e9 {
+        (ns / 1e9, "s")
+    } else if abs < 7200e9 {
+        (ns / 60e9, "min")
+    } else {
+        (ns / 3600e9, "h")
+    };
+    format!("{} {unit}", three_digits(value))
+}
+
+fn three_digits(v: f64) -> String {
+    let abs = v.abs();
+    if abs >= 100.0 || abs == 0.0 {
+        format!("{v:.0}")
+    } else if abs >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_picks_a_readable_unit() {
+        assert_eq!(human(850_000.0), "850 µs");
+        assert_eq!(human(12_345_678.0), "12.3 ms");
+        assert_eq!(human(1.5e9), "1.50 s");
+        assert_eq!(human(150e9), "2.50 min");
+        assert_eq!(human(0.0), "0 ns");
+    }
+}

@@ -1,0 +1,47 @@
+//! `asynctools`: the command line. Each command is a thin layer over the `sim` and `workers` crates.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Asynchronous agentic tools: simulate sync vs async agent loops, and run the task pipeline.
+#[derive(Parser, Debug)]
+#[command(name = "asynctools", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Simulate one agent-loop policy on a scenario and report its latency metrics.
+    Run(cmd::sim::RunArgs),
+    /// Simulate several policies on the same random draws and compare them session by session.
+    Compare(cmd::sim::CompareArgs),
+    /// Check a scenario file and print what it describes, without simulating it.
+    Validate(cmd::sim::ValidateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Run(args) => cmd::sim::run(args),
+        Command::Compare(args) => cmd::sim::compare(args),
+        Command::Validate(args) => cmd::sim::validate(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {:#}", err.error());
+            ExitCode::from(err.exit_code())
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The asynctools task pipeline (being built: see issue 3).
