@@ -19,7 +19,11 @@ const UNSET: Nanos = Nanos::MAX;
 #[derive(Clone, Copy, Debug)]
 enum Event {
     TurnEnd,
+    /// One result reaches the agent (async: each arrival may start a turn).
     Arrive(u32),
+    /// Every call in flight has arrived (blocking policies wake only then: one event instead of
+    /// one per call, the same outcome at a fraction of the queue work).
+    AllArrived,
     HoldExpired,
 }
 
@@ -118,6 +122,8 @@ pub struct Workspace {
     waiting: Vec<u32>,
     reading: Vec<u32>,
     issuing: Vec<u32>,
+    /// Blocking policies: the calls in flight, delivered together by [`Event::AllArrived`].
+    blocked_on: Vec<u32>,
 }
 
 struct Loop<'a, T: TurnBase> {
@@ -157,6 +163,7 @@ pub fn simulate_session<T: TurnBase>(
     ws.waiting.clear();
     ws.reading.clear();
     ws.issuing.clear();
+    ws.blocked_on.clear();
     let agent = Loop {
         plan,
         policy,
@@ -184,6 +191,10 @@ impl<T: TurnBase> Loop<'_, T> {
                 Event::Arrive(call) => {
                     self.ws.waiting.push(call);
                     self.in_flight -= 1;
+                }
+                Event::AllArrived => {
+                    self.in_flight -= self.ws.blocked_on.len() as u32;
+                    self.ws.waiting.append(&mut self.ws.blocked_on);
                 }
                 Event::HoldExpired => {}
             }
@@ -299,6 +310,8 @@ impl<T: TurnBase> Loop<'_, T> {
         }
         ws.reading.clear();
         let at = |v: &[Nanos], i: usize| v.get(i).copied().unwrap_or(0);
+        let blocking = self.policy.is_blocking();
+        let mut last_arrival = now;
         for &call in &ws.issuing {
             let i = call as usize;
             let c = &mut ws.calls[i];
@@ -306,9 +319,21 @@ impl<T: TurnBase> Loop<'_, T> {
             c.started = now + at(self.inputs.pre, i);
             c.finished = c.started + self.inputs.latency[i];
             c.available = c.finished + at(self.inputs.post, i);
-            ws.queue.push(c.available, Event::Arrive(call));
+            if blocking {
+                last_arrival = last_arrival.max(c.available);
+            } else {
+                ws.queue.push(c.available, Event::Arrive(call));
+            }
         }
         self.in_flight += ws.issuing.len() as u32;
+        if blocking && !ws.issuing.is_empty() {
+            debug_assert!(
+                ws.blocked_on.is_empty(),
+                "a blocking loop has one wait at a time"
+            );
+            ws.blocked_on.append(&mut ws.issuing);
+            ws.queue.push(last_arrival, Event::AllArrived);
+        }
         ws.issuing.clear();
         if self.read_total as usize == self.plan.len() {
             debug_assert_eq!(self.in_flight, 0);

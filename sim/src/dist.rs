@@ -134,10 +134,7 @@ impl Dist {
             }
             Dist::Exponential { mean } => {
                 if mean.is_zero() {
-                    bad(
-                        "mean",
-                        "must be > 0 (for always zero, use \"0s\")".into(),
-                    )
+                    bad("mean", "must be > 0 (for always zero, use \"0s\")".into())
                 }
             }
             Dist::Normal { .. } => {}
@@ -235,7 +232,9 @@ impl Dist {
                 low: ns(min),
                 width: ns(max) - ns(min),
             },
-            Dist::Exponential { mean } => Sampler::Exponential(Exp::new(1.0 / ns(mean)).map_err(|e| e.to_string())?),
+            Dist::Exponential { mean } => {
+                Sampler::Exponential(Exp::new(1.0 / ns(mean)).map_err(|e| e.to_string())?)
+            }
             Dist::Normal { mean, std_dev } if std_dev.is_zero() => {
                 Sampler::Constant(clamp_ns(ns(mean)))
             }
@@ -357,7 +356,9 @@ pub fn shorthand<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Dist, D::
             )
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Dist, E> {
-            crate::duration::parse(v).map(Dist::constant).map_err(E::custom)
+            crate::duration::parse(v)
+                .map(Dist::constant)
+                .map_err(E::custom)
         }
         fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Dist, A::Error> {
             Dist::deserialize(de::value::MapAccessDeserializer::new(map))
@@ -375,7 +376,10 @@ pub fn shorthand_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Dist>,
 #[derive(Debug, Clone)]
 pub enum Sampler {
     Constant(Nanos),
-    Uniform { low: f64, width: f64 },
+    Uniform {
+        low: f64,
+        width: f64,
+    },
     Exponential(Exp<f64>),
     Normal(Normal<f64>),
     LogNormal(LogNormal<f64>),
@@ -429,7 +433,9 @@ fn clamp_ns(x: f64) -> Nanos {
     } else if x >= MAX_SAMPLE as f64 {
         MAX_SAMPLE
     } else {
-        x.round() as Nanos
+        // x > 0, so adding ½ and truncating rounds half away from zero like f64::round,
+        // without its libm call (a measurable cost at 10^7 draws per second).
+        (x + 0.5) as Nanos
     }
 }
 
@@ -454,8 +460,7 @@ fn erfc(x: f64) -> f64 {
                         + t * (-0.18628806
                             + t * (0.27886807
                                 + t * (-1.13520398
-                                    + t * (1.48851587
-                                        + t * (-0.82215223 + t * 0.17087277)))))))))
+                                    + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
             .exp();
     if x >= 0.0 { r } else { 2.0 - r }
 }
@@ -506,18 +511,44 @@ mod tests {
     #[test]
     fn sample_means_match_analytic_means() {
         let cases = [
-            Dist::Uniform { min: ms(100), max: ms(300) },
+            Dist::Uniform {
+                min: ms(100),
+                max: ms(300),
+            },
             Dist::Exponential { mean: ms(200) },
-            Dist::Normal { mean: ms(100), std_dev: ms(80) },
-            Dist::Lognormal { median: ms(1000), sigma: 0.5 },
-            Dist::Gamma { shape: 2.0, scale: ms(50) },
-            Dist::Weibull { shape: 1.5, scale: ms(100) },
-            Dist::Pareto { scale: ms(10), shape: 3.0 },
-            Dist::Empirical { samples: vec![ms(1), ms(2), ms(6)] },
+            Dist::Normal {
+                mean: ms(100),
+                std_dev: ms(80),
+            },
+            Dist::Lognormal {
+                median: ms(1000),
+                sigma: 0.5,
+            },
+            Dist::Gamma {
+                shape: 2.0,
+                scale: ms(50),
+            },
+            Dist::Weibull {
+                shape: 1.5,
+                scale: ms(100),
+            },
+            Dist::Pareto {
+                scale: ms(10),
+                shape: 3.0,
+            },
+            Dist::Empirical {
+                samples: vec![ms(1), ms(2), ms(6)],
+            },
             Dist::Mixture {
                 components: vec![
-                    Component { weight: 3.0, latency: Dist::constant(ms(100)) },
-                    Component { weight: 1.0, latency: Dist::Exponential { mean: ms(500) } },
+                    Component {
+                        weight: 3.0,
+                        latency: Dist::constant(ms(100)),
+                    },
+                    Component {
+                        weight: 1.0,
+                        latency: Dist::Exponential { mean: ms(500) },
+                    },
                 ],
             },
         ];
@@ -525,47 +556,86 @@ mod tests {
             let analytic = d.mean_ns().unwrap();
             let sampled = sample_mean(&d, 400_000);
             let rel = (sampled - analytic).abs() / analytic;
-            assert!(rel < 0.01, "{}: sampled {sampled}, analytic {analytic}", d.describe());
+            assert!(
+                rel < 0.01,
+                "{}: sampled {sampled}, analytic {analytic}",
+                d.describe()
+            );
         }
     }
 
     #[test]
     fn truncated_normal_never_negative() {
-        let s = Dist::Normal { mean: ms(0), std_dev: ms(100) }.sampler().unwrap();
+        let s = Dist::Normal {
+            mean: ms(0),
+            std_dev: ms(100),
+        }
+        .sampler()
+        .unwrap();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
         let draws: Vec<Nanos> = (0..10_000).map(|_| s.sample(&mut rng)).collect();
         assert!(draws.iter().any(|&x| x > 0));
         // The half-normal mean is sd·√(2/π).
         let mean = draws.iter().sum::<u64>() as f64 / draws.len() as f64;
         let expected = 100e6 * (2.0 / std::f64::consts::PI).sqrt();
-        assert!((mean - expected).abs() / expected < 0.03, "{mean} vs {expected}");
+        assert!(
+            (mean - expected).abs() / expected < 0.03,
+            "{mean} vs {expected}"
+        );
     }
 
     #[test]
     fn heavy_tails_are_clamped() {
-        let s = Dist::Pareto { scale: Duration::from_secs(1), shape: 0.01 }.sampler().unwrap();
+        let s = Dist::Pareto {
+            scale: Duration::from_secs(1),
+            shape: 0.01,
+        }
+        .sampler()
+        .unwrap();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
-        assert!((0..1000).map(|_| s.sample(&mut rng)).all(|x| x <= MAX_SAMPLE));
-        assert_eq!(Dist::Pareto { scale: ms(1), shape: 1.0 }.mean_ns(), None);
+        assert!(
+            (0..1000)
+                .map(|_| s.sample(&mut rng))
+                .all(|x| x <= MAX_SAMPLE)
+        );
+        assert_eq!(
+            Dist::Pareto {
+                scale: ms(1),
+                shape: 1.0
+            }
+            .mean_ns(),
+            None
+        );
     }
 
     #[test]
     fn checks_name_the_bad_parameter() {
         let mut p = Vec::new();
-        Dist::Lognormal { median: ms(1), sigma: 0.0 }.check("tools.a.latency", &mut p);
+        Dist::Lognormal {
+            median: ms(1),
+            sigma: 0.0,
+        }
+        .check("tools.a.latency", &mut p);
         assert_eq!(p[0].path, "tools.a.latency.sigma");
         assert!(p[0].message.contains("must be > 0"));
 
         let mut p = Vec::new();
         let mix = Dist::Mixture {
-            components: vec![Component { weight: 0.0, latency: Dist::constant(ms(1)) }],
+            components: vec![Component {
+                weight: 0.0,
+                latency: Dist::constant(ms(1)),
+            }],
         };
         mix.check("x", &mut p);
         assert_eq!(p[0].path, "x.components");
         assert!(p[0].message.contains("sum to a positive number"));
 
         let mut p = Vec::new();
-        Dist::Uniform { min: ms(5), max: ms(1) }.check("u", &mut p);
+        Dist::Uniform {
+            min: ms(5),
+            max: ms(1),
+        }
+        .check("u", &mut p);
         assert_eq!(p[0].path, "u.max");
     }
 

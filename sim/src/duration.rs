@@ -9,7 +9,9 @@ use std::time::Duration;
 pub fn parse(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
     if trimmed.starts_with('-') {
-        return Err(format!("duration \"{text}\" is negative; durations must be ≥ 0"));
+        return Err(format!(
+            "duration \"{text}\" is negative; durations must be ≥ 0"
+        ));
     }
     humantime::parse_duration(trimmed).map_err(|e| {
         format!(

@@ -109,7 +109,9 @@ impl Plan {
 
     /// The longest chain of dependent calls (1 for a plan of independent calls).
     pub fn depth(&self) -> usize {
-        let order = self.topological_order().expect("a validated plan is acyclic");
+        let order = self
+            .topological_order()
+            .expect("a validated plan is acyclic");
         let mut level = vec![1usize; self.len()];
         for &c in &order {
             for &d in self.deps(c) {
@@ -177,7 +179,12 @@ mod tests {
     use super::*;
 
     fn calls(n: usize) -> Vec<PlanCall> {
-        (0..n).map(|i| PlanCall { id: format!("c{i}"), tool: 0 }).collect()
+        (0..n)
+            .map(|i| PlanCall {
+                id: format!("c{i}"),
+                tool: 0,
+            })
+            .collect()
     }
 
     #[test]
@@ -192,7 +199,9 @@ mod tests {
     #[test]
     fn finds_a_cycle() {
         let err = Plan::new(calls(4), &[vec![], vec![3], vec![1], vec![2]], None).unwrap_err();
-        let PlanError::Cycle(cycle) = err else { panic!("{err:?}") };
+        let PlanError::Cycle(cycle) = err else {
+            panic!("{err:?}")
+        };
         assert_eq!(cycle.first(), cycle.last());
         assert_eq!(cycle.len(), 4, "{cycle:?}");
         for pair in cycle.windows(2) {

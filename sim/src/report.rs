@@ -281,7 +281,11 @@ impl Report {
         for metric in Metric::ALL {
             for (i, stat) in ["p50", "p99", "mean"].into_iter().enumerate() {
                 let mut row = vec![
-                    if i == 0 { metric.name().to_string() } else { String::new() },
+                    if i == 0 {
+                        metric.name().to_string()
+                    } else {
+                        String::new()
+                    },
                     stat.to_string(),
                 ];
                 for p in &self.policies {
@@ -418,10 +422,17 @@ impl Report {
             "\nDefinitions: `shared/design/agent-loop-model.md`. Every policy sees the same random \
              draws for a session (common random numbers), so comparisons are paired.\n"
         );
-        let _ = writeln!(out, "## Tools\n\n| tool | latency | mean | calls per session |\n|---|---|---:|---:|");
+        let _ = writeln!(
+            out,
+            "## Tools\n\n| tool | latency | mean | calls per session |\n|---|---|---:|---:|"
+        );
         for t in &s.tools {
             let mean = t.mean_s.map_or("∞".to_string(), |m| human(m * 1e9));
-            let _ = writeln!(out, "| {} | {} | {} | {} |", t.name, t.latency, mean, t.calls);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                t.name, t.latency, mean, t.calls
+            );
         }
         if let Some(src) = scenario_source {
             let _ = writeln!(out, "\n## Scenario\n\n```toml\n{}\n```", src.trim_end());
@@ -449,7 +460,11 @@ impl Report {
                     ("min", s.min),
                     ("max", s.max),
                 ] {
-                    let u = if stat == "count" { "count" } else { unit(s.unit) };
+                    let u = if stat == "count" {
+                        "count"
+                    } else {
+                        unit(s.unit)
+                    };
                     let _ = writeln!(out, "summary,,{},{},{stat},{v},{u}", p.name, metric.name());
                 }
             }

@@ -185,7 +185,7 @@ pub struct Located {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("{file}: cannot read the scenario: {source}")]
+    #[error("{file}: cannot read the scenario")]
     Io {
         file: String,
         #[source]
@@ -248,12 +248,7 @@ impl Scenario {
         };
         let spec = read(text).map_err(|p| invalid(vec![p]))?;
         Scenario::compile(spec, text, file).map_err(|problems| {
-            invalid(
-                problems
-                    .into_iter()
-                    .map(|p| locate_path(text, p))
-                    .collect(),
-            )
+            invalid(problems.into_iter().map(|p| locate_path(text, p)).collect())
         })
     }
 
@@ -269,11 +264,17 @@ impl Scenario {
         if spec.sessions == 0 || spec.sessions > MAX_SESSIONS {
             bad(
                 "sessions",
-                format!("must be between 1 and {MAX_SESSIONS}, got {}", spec.sessions),
+                format!(
+                    "must be between 1 and {MAX_SESSIONS}, got {}",
+                    spec.sessions
+                ),
             );
         }
         if spec.tools.is_empty() {
-            bad("tools", "define at least one tool, e.g. [tools.search] latency = \"1s\"".into());
+            bad(
+                "tools",
+                "define at least one tool, e.g. [tools.search] latency = \"1s\"".into(),
+            );
         }
         if spec.tools.len() > MAX_TOOLS {
             bad(
@@ -322,7 +323,8 @@ impl Scenario {
                 }]
             })
         };
-        let optional = |d: &Option<Dist>, path: &str| latency(d.clone().unwrap_or_else(Dist::zero), path);
+        let optional =
+            |d: &Option<Dist>, path: &str| latency(d.clone().unwrap_or_else(Dist::zero), path);
         let mut tools = Vec::with_capacity(spec.tools.len());
         for (name, t) in &spec.tools {
             tools.push(Tool {
@@ -351,9 +353,18 @@ impl Scenario {
             tools,
             plan,
             overheads: Overheads {
-                sync_invocation: optional(&spec.overheads.sync_invocation, "overheads.sync_invocation")?,
-                async_dispatch: optional(&spec.overheads.async_dispatch, "overheads.async_dispatch")?,
-                async_delivery: optional(&spec.overheads.async_delivery, "overheads.async_delivery")?,
+                sync_invocation: optional(
+                    &spec.overheads.sync_invocation,
+                    "overheads.sync_invocation",
+                )?,
+                async_dispatch: optional(
+                    &spec.overheads.async_dispatch,
+                    "overheads.async_dispatch",
+                )?,
+                async_delivery: optional(
+                    &spec.overheads.async_delivery,
+                    "overheads.async_delivery",
+                )?,
             },
             batch_window: spec.async_loop.batch_window.map(from_duration).unwrap_or(0),
             source: text.to_string(),
@@ -415,12 +426,18 @@ fn compile_plan(
             let mut previous: Vec<usize> = Vec::new();
             let mut ok = true;
             if rounds.is_empty() {
-                bad("plan.rounds".into(), "the plan is empty: list at least one round".into());
+                bad(
+                    "plan.rounds".into(),
+                    "the plan is empty: list at least one round".into(),
+                );
                 return None;
             }
             for (r, round) in rounds.iter().enumerate() {
                 if round.is_empty() {
-                    bad(format!("plan.rounds[{r}]"), "a round must call at least one tool".into());
+                    bad(
+                        format!("plan.rounds[{r}]"),
+                        "a round must call at least one tool".into(),
+                    );
                     ok = false;
                 }
                 let mut this_round = Vec::new();
@@ -454,7 +471,10 @@ fn compile_plan(
         }
         (None, Some(specs)) => {
             if specs.is_empty() {
-                bad("plan.calls".into(), "the plan is empty: list at least one call".into());
+                bad(
+                    "plan.calls".into(),
+                    "the plan is empty: list at least one call".into(),
+                );
                 return None;
             }
             let mut ok = true;
@@ -605,12 +625,13 @@ fn locate_path(text: &str, problem: Problem) -> Located {
             let mut table: Option<&toml::de::DeTable> = Some(root.get_ref());
             for segment in path_segments(&problem.path) {
                 let next = match (segment, table, value) {
-                    (Segment::Key(k), Some(t), _) => {
-                        t.iter().find(|(key, _)| key.get_ref() == k).map(|(key, v)| {
+                    (Segment::Key(k), Some(t), _) => t
+                        .iter()
+                        .find(|(key, _)| key.get_ref() == k)
+                        .map(|(key, v)| {
                             offset = key.span().start;
                             v
-                        })
-                    }
+                        }),
                     (Segment::Index(i), _, Some(v)) => match v.get_ref() {
                         toml::de::DeValue::Array(items) => items.get(i).inspect(|item| {
                             offset = item.span().start;
