@@ -187,3 +187,48 @@ fn run_session(
         pairs[k].record(&values[a], &values[b]);
     }
 }
+
+/// The full detail of one session under one policy: every call's timeline and every turn, for
+/// timelines and traces. Uses the same draws as [`simulate`] for that session index.
+#[derive(Clone, Debug)]
+pub struct SessionTrace {
+    pub session: u64,
+    pub policy: Policy,
+    pub outcome: crate::agent::Outcome,
+    pub calls: Vec<crate::agent::CallTimes>,
+    pub turns: Vec<crate::agent::TurnRecord>,
+}
+
+pub fn trace_session(
+    scenario: &Scenario,
+    seed: u64,
+    session: u64,
+    policy: &Policy,
+) -> SessionTrace {
+    let mut draws = SessionDraws::default();
+    let needs = Needs {
+        blocking: policy.is_blocking(),
+        non_blocking: !policy.is_blocking(),
+    };
+    draws.draw(scenario, seed, session, needs);
+    let (pre, post): (&[u64], &[u64]) = if policy.is_blocking() {
+        (&draws.sync_invocation, &[])
+    } else {
+        (&draws.dispatch, &draws.delivery)
+    };
+    let inputs = SessionInputs {
+        latency: &draws.latency,
+        pre,
+        post,
+        turn_base: draws.turns.source(&scenario.model.base.sampler),
+    };
+    let mut ws = Workspace::default();
+    let outcome = simulate_session(&scenario.plan, policy, &scenario.model, inputs, &mut ws);
+    SessionTrace {
+        session,
+        policy: policy.clone(),
+        outcome,
+        calls: ws.calls,
+        turns: ws.turns,
+    }
+}

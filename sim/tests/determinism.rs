@@ -33,3 +33,22 @@ fn same_seed_same_json_on_any_thread_count() {
     assert_eq!(one, json(3, 30_001, 9));
     assert_ne!(one, json(2, 30_001, 10), "another seed gives other results");
 }
+
+#[test]
+fn a_traced_session_matches_the_aggregate_run() {
+    let scenario = common::one_round(3, "{ dist = \"exponential\", mean = \"1s\" }");
+    for policy in [Policy::SEQUENTIAL, Policy::SYNC, Policy::ASYNC] {
+        let opts = RunOptions {
+            sessions: 1,
+            seed: 5,
+            threads: Some(1),
+            policies: vec![policy.clone()],
+        };
+        let results = simulate(&scenario, &opts, &|_| {}).unwrap();
+        let trace = sim::runner::trace_session(&scenario, 5, 0, &policy);
+        let makespan = results.metrics[0].get(sim::metrics::Metric::Makespan);
+        assert_eq!(makespan.max(), trace.outcome.makespan);
+        assert_eq!(trace.turns.len() as u32, trace.outcome.turns);
+        assert_eq!(trace.calls.len(), 3);
+    }
+}
