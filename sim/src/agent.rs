@@ -1,40 +1,72 @@
-//! One session's agent loop under a policy, as a discrete-event simulation.
+//! One session's agent loop under a policy, as a state machine driven by events.
 //!
-//! The model takes one turn at a time. A turn *starts* by reading results, which may make
-//! further calls ready; it *ends* by issuing the calls it decided on and showing output. The
-//! policies differ only in when the idle model starts its next turn and how many calls it issues
-//! (see [`Policy`]). Every event at one instant is applied before the model decides, so a turn
-//! that starts at time t reads every result that arrived at or before t; results that arrive
-//! while a turn runs wait for the next one.
+//! The model takes one turn at a time. A turn *starts* by reading results (and the user's
+//! follow-up messages), which may make further calls ready; it dispatches the calls it writes
+//! (at its end, or as each is generated with streamed dispatch) and *ends* by showing output.
+//! The policies differ only in when the idle model asks for its next turn and how many calls it
+//! issues (see [`Policy`]). The driver applies every event of an instant before the session
+//! decides, so a turn that starts at time t reads every result that arrived at or before t;
+//! results that arrive while a turn runs wait for the next one.
+//!
+//! The session talks to its surroundings through [`Env`]: on its own ([`simulate_session`],
+//! sessions independent) the model is always free and a call's whole attempt chain is known when
+//! it is issued; in a shared world (`crate::world`) turns wait for model capacity and each
+//! attempt queues for its tool.
 
-use crate::draws::TurnBase;
+use crate::draws::{Attempts, CallOutcome, TurnBase};
 use crate::engine::EventQueue;
 use crate::plan::Plan;
 use crate::policy::{Policy, PolicyKind};
-use crate::scenario::TurnModel;
+use crate::scenario::{Tool, TurnModel};
 use crate::time::Nanos;
 
 const UNSET: Nanos = Nanos::MAX;
 
-#[derive(Clone, Copy, Debug)]
-enum Event {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
     TurnEnd,
-    /// One result reaches the agent (async: each arrival may start a turn).
+    /// A turn the session asked for may start now (shared model capacity).
+    TurnGranted,
+    /// One result reaches the agent.
     Arrive(u32),
-    /// Every call in flight has arrived (blocking policies wake only then: one event instead of
-    /// one per call, the same outcome at a fraction of the queue work).
+    /// Every call in flight has arrived: blocking policies on their own wake only then (one
+    /// event instead of one per call, the same outcome at a fraction of the queue work).
     AllArrived,
     HoldExpired,
+    /// The user's next follow-up message.
+    FollowUp,
+    /// Shared tools: an attempt of the call reaches its tool's queue.
+    AtTool(u32),
+    /// Shared tools: the call's current attempt ended.
+    AttemptDone(u32),
 }
 
-/// What happened to one call in the last simulated session.
+/// What a session needs from its surroundings.
+pub trait Env {
+    fn schedule(&mut self, at: Nanos, event: Event);
+    /// Asks for the model at `now`: true if the turn may start now, else
+    /// [`Event::TurnGranted`] follows when it may.
+    fn request_model(&mut self, _now: Nanos) -> bool {
+        true
+    }
+    fn release_model(&mut self, _now: Nanos) {}
+    /// Whether attempts run on shared tools ([`Env::run_attempt`]) rather than at once.
+    fn shared_tools(&self) -> bool {
+        false
+    }
+    /// Shared tools: runs the attempt when the tool has room; schedules
+    /// [`Event::AttemptDone`] at its end.
+    fn run_attempt(&mut self, _now: Nanos, _tool: usize, _call: u32, _run: Nanos, _cold: Nanos) {}
+}
+
+/// What happened to one call in the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CallTimes {
-    /// End of the turn that issued it.
+    /// When the turn that wrote it dispatched it (its end, or mid-turn when streamed).
     pub issued: Nanos,
-    /// The tool starts after the invocation or dispatch overhead.
+    /// The first attempt reaches the tool, after the invocation or dispatch overhead.
     pub started: Nanos,
-    /// The tool's result exists ("the moment the call finished").
+    /// The last attempt ended: the result exists ("the moment the call finished").
     pub finished: Nanos,
     /// The result reaches the agent (after the delivery delay, async only).
     pub available: Nanos,
@@ -42,6 +74,8 @@ pub struct CallTimes {
     pub read_end: Nanos,
     /// Index of the turn that read it.
     pub read_turn: u32,
+    pub attempts: u32,
+    pub outcome: CallOutcome,
 }
 
 impl CallTimes {
@@ -52,6 +86,8 @@ impl CallTimes {
         available: UNSET,
         read_end: UNSET,
         read_turn: u32::MAX,
+        attempts: 0,
+        outcome: CallOutcome::Succeeded,
     };
 
     /// How long the result waited, after the tool finished, until a turn that read it ended.
@@ -63,13 +99,20 @@ impl CallTimes {
 /// One model turn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TurnRecord {
+    /// When the model asked for the turn (before any wait for model capacity).
+    pub requested: Nanos,
     pub start: Nanos,
     pub end: Nanos,
+    /// Results read (follow-up messages not included).
     pub reads: u32,
+    pub messages: u32,
     pub issues: u32,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
 }
 
-/// Per-session values of the contract's metrics (result delays are in [`Workspace::calls`]).
+/// Per-session values of the metrics, relative to the session's start. Result delays and reply
+/// latencies are in [`Session::calls`] and [`Session::replies`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
     pub makespan: Nanos,
@@ -78,6 +121,11 @@ pub struct Outcome {
     pub model_busy: Nanos,
     pub turns: u32,
     pub result_delay_sum: u128,
+    pub failed: u32,
+    pub timed_out: u32,
+    pub retries: u32,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
 }
 
 impl Outcome {
@@ -103,129 +151,204 @@ impl Outcome {
 
 /// A session's inputs: the draws, shared by every policy.
 pub struct SessionInputs<'a, T: TurnBase> {
+    /// Each call's first-attempt latency.
     pub latency: &'a [Nanos],
+    /// Every attempt of every call, when calls can fail or tools are shared; empty otherwise.
+    pub attempts: &'a Attempts,
     /// Before the tool runs (sync invocation or async dispatch); empty means all zero.
     pub pre: &'a [Nanos],
     /// After the tool ends (async delivery); empty means all zero.
     pub post: &'a [Nanos],
+    /// Follow-up message times from the session's start.
+    pub followups: &'a [Nanos],
     pub turn_base: T,
 }
 
-/// Buffers reused from one session to the next; after a run, the detail of the last session.
+/// What a session reads that does not change while it runs.
+pub struct Setup<'a> {
+    pub plan: &'a Plan,
+    pub tools: &'a [Tool],
+    pub policy: &'a Policy,
+    pub model: &'a TurnModel,
+    /// Token counts per result, call and message, when cost is modelled.
+    pub tokens: Option<TokenCounts>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokenCounts {
+    pub prompt: u64,
+    pub result: u64,
+    pub call: u64,
+    pub message: u64,
+}
+
+/// One session's state; reused from one session to the next. After a session, it holds its
+/// detail: every call's timeline and every turn.
 #[derive(Default)]
-pub struct Workspace {
-    queue: EventQueue<Event>,
+pub struct Session {
     pub calls: Vec<CallTimes>,
     pub turns: Vec<TurnRecord>,
+    /// Reply latency of each follow-up message: message → end of the turn that read it.
+    pub replies: Vec<Nanos>,
     remaining_deps: Vec<u32>,
     ready: Vec<u32>,
     waiting: Vec<u32>,
     reading: Vec<u32>,
     issuing: Vec<u32>,
-    /// Blocking policies: the calls in flight, delivered together by [`Event::AllArrived`].
     blocked_on: Vec<u32>,
-}
-
-struct Loop<'a, T: TurnBase> {
-    plan: &'a Plan,
-    policy: &'a Policy,
-    model: &'a TurnModel,
-    inputs: SessionInputs<'a, T>,
-    ws: &'a mut Workspace,
+    messages_waiting: Vec<Nanos>,
+    messages_reading: Vec<Nanos>,
+    next_followup: usize,
     busy: bool,
+    requested: Option<Nanos>,
     in_flight: u32,
     issued_total: u32,
     read_total: u32,
+    context_tokens: u64,
     hold_until: Option<Nanos>,
-    outcome: Outcome,
+    start: Nanos,
     last_output: Nanos,
+    outcome: Outcome,
     done: bool,
 }
 
-/// Simulates one session and returns its metrics; `ws` keeps the per-call and per-turn detail.
-pub fn simulate_session<T: TurnBase>(
-    plan: &Plan,
-    policy: &Policy,
-    model: &TurnModel,
-    inputs: SessionInputs<'_, T>,
-    ws: &mut Workspace,
-) -> Outcome {
-    assert_eq!(inputs.latency.len(), plan.len(), "one latency per call");
-    ws.queue.reset();
-    ws.calls.clear();
-    ws.calls.resize(plan.len(), CallTimes::NEW);
-    ws.turns.clear();
-    ws.remaining_deps.clear();
-    ws.remaining_deps.extend(plan.indegrees());
-    ws.ready.clear();
-    ws.ready
-        .extend((0..plan.len() as u32).filter(|&c| ws.remaining_deps[c as usize] == 0));
-    ws.waiting.clear();
-    ws.reading.clear();
-    ws.issuing.clear();
-    ws.blocked_on.clear();
-    let agent = Loop {
-        plan,
-        policy,
-        model,
-        inputs,
-        ws,
-        busy: false,
-        in_flight: 0,
-        issued_total: 0,
-        read_total: 0,
-        hold_until: None,
-        outcome: Outcome::default(),
-        last_output: 0,
-        done: false,
-    };
-    agent.run()
-}
-
-impl<T: TurnBase> Loop<'_, T> {
-    fn run(mut self) -> Outcome {
-        self.start_turn(0);
-        while let Some((now, event)) = self.ws.queue.pop() {
-            match event {
-                Event::TurnEnd => self.end_turn(now),
-                Event::Arrive(call) => {
-                    self.ws.waiting.push(call);
-                    self.in_flight -= 1;
-                }
-                Event::AllArrived => {
-                    self.in_flight -= self.ws.blocked_on.len() as u32;
-                    self.ws.waiting.append(&mut self.ws.blocked_on);
-                }
-                Event::HoldExpired => {}
-            }
-            if self.done {
-                break;
-            }
-            if self.ws.queue.peek_time() != Some(now) {
-                self.decide(now);
-            }
+impl Session {
+    /// Starts a session at `start`: schedules its first follow-up and asks for turn 0.
+    pub fn begin<T: TurnBase, E: Env>(
+        &mut self,
+        setup: &Setup,
+        inputs: &mut SessionInputs<T>,
+        env: &mut E,
+        start: Nanos,
+    ) {
+        let plan = setup.plan;
+        assert_eq!(inputs.latency.len(), plan.len(), "one latency per call");
+        self.calls.clear();
+        self.calls.resize(plan.len(), CallTimes::NEW);
+        self.turns.clear();
+        self.replies.clear();
+        self.remaining_deps.clear();
+        self.remaining_deps.extend(plan.indegrees());
+        self.ready.clear();
+        self.ready
+            .extend((0..plan.len() as u32).filter(|&c| self.remaining_deps[c as usize] == 0));
+        self.waiting.clear();
+        self.reading.clear();
+        self.issuing.clear();
+        self.blocked_on.clear();
+        self.messages_waiting.clear();
+        self.messages_reading.clear();
+        self.next_followup = 0;
+        self.busy = false;
+        self.requested = None;
+        self.in_flight = 0;
+        self.issued_total = 0;
+        self.read_total = 0;
+        self.context_tokens = 0;
+        self.hold_until = None;
+        self.start = start;
+        self.last_output = start;
+        self.outcome = Outcome::default();
+        self.done = false;
+        if let Some(&first) = inputs.followups.first() {
+            env.schedule(start + first, Event::FollowUp);
         }
-        assert!(self.done, "the session ended with unread results");
-        assert!(self.outcome.model_busy <= self.outcome.makespan);
+        self.ask_for_turn(setup, inputs, env, start);
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The session's metrics (valid once [`Session::is_done`]).
+    pub fn outcome(&self) -> Outcome {
         self.outcome
     }
 
-    /// The idle model decides, after every event at `now`, whether to start a turn.
-    fn decide(&mut self, now: Nanos) {
-        if self.busy || self.ws.waiting.is_empty() {
+    /// Applies one event at `now`. Call [`Session::decide`] once every event of `now` is in.
+    pub fn handle<T: TurnBase, E: Env>(
+        &mut self,
+        setup: &Setup,
+        inputs: &mut SessionInputs<T>,
+        env: &mut E,
+        now: Nanos,
+        event: Event,
+    ) {
+        match event {
+            Event::TurnEnd => self.end_turn(setup, inputs, env, now),
+            Event::TurnGranted => {
+                let requested = self.requested.take();
+                debug_assert!(requested.is_some(), "a grant without a request");
+                self.start_turn(setup, inputs, env, now, requested.unwrap_or(now));
+            }
+            Event::Arrive(call) => {
+                self.waiting.push(call);
+                self.in_flight -= 1;
+            }
+            Event::AllArrived => {
+                self.in_flight -= self.blocked_on.len() as u32;
+                self.waiting.append(&mut self.blocked_on);
+            }
+            Event::HoldExpired => {}
+            Event::FollowUp => {
+                self.messages_waiting.push(now);
+                self.next_followup += 1;
+                if let Some(&next) = inputs.followups.get(self.next_followup) {
+                    env.schedule(self.start + next, Event::FollowUp);
+                }
+            }
+            Event::AtTool(call) => {
+                let c = &mut self.calls[call as usize];
+                let attempt = inputs.attempts.of(call as usize)[c.attempts as usize];
+                c.attempts += 1;
+                let tool = setup.plan.calls[call as usize].tool;
+                env.run_attempt(now, tool, call, attempt.run, attempt.cold);
+            }
+            Event::AttemptDone(call) => {
+                let i = call as usize;
+                let chain = inputs.attempts.of(i);
+                let c = &mut self.calls[i];
+                let done_attempt = chain[c.attempts as usize - 1];
+                if (c.attempts as usize) < chain.len() {
+                    let tool = &setup.tools[setup.plan.calls[i].tool];
+                    env.schedule(now + backoff(tool, c.attempts), Event::AtTool(call));
+                } else {
+                    c.finished = now;
+                    c.outcome = done_attempt.outcome;
+                    c.available = now + at(inputs.post, i);
+                    env.schedule(c.available, Event::Arrive(call));
+                }
+            }
+        }
+    }
+
+    /// The idle model decides, after every event at `now`, whether to ask for a turn.
+    pub fn decide<T: TurnBase, E: Env>(
+        &mut self,
+        setup: &Setup,
+        inputs: &mut SessionInputs<T>,
+        env: &mut E,
+        now: Nanos,
+    ) {
+        if self.done
+            || self.busy
+            || self.requested.is_some()
+            || (self.waiting.is_empty() && self.messages_waiting.is_empty())
+        {
             return;
         }
-        let start = match self.policy.kind {
+        let start = match setup.policy.kind {
+            // A blocked loop cannot answer anything until its calls are back.
             PolicyKind::Sequential | PolicyKind::Sync => self.in_flight == 0,
             PolicyKind::Async => {
-                let window = self.policy.batch_window;
-                if window == 0 || self.in_flight == 0 {
+                let window = setup.policy.batch_window;
+                if window == 0 || self.in_flight == 0 || !self.messages_waiting.is_empty() {
                     true
                 } else {
                     let until = match self.hold_until {
                         Some(until) => until,
                         None => {
-                            self.ws.queue.push(now + window, Event::HoldExpired);
+                            env.schedule(now + window, Event::HoldExpired);
                             *self.hold_until.insert(now + window)
                         }
                     };
@@ -234,66 +357,178 @@ impl<T: TurnBase> Loop<'_, T> {
             }
         };
         if start {
-            self.start_turn(now);
+            self.ask_for_turn(setup, inputs, env, now);
         }
     }
 
-    fn start_turn(&mut self, now: Nanos) {
-        let ws = &mut *self.ws;
-        let plan = self.plan;
-        let turn = ws.turns.len() as u32;
-        debug_assert!(ws.reading.is_empty() && ws.issuing.is_empty());
+    fn ask_for_turn<T: TurnBase, E: Env>(
+        &mut self,
+        setup: &Setup,
+        inputs: &mut SessionInputs<T>,
+        env: &mut E,
+        now: Nanos,
+    ) {
+        if env.request_model(now) {
+            self.start_turn(setup, inputs, env, now, now);
+        } else {
+            self.requested = Some(now);
+        }
+    }
+
+    fn start_turn<T: TurnBase, E: Env>(
+        &mut self,
+        setup: &Setup,
+        inputs: &mut SessionInputs<T>,
+        env: &mut E,
+        now: Nanos,
+        requested: Nanos,
+    ) {
+        let plan = setup.plan;
+        let turn = self.turns.len() as u32;
+        debug_assert!(self.reading.is_empty() && self.issuing.is_empty());
         // Read every waiting result, in arrival order; its dependents may become ready.
-        for &call in &ws.waiting {
-            ws.calls[call as usize].read_turn = turn;
+        for &call in &self.waiting {
+            self.calls[call as usize].read_turn = turn;
             for &d in plan.dependents(call as usize) {
-                ws.remaining_deps[d as usize] -= 1;
-                if ws.remaining_deps[d as usize] == 0 {
-                    ws.ready.push(d);
+                self.remaining_deps[d as usize] -= 1;
+                if self.remaining_deps[d as usize] == 0 {
+                    self.ready.push(d);
                 }
             }
         }
-        std::mem::swap(&mut ws.reading, &mut ws.waiting);
+        std::mem::swap(&mut self.reading, &mut self.waiting);
+        std::mem::swap(&mut self.messages_reading, &mut self.messages_waiting);
         // Issue ready calls in plan order: all of them, or the first for `sequential`.
-        match self.policy.kind {
+        match setup.policy.kind {
             PolicyKind::Sequential => {
-                if let Some((i, _)) = ws.ready.iter().enumerate().min_by_key(|&(_, &c)| c) {
-                    ws.issuing.push(ws.ready.swap_remove(i));
+                if let Some((i, _)) = self.ready.iter().enumerate().min_by_key(|&(_, &c)| c) {
+                    self.issuing.push(self.ready.swap_remove(i));
                 }
             }
             PolicyKind::Sync | PolicyKind::Async => {
-                ws.ready.sort_unstable();
-                std::mem::swap(&mut ws.issuing, &mut ws.ready);
+                self.ready.sort_unstable();
+                std::mem::swap(&mut self.issuing, &mut self.ready);
             }
         }
-        let reads = ws.reading.len() as u32;
-        let issues = ws.issuing.len() as u32;
+        let reads = self.reading.len() as u32;
+        let messages = self.messages_reading.len() as u32;
+        let issues = self.issuing.len() as u32;
         let context_items = (self.issued_total + self.read_total) as u64;
-        let m = self.model;
-        let duration = self
-            .inputs
+        let m = setup.model;
+        // Prefill (time to first token, reading results and messages, the context so far),
+        // then one call after another is generated.
+        let prefill = inputs
             .turn_base
             .base(turn as usize)
-            .saturating_add(m.per_result.saturating_mul(reads as u64))
-            .saturating_add(m.per_call.saturating_mul(issues as u64))
+            .saturating_add(m.per_result.saturating_mul((reads + messages) as u64))
             .saturating_add(m.per_context_item.saturating_mul(context_items));
+        let end = now
+            .saturating_add(prefill)
+            .saturating_add(m.per_call.saturating_mul(issues as u64));
+        let (input_tokens, output_tokens) = match setup.tokens {
+            Some(t) => {
+                let input = t.prompt + self.context_tokens + t.result * (reads + messages) as u64;
+                let output = t.call * issues as u64 + t.message;
+                self.context_tokens += t.result * (reads + messages) as u64 + output;
+                (input, output)
+            }
+            None => (0, 0),
+        };
         self.read_total += reads;
         self.issued_total += issues;
-        ws.turns.push(TurnRecord {
+        self.outcome.input_tokens += input_tokens;
+        self.outcome.output_tokens += output_tokens;
+        self.turns.push(TurnRecord {
+            requested,
             start: now,
-            end: now + duration,
+            end,
             reads,
+            messages,
             issues,
+            input_tokens,
+            output_tokens,
         });
-        ws.queue.push(now + duration, Event::TurnEnd);
+        env.schedule(end, Event::TurnEnd);
         self.busy = true;
         self.hold_until = None;
+        self.dispatch(setup, inputs, env, now.saturating_add(prefill), end);
     }
 
-    fn end_turn(&mut self, now: Nanos) {
-        let ws = &mut *self.ws;
-        let turn = *ws.turns.last().expect("a turn is running");
+    /// Sends the turn's calls on their way: each when it is generated (streamed) or all at the
+    /// turn's end.
+    fn dispatch<T: TurnBase, E: Env>(
+        &mut self,
+        setup: &Setup,
+        inputs: &mut SessionInputs<T>,
+        env: &mut E,
+        generation_start: Nanos,
+        end: Nanos,
+    ) {
+        let blocking = setup.policy.is_blocking();
+        let shared = env.shared_tools();
+        let streamed = setup.model.streamed_dispatch;
+        let mut last_arrival = end;
+        for (j, &call) in self.issuing.iter().enumerate() {
+            let i = call as usize;
+            let issued = if streamed {
+                generation_start + setup.model.per_call * (j as u64 + 1)
+            } else {
+                end
+            };
+            let c = &mut self.calls[i];
+            c.issued = issued;
+            c.started = issued + at(inputs.pre, i);
+            if shared {
+                env.schedule(c.started, Event::AtTool(call));
+                continue;
+            }
+            // On its own, a call's whole attempt chain is known now.
+            if inputs.attempts.is_empty() {
+                c.attempts = 1;
+                c.finished = c.started + inputs.latency[i];
+            } else {
+                let tool = &setup.tools[setup.plan.calls[i].tool];
+                let mut t = c.started;
+                let chain = inputs.attempts.of(i);
+                for (k, a) in chain.iter().enumerate() {
+                    if k > 0 {
+                        t += backoff(tool, k as u32);
+                    }
+                    t += a.run;
+                }
+                c.attempts = chain.len() as u32;
+                c.outcome = chain[chain.len() - 1].outcome;
+                c.finished = t;
+            }
+            c.available = c.finished + at(inputs.post, i);
+            if blocking {
+                last_arrival = last_arrival.max(c.available);
+            } else {
+                env.schedule(c.available, Event::Arrive(call));
+            }
+        }
+        self.in_flight += self.issuing.len() as u32;
+        if blocking && !shared && !self.issuing.is_empty() {
+            debug_assert!(
+                self.blocked_on.is_empty(),
+                "a blocking loop has one wait at a time"
+            );
+            self.blocked_on.append(&mut self.issuing);
+            env.schedule(last_arrival, Event::AllArrived);
+        }
+        self.issuing.clear();
+    }
+
+    fn end_turn<T: TurnBase, E: Env>(
+        &mut self,
+        setup: &Setup,
+        inputs: &mut SessionInputs<T>,
+        env: &mut E,
+        now: Nanos,
+    ) {
+        let turn = *self.turns.last().expect("a turn is running");
         debug_assert_eq!(turn.end, now);
+        env.release_model(now);
         self.busy = false;
         let o = &mut self.outcome;
         o.turns += 1;
@@ -301,44 +536,87 @@ impl<T: TurnBase> Loop<'_, T> {
         o.max_silence = o.max_silence.max(now - self.last_output);
         self.last_output = now;
         if turn.reads > 0 && self.read_total == turn.reads {
-            o.first_update = now;
+            o.first_update = now - self.start;
         }
-        for &call in &ws.reading {
-            let c = &mut ws.calls[call as usize];
+        for &call in &self.reading {
+            let c = &mut self.calls[call as usize];
             c.read_end = now;
             o.result_delay_sum += c.result_delay() as u128;
-        }
-        ws.reading.clear();
-        let at = |v: &[Nanos], i: usize| v.get(i).copied().unwrap_or(0);
-        let blocking = self.policy.is_blocking();
-        let mut last_arrival = now;
-        for &call in &ws.issuing {
-            let i = call as usize;
-            let c = &mut ws.calls[i];
-            c.issued = now;
-            c.started = now + at(self.inputs.pre, i);
-            c.finished = c.started + self.inputs.latency[i];
-            c.available = c.finished + at(self.inputs.post, i);
-            if blocking {
-                last_arrival = last_arrival.max(c.available);
-            } else {
-                ws.queue.push(c.available, Event::Arrive(call));
+            match c.outcome {
+                CallOutcome::Succeeded => {}
+                CallOutcome::Failed => o.failed += 1,
+                CallOutcome::TimedOut => o.timed_out += 1,
             }
+            o.retries += c.attempts - 1;
         }
-        self.in_flight += ws.issuing.len() as u32;
-        if blocking && !ws.issuing.is_empty() {
-            debug_assert!(
-                ws.blocked_on.is_empty(),
-                "a blocking loop has one wait at a time"
-            );
-            ws.blocked_on.append(&mut ws.issuing);
-            ws.queue.push(last_arrival, Event::AllArrived);
+        self.reading.clear();
+        for &sent in &self.messages_reading {
+            self.replies.push(now - sent);
         }
-        ws.issuing.clear();
-        if self.read_total as usize == self.plan.len() {
+        self.messages_reading.clear();
+        if self.read_total as usize == setup.plan.len()
+            && self.next_followup == inputs.followups.len()
+            && self.messages_waiting.is_empty()
+        {
             debug_assert_eq!(self.in_flight, 0);
-            o.makespan = now;
+            o.makespan = now - self.start;
+            assert!(o.model_busy <= o.makespan, "turns never overlap");
             self.done = true;
         }
     }
+}
+
+/// Wait before retry `k` (1-based): backoff × 2^(k−1).
+fn backoff(tool: &Tool, k: u32) -> Nanos {
+    tool.backoff.saturating_mul(1u64 << (k - 1).min(30))
+}
+
+#[inline]
+fn at(v: &[Nanos], i: usize) -> Nanos {
+    v.get(i).copied().unwrap_or(0)
+}
+
+/// A session on its own: its own event queue, the model always free.
+struct LocalEnv<'q> {
+    queue: &'q mut EventQueue<Event>,
+}
+
+impl Env for LocalEnv<'_> {
+    #[inline]
+    fn schedule(&mut self, at: Nanos, event: Event) {
+        self.queue.push(at, event);
+    }
+}
+
+/// Buffers for simulating sessions one at a time.
+#[derive(Default)]
+pub struct Workspace {
+    queue: EventQueue<Event>,
+    pub session: Session,
+}
+
+/// Simulates one session on its own (no shared capacity) and returns its metrics; `ws.session`
+/// keeps the per-call and per-turn detail.
+pub fn simulate_session<T: TurnBase>(
+    setup: &Setup,
+    mut inputs: SessionInputs<'_, T>,
+    ws: &mut Workspace,
+) -> Outcome {
+    ws.queue.reset();
+    let mut env = LocalEnv {
+        queue: &mut ws.queue,
+    };
+    let session = &mut ws.session;
+    session.begin(setup, &mut inputs, &mut env, 0);
+    while let Some((now, event)) = env.queue.pop() {
+        session.handle(setup, &mut inputs, &mut env, now, event);
+        if session.is_done() {
+            break;
+        }
+        if env.queue.peek_time() != Some(now) {
+            session.decide(setup, &mut inputs, &mut env, now);
+        }
+    }
+    assert!(session.is_done(), "the session ended with unread results");
+    session.outcome()
 }

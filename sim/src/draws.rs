@@ -21,6 +21,12 @@ pub enum Stream {
     SyncInvocation = 3,
     Dispatch = 4,
     Delivery = 5,
+    Failure = 6,
+    ColdStart = 7,
+    FollowUp = 8,
+    Think = 9,
+    /// Not per session: the arrival process of a whole run (session index 0).
+    Arrival = 10,
 }
 
 /// SplitMix64's finaliser: a bijective mix with full avalanche.
@@ -94,10 +100,63 @@ pub struct Needs {
     pub non_blocking: bool,
 }
 
+/// How one attempt of a call ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    Succeeded,
+    Failed,
+    TimedOut,
+}
+
+/// One attempt of a call: how long the tool runs (capped at its timeout), how it ends, and the
+/// cold-start latency it pays if it finds no warm instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    pub run: Nanos,
+    pub outcome: CallOutcome,
+    pub cold: Nanos,
+}
+
+/// Every call's attempts, drawn up front: whether an attempt fails does not depend on the
+/// policy, so all policies replay the same chain.
+#[derive(Debug, Clone, Default)]
+pub struct Attempts {
+    start: Vec<u32>,
+    items: Vec<Attempt>,
+}
+
+impl Attempts {
+    pub fn of(&self, call: usize) -> &[Attempt] {
+        &self.items[self.start[call] as usize..self.start[call + 1] as usize]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// From explicit chains (tests and references).
+    pub fn from_chains(chains: &[Vec<Attempt>]) -> Attempts {
+        let mut a = Attempts::default();
+        for chain in chains {
+            a.start.push(a.items.len() as u32);
+            a.items.extend_from_slice(chain);
+        }
+        a.start.push(a.items.len() as u32);
+        a
+    }
+}
+
 /// One session's draws, reused across sessions to avoid allocation.
 #[derive(Debug, Clone)]
 pub struct SessionDraws {
     pub latency: Vec<Nanos>,
+    /// Filled when a tool can fail or time out, or when sessions share capacity.
+    pub attempts: Attempts,
+    /// Times of the user's follow-up messages, from the session's start.
+    pub followups: Vec<Nanos>,
+    /// Closed workloads: the user's think time after this session.
+    pub think: Nanos,
     /// Empty when the overhead is constant zero (the agent reads a missing entry as 0).
     pub sync_invocation: Vec<Nanos>,
     pub dispatch: Vec<Nanos>,
@@ -109,6 +168,9 @@ impl Default for SessionDraws {
     fn default() -> Self {
         SessionDraws {
             latency: Vec::new(),
+            attempts: Attempts::default(),
+            followups: Vec::new(),
+            think: 0,
             sync_invocation: Vec::new(),
             dispatch: Vec::new(),
             delivery: Vec::new(),
@@ -156,6 +218,70 @@ impl SessionDraws {
         );
         self.turns.rng = stream_rng(seed, session, Stream::Turn);
         self.turns.values.clear();
+
+        self.attempts.start.clear();
+        self.attempts.items.clear();
+        if scenario.has_failures() || scenario.is_shared() {
+            self.draw_attempts(scenario, seed, session);
+        }
+        self.followups.clear();
+        if let Some(f) = &scenario.followups {
+            let mut rng = stream_rng(seed, session, Stream::FollowUp);
+            let mut t: Nanos = 0;
+            for _ in 0..f.count {
+                t = t.saturating_add(f.gap.sampler.sample(&mut rng));
+                self.followups.push(t);
+            }
+        }
+        self.think = match &scenario.arrival {
+            crate::scenario::Arrival::Closed { think, .. } => think
+                .sampler
+                .sample(&mut stream_rng(seed, session, Stream::Think)),
+            _ => 0,
+        };
+    }
+
+    /// Each call's attempts: the first uses the call's latency draw; each retry after a failure
+    /// or a timeout draws again from the latency stream, after every call's first draw.
+    fn draw_attempts(&mut self, scenario: &Scenario, seed: u64, session: u64) {
+        use rand::RngExt;
+        let mut latency_rng = stream_rng(seed, session, Stream::Latency);
+        // skip past the first draws so retries never reuse them
+        for c in &scenario.plan.calls {
+            scenario.tools[c.tool]
+                .latency
+                .sampler
+                .sample(&mut latency_rng);
+        }
+        let mut failure_rng = stream_rng(seed, session, Stream::Failure);
+        let mut cold_rng = stream_rng(seed, session, Stream::ColdStart);
+        for (i, c) in scenario.plan.calls.iter().enumerate() {
+            let tool = &scenario.tools[c.tool];
+            self.attempts.start.push(self.attempts.items.len() as u32);
+            for k in 0..=tool.retries {
+                let latency = if k == 0 {
+                    self.latency[i]
+                } else {
+                    tool.latency.sampler.sample(&mut latency_rng)
+                };
+                let failed =
+                    tool.failure_rate > 0.0 && failure_rng.random::<f64>() < tool.failure_rate;
+                let (run, outcome) = match tool.timeout {
+                    Some(limit) if latency > limit => (limit, CallOutcome::TimedOut),
+                    _ if failed => (latency, CallOutcome::Failed),
+                    _ => (latency, CallOutcome::Succeeded),
+                };
+                let cold = tool
+                    .cold_start
+                    .as_ref()
+                    .map_or(0, |d| d.sampler.sample(&mut cold_rng));
+                self.attempts.items.push(Attempt { run, outcome, cold });
+                if outcome == CallOutcome::Succeeded {
+                    break;
+                }
+            }
+        }
+        self.attempts.start.push(self.attempts.items.len() as u32);
     }
 }
 

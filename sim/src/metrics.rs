@@ -4,7 +4,8 @@
 //! merging is associative and commutative: shards can be combined in any order, on any number of
 //! threads, and the result is bit-for-bit the same. Memory does not grow with the session count.
 
-use crate::agent::{Outcome, Workspace};
+use crate::agent::{Outcome, Session};
+use crate::time::Nanos;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -20,6 +21,30 @@ pub enum Metric {
     ModelIdle,
     IdleFraction,
     Turns,
+    // Reported only when the scenario models what they measure:
+    /// Follow-up message → end of the turn that answered it.
+    ReplyLatency,
+    /// Per attempt: reaching the tool → starting (tool concurrency).
+    ToolQueueWait,
+    /// Per turn: asking for the model → starting (model concurrency, rate limit).
+    ModelQueueWait,
+    ColdStarts,
+    FailedCalls,
+    TimedOutCalls,
+    Retries,
+    InputTokens,
+    OutputTokens,
+    CostUsd,
+    ModelCostUsd,
+    InfraCostUsd,
+}
+
+/// Per-session values beyond the [`Outcome`], filled by the runner.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Extras {
+    pub cold_starts: u64,
+    pub model_cost_pusd: u64,
+    pub infra_cost_pusd: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -30,10 +55,13 @@ pub enum Unit {
     Fraction,
     #[serde(rename = "count")]
     Count,
+    #[serde(rename = "usd")]
+    Usd,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 8] = [
+    /// The contract's metrics, always reported.
+    pub const CORE: [Metric; 8] = [
         Metric::Makespan,
         Metric::FirstUpdate,
         Metric::ResultDelay,
@@ -44,15 +72,70 @@ impl Metric {
         Metric::Turns,
     ];
 
-    /// The per-session metrics compared pairwise between policies.
-    pub const PAIRED: [Metric; 6] = [
+    pub const ALL: [Metric; 20] = [
+        Metric::Makespan,
+        Metric::FirstUpdate,
+        Metric::ResultDelay,
+        Metric::MaxSilence,
+        Metric::ModelBusy,
+        Metric::ModelIdle,
+        Metric::IdleFraction,
+        Metric::Turns,
+        Metric::ReplyLatency,
+        Metric::ToolQueueWait,
+        Metric::ModelQueueWait,
+        Metric::ColdStarts,
+        Metric::FailedCalls,
+        Metric::TimedOutCalls,
+        Metric::Retries,
+        Metric::InputTokens,
+        Metric::OutputTokens,
+        Metric::CostUsd,
+        Metric::ModelCostUsd,
+        Metric::InfraCostUsd,
+    ];
+
+    /// The per-session metrics that may be compared pairwise between policies.
+    pub const PAIRED: [Metric; 8] = [
         Metric::Makespan,
         Metric::FirstUpdate,
         Metric::ResultDelay,
         Metric::MaxSilence,
         Metric::ModelIdle,
         Metric::Turns,
+        Metric::ReplyLatency,
+        Metric::CostUsd,
     ];
+
+    /// Which metrics a scenario has: the core ones, plus those of the features it models.
+    pub fn active(scenario: &crate::Scenario) -> Vec<Metric> {
+        let mut out = Metric::CORE.to_vec();
+        if scenario.followups.is_some() {
+            out.push(Metric::ReplyLatency);
+        }
+        if scenario.tools.iter().any(|t| t.concurrency.is_some()) {
+            out.push(Metric::ToolQueueWait);
+        }
+        if scenario.model.concurrency.is_some() || scenario.model.min_start_gap.is_some() {
+            out.push(Metric::ModelQueueWait);
+        }
+        if scenario.tools.iter().any(|t| t.cold_start.is_some()) {
+            out.push(Metric::ColdStarts);
+        }
+        if scenario.has_failures() {
+            out.extend([Metric::FailedCalls, Metric::TimedOutCalls, Metric::Retries]);
+        }
+        if scenario.cost.is_some() {
+            out.extend([
+                Metric::InputTokens,
+                Metric::OutputTokens,
+                Metric::CostUsd,
+                Metric::ModelCostUsd,
+                Metric::InfraCostUsd,
+            ]);
+        }
+        out
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -64,13 +147,32 @@ impl Metric {
             Metric::ModelIdle => "model_idle",
             Metric::IdleFraction => "idle_fraction",
             Metric::Turns => "turns",
+            Metric::ReplyLatency => "reply_latency",
+            Metric::ToolQueueWait => "tool_queue_wait",
+            Metric::ModelQueueWait => "model_queue_wait",
+            Metric::ColdStarts => "cold_starts",
+            Metric::FailedCalls => "failed_calls",
+            Metric::TimedOutCalls => "timed_out_calls",
+            Metric::Retries => "retries",
+            Metric::InputTokens => "input_tokens",
+            Metric::OutputTokens => "output_tokens",
+            Metric::CostUsd => "cost_usd",
+            Metric::ModelCostUsd => "model_cost_usd",
+            Metric::InfraCostUsd => "infra_cost_usd",
         }
     }
 
     pub fn unit(self) -> Unit {
         match self {
             Metric::IdleFraction => Unit::Fraction,
-            Metric::Turns => Unit::Count,
+            Metric::Turns
+            | Metric::ColdStarts
+            | Metric::FailedCalls
+            | Metric::TimedOutCalls
+            | Metric::Retries
+            | Metric::InputTokens
+            | Metric::OutputTokens => Unit::Count,
+            Metric::CostUsd | Metric::ModelCostUsd | Metric::InfraCostUsd => Unit::Usd,
             _ => Unit::Seconds,
         }
     }
@@ -88,6 +190,20 @@ impl Metric {
             Metric::ModelIdle => "makespan minus model busy time",
             Metric::IdleFraction => "model idle time over makespan",
             Metric::Turns => "model turns (LLM requests) per session",
+            Metric::ReplyLatency => {
+                "per follow-up message: sent → end of the turn that answered it"
+            }
+            Metric::ToolQueueWait => "per attempt: waiting for a free instance of the tool",
+            Metric::ModelQueueWait => "per turn: waiting for model capacity or the rate limit",
+            Metric::ColdStarts => "attempts per session that found no warm instance",
+            Metric::FailedCalls => "calls per session whose last attempt failed",
+            Metric::TimedOutCalls => "calls per session whose last attempt timed out",
+            Metric::Retries => "retried attempts per session",
+            Metric::InputTokens => "input tokens per session, over all turns",
+            Metric::OutputTokens => "output tokens per session",
+            Metric::CostUsd => "dollars per session: model tokens plus AWS requests and compute",
+            Metric::ModelCostUsd => "dollars per session for model tokens",
+            Metric::InfraCostUsd => "dollars per session for Lambda, SQS and DynamoDB",
         }
     }
 
@@ -97,6 +213,7 @@ impl Metric {
             Unit::Seconds => 1e-9,
             Unit::Fraction => 1e-6,
             Unit::Count => 1.0,
+            Unit::Usd => 1e-12,
         }
     }
 
@@ -190,13 +307,34 @@ impl Stream {
 }
 
 /// All metrics of one policy.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct PolicyMetrics {
-    streams: [Stream; 8],
+    streams: Vec<Stream>,
+    active: Vec<Metric>,
+    /// Bit i set: `Metric::ALL[i]` is recorded.
+    mask: u32,
 }
 
 impl PolicyMetrics {
-    pub fn record(&mut self, outcome: &Outcome, ws: &Workspace) {
+    pub fn new(active: &[Metric]) -> PolicyMetrics {
+        PolicyMetrics {
+            streams: vec![Stream::default(); Metric::ALL.len()],
+            active: active.to_vec(),
+            mask: active.iter().fold(0, |m, a| m | 1 << a.index()),
+        }
+    }
+
+    pub fn active(&self) -> &[Metric] {
+        &self.active
+    }
+
+    #[inline]
+    fn on(&self, m: Metric) -> bool {
+        self.mask & (1 << m.index()) != 0
+    }
+
+    #[inline]
+    pub fn record(&mut self, outcome: &Outcome, session: &Session, extras: &Extras) {
         let s = &mut self.streams;
         s[Metric::Makespan.index()].record(outcome.makespan);
         s[Metric::FirstUpdate.index()].record(outcome.first_update);
@@ -206,14 +344,51 @@ impl PolicyMetrics {
         s[Metric::IdleFraction.index()].record(outcome.idle_ppm());
         s[Metric::Turns.index()].record(outcome.turns as u64);
         let delays = &mut s[Metric::ResultDelay.index()];
-        for c in &ws.calls {
+        for c in &session.calls {
             delays.record(c.result_delay());
+        }
+        if self.mask & !0xff == 0 {
+            return;
+        }
+        if self.on(Metric::ReplyLatency) {
+            for &r in &session.replies {
+                self.streams[Metric::ReplyLatency.index()].record(r);
+            }
+        }
+        if self.on(Metric::ModelQueueWait) {
+            for t in &session.turns {
+                self.streams[Metric::ModelQueueWait.index()].record(t.start - t.requested);
+            }
+        }
+        let counts = [
+            (Metric::ColdStarts, extras.cold_starts),
+            (Metric::FailedCalls, outcome.failed as u64),
+            (Metric::TimedOutCalls, outcome.timed_out as u64),
+            (Metric::Retries, outcome.retries as u64),
+            (Metric::InputTokens, outcome.input_tokens),
+            (Metric::OutputTokens, outcome.output_tokens),
+            (
+                Metric::CostUsd,
+                extras.model_cost_pusd + extras.infra_cost_pusd,
+            ),
+            (Metric::ModelCostUsd, extras.model_cost_pusd),
+            (Metric::InfraCostUsd, extras.infra_cost_pusd),
+        ];
+        for (m, v) in counts {
+            if self.on(m) {
+                self.streams[m.index()].record(v);
+            }
         }
     }
 
+    /// Records one tool queue wait (shared worlds record them as attempts start).
+    pub fn record_tool_wait(&mut self, wait: Nanos) {
+        self.streams[Metric::ToolQueueWait.index()].record(wait);
+    }
+
     pub fn merge(&mut self, other: &PolicyMetrics) {
-        for (a, b) in self.streams.iter_mut().zip(&other.streams) {
-            a.merge(b);
+        for m in &self.active {
+            self.streams[m.index()].merge(&other.streams[m.index()]);
         }
     }
 
@@ -227,14 +402,17 @@ impl PolicyMetrics {
 pub struct SessionValues([u64; Metric::PAIRED.len()]);
 
 impl SessionValues {
-    pub fn new(outcome: &Outcome, calls: usize) -> SessionValues {
+    pub fn new(outcome: &Outcome, session: &Session, extras: &Extras) -> SessionValues {
+        let replies = &session.replies;
         SessionValues(Metric::PAIRED.map(|m| match m {
             Metric::Makespan => outcome.makespan,
             Metric::FirstUpdate => outcome.first_update,
-            Metric::ResultDelay => outcome.mean_result_delay(calls),
+            Metric::ResultDelay => outcome.mean_result_delay(session.calls.len()),
             Metric::MaxSilence => outcome.max_silence,
             Metric::ModelIdle => outcome.model_idle(),
             Metric::Turns => outcome.turns as u64,
+            Metric::ReplyLatency => replies.iter().sum::<u64>() / (replies.len().max(1) as u64),
+            Metric::CostUsd => extras.model_cost_pusd + extras.infra_cost_pusd,
             _ => unreachable!("only paired metrics"),
         }))
     }
@@ -368,18 +546,37 @@ fn estimate(n: u64, sum: f64, sq_sum: f64) -> Estimate {
     }
 }
 
-/// The paired comparison of two policies over every paired metric.
+/// The paired comparison of two policies over every paired metric the scenario has.
 #[derive(Clone, Debug, Default)]
 pub struct PairMetrics {
     streams: [PairedStream; Metric::PAIRED.len()],
+    active: [bool; Metric::PAIRED.len()],
 }
 
 impl PairMetrics {
+    pub fn new(active: &[Metric]) -> PairMetrics {
+        PairMetrics {
+            streams: Default::default(),
+            active: Metric::PAIRED.map(|m| active.contains(&m)),
+        }
+    }
+
+    /// The paired metrics this comparison holds, in order.
+    pub fn metrics(&self) -> impl Iterator<Item = Metric> + '_ {
+        Metric::PAIRED
+            .iter()
+            .zip(&self.active)
+            .filter(|(_, on)| **on)
+            .map(|(m, _)| *m)
+    }
+
     #[inline]
     pub fn record(&mut self, baseline: &SessionValues, candidate: &SessionValues) {
         for (i, m) in Metric::PAIRED.iter().enumerate() {
-            let micro = m.unit() == Unit::Seconds;
-            self.streams[i].record(baseline.0[i], candidate.0[i], micro);
+            if self.active[i] {
+                let micro = m.unit() == Unit::Seconds || m.unit() == Unit::Usd;
+                self.streams[i].record(baseline.0[i], candidate.0[i], micro);
+            }
         }
     }
 

@@ -20,6 +20,13 @@ pub struct Report {
     pub comparisons: Vec<Comparison>,
 }
 
+/// Shared capacity: how busy the model and each tool were under one policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resources {
+    pub policy: String,
+    pub resources: Vec<crate::world::Resource>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioInfo {
     pub name: String,
@@ -45,11 +52,18 @@ pub struct RunInfo {
     pub sessions: u64,
     pub seed: u64,
     pub policies: Vec<String>,
+    /// Sessions shared capacity and ran in one world, in arrival order.
+    pub shared_capacity: bool,
+    pub arrival: String,
+    pub streamed_dispatch: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyReport {
     pub name: String,
+    /// Shared capacity only: utilisation of the model and each tool.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<crate::world::Resource>,
     pub kind: crate::policy::PolicyKind,
     pub batch_window_s: f64,
     pub metrics: Ordered<Summary>,
@@ -145,12 +159,14 @@ impl Report {
             .policies
             .iter()
             .zip(&results.metrics)
-            .map(|(p, m)| PolicyReport {
+            .enumerate()
+            .map(|(i, (p, m))| PolicyReport {
                 name: p.name(),
+                resources: results.resources.get(i).cloned().unwrap_or_default(),
                 kind: p.kind,
                 batch_window_s: p.batch_window as f64 / 1e9,
                 metrics: Ordered(
-                    Metric::ALL
+                    m.active()
                         .iter()
                         .map(|&metric| (metric, summarize(metric, m.get(metric))))
                         .collect(),
@@ -166,11 +182,10 @@ impl Report {
                 candidate: results.policies[b].name(),
                 sessions: results.sessions,
                 metrics: Ordered(
-                    Metric::PAIRED
-                        .iter()
-                        .map(|&metric| {
+                    pair.metrics()
+                        .map(|metric| {
                             let s = pair.get(metric);
-                            let micro = metric.unit() == Unit::Seconds;
+                            let micro = matches!(metric.unit(), Unit::Seconds | Unit::Usd);
                             let k = metric.scale();
                             let d = s.difference(micro);
                             (
@@ -208,6 +223,17 @@ impl Report {
                 sessions: results.sessions,
                 seed: results.seed,
                 policies: results.policies.iter().map(|p| p.name()).collect(),
+                shared_capacity: scenario.is_shared(),
+                arrival: match &scenario.arrival {
+                    crate::scenario::Arrival::AllAtOnce => "all_at_once".into(),
+                    crate::scenario::Arrival::Poisson { rate_per_s } => {
+                        format!("poisson({rate_per_s}/s)")
+                    }
+                    crate::scenario::Arrival::Closed { users, .. } => {
+                        format!("closed({users} users)")
+                    }
+                },
+                streamed_dispatch: scenario.model.streamed_dispatch,
             },
             policies,
             comparisons,
@@ -278,7 +304,7 @@ impl Report {
         let mut header = vec!["metric".to_string(), String::new()];
         header.extend(self.policies.iter().map(|p| p.name.clone()));
         table.set_header(header);
-        for metric in Metric::ALL {
+        for &(metric, _) in &self.policies[0].metrics.0 {
             for (i, stat) in ["p50", "p99", "mean"].into_iter().enumerate() {
                 let mut row = vec![
                     if i == 0 {
@@ -328,6 +354,36 @@ impl Report {
             }
             let _ = writeln!(out, "\n{t}");
         }
+        if self.policies.iter().any(|p| !p.resources.is_empty()) {
+            let mut t = comfy_table::Table::new();
+            t.load_style(comfy_table::presets::UTF8_BORDERS_ONLY);
+            t.set_header(vec![
+                "policy",
+                "resource",
+                "capacity",
+                "utilisation",
+                "mean busy",
+                "cold starts",
+            ]);
+            for p in &self.policies {
+                for r in &p.resources {
+                    t.add_row(vec![
+                        p.name.clone(),
+                        r.name.clone(),
+                        r.capacity.map_or("∞".into(), |c| c.to_string()),
+                        r.utilisation
+                            .map_or("".into(), |u| format!("{:.1}%", u * 100.0)),
+                        format!("{:.2}", r.mean_busy),
+                        r.cold_starts.to_string(),
+                    ]);
+                }
+            }
+            let _ = writeln!(
+                out,
+                "\nshared capacity, arrivals {}:\n{t}",
+                self.run.arrival
+            );
+        }
         let verdict = self.verdict();
         if !verdict.is_empty() {
             let _ = writeln!(out);
@@ -336,6 +392,34 @@ impl Report {
             }
         }
         out
+    }
+
+    fn resources_markdown(&self, out: &mut String) {
+        if self.policies.iter().all(|p| p.resources.is_empty()) {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "## Shared capacity ({})\n\n| policy | resource | capacity | utilisation | mean busy | uses | cold starts |\n|---|---|---:|---:|---:|---:|---:|",
+            self.run.arrival
+        );
+        for p in &self.policies {
+            for r in &p.resources {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {:.2} | {} | {} |",
+                    p.name,
+                    r.name,
+                    r.capacity.map_or("∞".into(), |c| c.to_string()),
+                    r.utilisation
+                        .map_or("".into(), |u| format!("{:.1}%", u * 100.0)),
+                    r.mean_busy,
+                    r.uses,
+                    r.cold_starts
+                );
+            }
+        }
+        let _ = writeln!(out);
     }
 
     pub fn to_markdown(&self, scenario_source: Option<&str>) -> String {
@@ -366,7 +450,7 @@ impl Report {
             rule.push_str("---:|");
         }
         let _ = writeln!(out, "{header}\n{rule}");
-        for metric in Metric::ALL {
+        for &(metric, _) in &self.policies[0].metrics.0 {
             for stat in ["p50", "p90", "p99", "p99.9", "mean", "max"] {
                 let _ = write!(out, "| {} | {stat} |", metric.name());
                 for p in &self.policies {
@@ -413,8 +497,9 @@ impl Report {
             }
             let _ = writeln!(out);
         }
+        self.resources_markdown(&mut out);
         let _ = writeln!(out, "## What the metrics mean\n");
-        for metric in Metric::ALL {
+        for &(metric, _) in &self.policies[0].metrics.0 {
             let _ = writeln!(out, "- **{}**: {}.", metric.name(), metric.meaning());
         }
         let _ = writeln!(
@@ -447,6 +532,7 @@ impl Report {
             Unit::Seconds => "s",
             Unit::Fraction => "fraction",
             Unit::Count => "count",
+            Unit::Usd => "usd",
         };
         for p in &self.policies {
             for (metric, s) in &p.metrics.0 {
@@ -529,5 +615,20 @@ fn format_value(v: f64, unit: Unit) -> String {
         Unit::Seconds => human(v * 1e9),
         Unit::Fraction => format!("{:.1}%", v * 100.0),
         Unit::Count => format!("{v:.2}"),
+        Unit::Usd => format_usd(v),
+    }
+}
+
+/// Dollars with enough digits to compare sessions that cost fractions of a cent.
+fn format_usd(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "$0".into()
+    } else if a >= 1.0 {
+        format!("${v:.2}")
+    } else if a >= 0.01 {
+        format!("${v:.4}")
+    } else {
+        format!("${v:.3e}")
     }
 }

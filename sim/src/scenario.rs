@@ -20,6 +20,12 @@ pub const DEFAULT_SESSIONS: u64 = 10_000;
 pub const MAX_SESSIONS: u64 = 10_000_000_000;
 pub const MAX_TOOLS: usize = 256;
 pub const MAX_NAME_LEN: usize = 64;
+pub const MAX_CONCURRENCY: u32 = 1_000_000;
+pub const MAX_RETRIES: u32 = 10;
+pub const MAX_FOLLOWUPS: u32 = 100;
+pub const MAX_USERS: u32 = 1_000_000;
+pub const MAX_RATE_PER_S: f64 = 1e6;
+const DEFAULT_KEEP_WARM: Duration = Duration::from_secs(600);
 /// Scenario files are small; a larger one is almost certainly the wrong file.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -42,6 +48,15 @@ pub struct ScenarioFile {
     pub overheads: OverheadSpec,
     #[serde(default, rename = "async")]
     pub async_loop: AsyncSpec,
+    /// How sessions arrive; only matters when they share capacity.
+    #[serde(default)]
+    pub workload: WorkloadSpec,
+    /// Further messages the user sends while a session runs.
+    #[serde(default)]
+    pub user: UserSpec,
+    /// Prices and token counts: dollars per session next to latency.
+    #[serde(default)]
+    pub cost: Option<CostSpec>,
 }
 
 fn default_seed() -> u64 {
@@ -65,6 +80,16 @@ pub struct ModelSpec {
     pub per_call: Duration,
     #[serde(default, with = "crate::duration")]
     pub per_context_item: Duration,
+    /// Turns that may run at once across all sessions (LLM concurrency limit).
+    #[serde(default)]
+    pub concurrency: Option<u32>,
+    /// Turns that may start per second across all sessions (LLM rate limit).
+    #[serde(default)]
+    pub requests_per_s: Option<f64>,
+    /// Every policy dispatches each call as soon as its part of the turn is generated
+    /// (per_call each, after the prefill), instead of at the end of the turn.
+    #[serde(default)]
+    pub streamed_dispatch: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,6 +99,116 @@ pub struct ToolSpec {
     pub description: Option<String>,
     #[serde(deserialize_with = "shorthand")]
     pub latency: Dist,
+    /// Calls of this tool that may run at once across all sessions (Lambda reserved
+    /// concurrency); more wait in FIFO order, like messages in SQS.
+    #[serde(default)]
+    pub concurrency: Option<u32>,
+    /// Probability that one attempt fails.
+    #[serde(default)]
+    pub failure_rate: f64,
+    /// An attempt that runs longer ends TIMED_OUT at this time.
+    #[serde(default, with = "crate::duration::option")]
+    pub timeout: Option<Duration>,
+    /// Further attempts after a failure or a timeout.
+    #[serde(default)]
+    pub retries: u32,
+    /// Wait before retry k: backoff × 2^(k−1).
+    #[serde(default, with = "crate::duration")]
+    pub backoff: Duration,
+    /// Extra latency of an attempt that finds no warm instance.
+    #[serde(default, deserialize_with = "shorthand_option")]
+    pub cold_start: Option<Dist>,
+    /// An instance idle longer than this is gone (default 10 min, with `cold_start`).
+    #[serde(default, with = "crate::duration::option")]
+    pub keep_warm: Option<Duration>,
+    /// Lambda memory, for the cost of GB-seconds.
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u32,
+}
+
+fn default_memory_mb() -> u32 {
+    512
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArrivalKind {
+    /// Every session starts at time 0.
+    #[default]
+    AllAtOnce,
+    /// Sessions start at the events of a Poisson process (`rate_per_s`).
+    Poisson,
+    /// `users` users each run one session after another, thinking `think` in between.
+    Closed,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    #[serde(default)]
+    pub arrival: ArrivalKind,
+    #[serde(default)]
+    pub rate_per_s: Option<f64>,
+    #[serde(default)]
+    pub users: Option<u32>,
+    #[serde(default, deserialize_with = "shorthand_option")]
+    pub think: Option<Dist>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    /// Messages the user sends during a session, each `gap` after the previous one.
+    #[serde(default)]
+    pub followups: u32,
+    #[serde(default, deserialize_with = "shorthand_option")]
+    pub gap: Option<Dist>,
+}
+
+/// Prices (defaults: AWS us-east-1 on-demand list prices; set your own) and token counts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostSpec {
+    pub input_usd_per_mtok: f64,
+    pub output_usd_per_mtok: f64,
+    /// Input tokens every turn pays: system prompt, tools, the user's request.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    /// Tokens a result (or a follow-up message) adds to the context when read.
+    #[serde(default)]
+    pub result_tokens: u64,
+    /// Output tokens of one tool call; then part of the context.
+    #[serde(default)]
+    pub call_tokens: u64,
+    /// Output tokens of each turn's message to the user; then part of the context.
+    #[serde(default)]
+    pub message_tokens: u64,
+    #[serde(default = "p_lambda_gb_s")]
+    pub lambda_usd_per_gb_s: f64,
+    #[serde(default = "p_lambda_request")]
+    pub lambda_usd_per_request: f64,
+    #[serde(default = "p_sqs_request")]
+    pub sqs_usd_per_request: f64,
+    #[serde(default = "p_ddb_write")]
+    pub dynamodb_usd_per_write_unit: f64,
+    #[serde(default = "p_ddb_read")]
+    pub dynamodb_usd_per_read_unit: f64,
+}
+
+fn p_lambda_gb_s() -> f64 {
+    0.000_016_666_7
+}
+fn p_lambda_request() -> f64 {
+    0.000_000_2
+}
+fn p_sqs_request() -> f64 {
+    0.000_000_4
+}
+fn p_ddb_write() -> f64 {
+    0.000_000_625
+}
+fn p_ddb_read() -> f64 {
+    0.000_000_125
 }
 
 /// Either `rounds` (lists of tool names) or `calls` (a DAG with ids and `after`).
@@ -137,15 +272,78 @@ pub struct Tool {
     pub name: String,
     pub description: String,
     pub latency: Latency,
+    pub concurrency: Option<u32>,
+    pub failure_rate: f64,
+    pub timeout: Option<Nanos>,
+    pub retries: u32,
+    pub backoff: Nanos,
+    pub cold_start: Option<Latency>,
+    pub keep_warm: Nanos,
+    pub memory_mb: u32,
 }
 
-/// Turn-time costs in nanoseconds.
+impl Tool {
+    /// A tool that always succeeds at once, for tests and references.
+    pub fn simple(name: &str, latency: Latency) -> Tool {
+        Tool {
+            name: name.into(),
+            description: String::new(),
+            latency,
+            concurrency: None,
+            failure_rate: 0.0,
+            timeout: None,
+            retries: 0,
+            backoff: 0,
+            cold_start: None,
+            keep_warm: 0,
+            memory_mb: default_memory_mb(),
+        }
+    }
+
+    /// Whether an attempt can fail or time out (so it may need more than one draw).
+    pub fn can_fail(&self) -> bool {
+        self.failure_rate > 0.0 || self.timeout.is_some()
+    }
+}
+
+/// Turn-time costs in nanoseconds, and the limits of a shared model endpoint.
 #[derive(Debug, Clone)]
 pub struct TurnModel {
     pub base: Latency,
     pub per_result: Nanos,
     pub per_call: Nanos,
     pub per_context_item: Nanos,
+    pub concurrency: Option<u32>,
+    /// From `requests_per_s`: turn starts are at least this far apart.
+    pub min_start_gap: Option<Nanos>,
+    pub streamed_dispatch: bool,
+}
+
+impl TurnModel {
+    pub fn simple(base: Latency) -> TurnModel {
+        TurnModel {
+            base,
+            per_result: 0,
+            per_call: 0,
+            per_context_item: 0,
+            concurrency: None,
+            min_start_gap: None,
+            streamed_dispatch: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Arrival {
+    AllAtOnce,
+    Poisson { rate_per_s: f64 },
+    Closed { users: u32, think: Latency },
+}
+
+#[derive(Debug, Clone)]
+pub struct FollowUps {
+    pub count: u32,
+    pub gap: Latency,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +367,9 @@ pub struct Scenario {
     pub plan: Plan,
     pub overheads: Overheads,
     pub batch_window: Nanos,
+    pub arrival: Arrival,
+    pub followups: Option<FollowUps>,
+    pub cost: Option<CostSpec>,
     /// The file's text, so a report can show the scenario it came from.
     pub source: String,
 }
@@ -246,10 +447,14 @@ impl Scenario {
             file: file.to_string(),
             problems,
         };
-        let spec = read(text).map_err(|p| invalid(vec![p]))?;
-        Scenario::compile(spec, text, file).map_err(|problems| {
+        let locate_all = |problems: Vec<Problem>| {
             invalid(problems.into_iter().map(|p| locate_path(text, p)).collect())
-        })
+        };
+        let mut spec = read(text).map_err(|p| invalid(vec![p]))?;
+        // Empirical latencies may name a trace file, relative to the scenario's directory.
+        let base = Path::new(file).parent().unwrap_or(Path::new(""));
+        crate::traces::load_sample_files(&mut spec, base).map_err(locate_all)?;
+        Scenario::compile(spec, text, file).map_err(locate_all)
     }
 
     /// Checks meaning and compiles samplers and the plan. Problems carry key paths only.
@@ -292,6 +497,13 @@ impl Scenario {
         for (name, tool) in &spec.tools {
             tool.latency
                 .check(&format!("tools.{name}.latency"), &mut problems);
+            check_tool(name, tool, &mut problems);
+        }
+        check_model(&spec.model, &mut problems);
+        check_workload(&spec.workload, &mut problems);
+        check_user(&spec.user, &mut problems);
+        if let Some(cost) = &spec.cost {
+            check_cost(cost, &mut problems);
         }
         let overheads = [
             ("overheads.sync_invocation", &spec.overheads.sync_invocation),
@@ -327,12 +539,45 @@ impl Scenario {
             |d: &Option<Dist>, path: &str| latency(d.clone().unwrap_or_else(Dist::zero), path);
         let mut tools = Vec::with_capacity(spec.tools.len());
         for (name, t) in &spec.tools {
+            let cold_start = match &t.cold_start {
+                Some(d) => Some(latency(d.clone(), &format!("tools.{name}.cold_start"))?),
+                None => None,
+            };
             tools.push(Tool {
                 name: name.clone(),
                 description: t.description.clone().unwrap_or_default(),
                 latency: latency(t.latency.clone(), &format!("tools.{name}.latency"))?,
+                concurrency: t.concurrency,
+                failure_rate: t.failure_rate,
+                timeout: t.timeout.map(from_duration),
+                retries: t.retries,
+                backoff: from_duration(t.backoff),
+                cold_start,
+                keep_warm: from_duration(t.keep_warm.unwrap_or(DEFAULT_KEEP_WARM)),
+                memory_mb: t.memory_mb,
             });
         }
+        let arrival = match spec.workload.arrival {
+            ArrivalKind::AllAtOnce => Arrival::AllAtOnce,
+            ArrivalKind::Poisson => Arrival::Poisson {
+                rate_per_s: spec.workload.rate_per_s.unwrap_or(1.0),
+            },
+            ArrivalKind::Closed => Arrival::Closed {
+                users: spec.workload.users.unwrap_or(1),
+                think: latency(
+                    spec.workload.think.clone().unwrap_or_else(Dist::zero),
+                    "workload.think",
+                )?,
+            },
+        };
+        let followups = match (spec.user.followups, &spec.user.gap) {
+            (0, _) => None,
+            (count, Some(gap)) => Some(FollowUps {
+                count,
+                gap: latency(gap.clone(), "user.gap")?,
+            }),
+            (_, None) => unreachable!("checked: followups need a gap"),
+        };
         Ok(Scenario {
             file: file.to_string(),
             name: spec.name.clone().unwrap_or_else(|| {
@@ -349,6 +594,12 @@ impl Scenario {
                 per_result: from_duration(spec.model.per_result),
                 per_call: from_duration(spec.model.per_call),
                 per_context_item: from_duration(spec.model.per_context_item),
+                concurrency: spec.model.concurrency,
+                min_start_gap: spec
+                    .model
+                    .requests_per_s
+                    .map(|r| (1e9 / r).round() as Nanos),
+                streamed_dispatch: spec.model.streamed_dispatch,
             },
             tools,
             plan,
@@ -367,12 +618,212 @@ impl Scenario {
                 )?,
             },
             batch_window: spec.async_loop.batch_window.map(from_duration).unwrap_or(0),
+            arrival,
+            followups,
+            cost: spec.cost.clone(),
             source: text.to_string(),
         })
     }
 
     pub fn tool_name(&self, call: usize) -> &str {
         &self.tools[self.plan.calls[call].tool].name
+    }
+
+    /// Whether sessions share capacity (tool or model limits, warm pools): then they must be
+    /// simulated together, in arrival order, on one thread.
+    pub fn is_shared(&self) -> bool {
+        self.model.concurrency.is_some()
+            || self.model.min_start_gap.is_some()
+            || self
+                .tools
+                .iter()
+                .any(|t| t.concurrency.is_some() || t.cold_start.is_some())
+    }
+
+    /// Whether any call can fail, time out or be retried.
+    pub fn has_failures(&self) -> bool {
+        self.tools.iter().any(Tool::can_fail)
+    }
+}
+
+fn push(problems: &mut Vec<Problem>, path: String, message: String) {
+    problems.push(Problem { path, message });
+}
+
+fn check_tool(name: &str, t: &ToolSpec, problems: &mut Vec<Problem>) {
+    let at = |key: &str| format!("tools.{name}.{key}");
+    if let Some(c) = t.concurrency
+        && (c == 0 || c > MAX_CONCURRENCY)
+    {
+        push(
+            problems,
+            at("concurrency"),
+            format!("must be between 1 and {MAX_CONCURRENCY}, got {c}"),
+        );
+    }
+    if !(0.0..=1.0).contains(&t.failure_rate) {
+        push(
+            problems,
+            at("failure_rate"),
+            format!("is a probability: between 0 and 1, got {}", t.failure_rate),
+        );
+    }
+    if t.timeout.is_some_and(|d| d.is_zero()) {
+        push(
+            problems,
+            at("timeout"),
+            "must be > 0 (leave it out for no timeout)".into(),
+        );
+    }
+    if t.retries > MAX_RETRIES {
+        push(
+            problems,
+            at("retries"),
+            format!("at most {MAX_RETRIES}, got {}", t.retries),
+        );
+    }
+    if let Some(d) = &t.cold_start {
+        d.check(&at("cold_start"), problems);
+    }
+    if t.keep_warm.is_some() && t.cold_start.is_none() {
+        push(
+            problems,
+            at("keep_warm"),
+            "only means something with `cold_start`".into(),
+        );
+    }
+    if !(128..=10_240).contains(&t.memory_mb) {
+        push(
+            problems,
+            at("memory_mb"),
+            format!("Lambda allows 128 to 10240 MB, got {}", t.memory_mb),
+        );
+    }
+}
+
+fn check_model(m: &ModelSpec, problems: &mut Vec<Problem>) {
+    if let Some(c) = m.concurrency
+        && (c == 0 || c > MAX_CONCURRENCY)
+    {
+        push(
+            problems,
+            "model.concurrency".into(),
+            format!("must be between 1 and {MAX_CONCURRENCY}, got {c}"),
+        );
+    }
+    if let Some(r) = m.requests_per_s
+        && !(r > 0.0 && r <= MAX_RATE_PER_S)
+    {
+        push(
+            problems,
+            "model.requests_per_s".into(),
+            format!("must be > 0 and ≤ {MAX_RATE_PER_S}, got {r}"),
+        );
+    }
+}
+
+fn check_workload(w: &WorkloadSpec, problems: &mut Vec<Problem>) {
+    let unused = |problems: &mut Vec<Problem>, key: &str, set: bool| {
+        if set {
+            push(
+                problems,
+                format!("workload.{key}"),
+                format!(
+                    "does not apply to arrival = \"{}\"",
+                    arrival_name(w.arrival)
+                ),
+            );
+        }
+    };
+    match w.arrival {
+        ArrivalKind::AllAtOnce => {
+            unused(problems, "rate_per_s", w.rate_per_s.is_some());
+            unused(problems, "users", w.users.is_some());
+            unused(problems, "think", w.think.is_some());
+        }
+        ArrivalKind::Poisson => {
+            match w.rate_per_s {
+                Some(r) if r > 0.0 && r <= MAX_RATE_PER_S => {}
+                Some(r) => push(
+                    problems,
+                    "workload.rate_per_s".into(),
+                    format!("must be > 0 and ≤ {MAX_RATE_PER_S}, got {r}"),
+                ),
+                None => push(
+                    problems,
+                    "workload".into(),
+                    "arrival = \"poisson\" needs rate_per_s".into(),
+                ),
+            }
+            unused(problems, "users", w.users.is_some());
+            unused(problems, "think", w.think.is_some());
+        }
+        ArrivalKind::Closed => {
+            match w.users {
+                Some(u) if u > 0 && u <= MAX_USERS => {}
+                Some(u) => push(
+                    problems,
+                    "workload.users".into(),
+                    format!("must be between 1 and {MAX_USERS}, got {u}"),
+                ),
+                None => push(
+                    problems,
+                    "workload".into(),
+                    "arrival = \"closed\" needs users (and think)".into(),
+                ),
+            }
+            if let Some(d) = &w.think {
+                d.check("workload.think", problems);
+            }
+            unused(problems, "rate_per_s", w.rate_per_s.is_some());
+        }
+    }
+}
+
+fn arrival_name(a: ArrivalKind) -> &'static str {
+    match a {
+        ArrivalKind::AllAtOnce => "all_at_once",
+        ArrivalKind::Poisson => "poisson",
+        ArrivalKind::Closed => "closed",
+    }
+}
+
+fn check_user(u: &UserSpec, problems: &mut Vec<Problem>) {
+    if u.followups > MAX_FOLLOWUPS {
+        push(
+            problems,
+            "user.followups".into(),
+            format!("at most {MAX_FOLLOWUPS}, got {}", u.followups),
+        );
+    }
+    match &u.gap {
+        Some(d) => d.check("user.gap", problems),
+        None if u.followups > 0 => push(
+            problems,
+            "user".into(),
+            "followups need a `gap` distribution".into(),
+        ),
+        None => {}
+    }
+}
+
+fn check_cost(c: &CostSpec, problems: &mut Vec<Problem>) {
+    for (key, v) in [
+        ("input_usd_per_mtok", c.input_usd_per_mtok),
+        ("output_usd_per_mtok", c.output_usd_per_mtok),
+        ("lambda_usd_per_gb_s", c.lambda_usd_per_gb_s),
+        ("lambda_usd_per_request", c.lambda_usd_per_request),
+        ("sqs_usd_per_request", c.sqs_usd_per_request),
+        ("dynamodb_usd_per_write_unit", c.dynamodb_usd_per_write_unit),
+        ("dynamodb_usd_per_read_unit", c.dynamodb_usd_per_read_unit),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            push(
+                problems,
+                format!("cost.{key}"),
+                format!("must be a price ≥ 0, got {v}"),
+            );
+        }
     }
 }
 

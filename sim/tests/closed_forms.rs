@@ -2,8 +2,8 @@
 
 mod common;
 
-use sim::agent::{SessionInputs, Workspace, simulate_session};
-use sim::draws::{Needs, SessionDraws};
+use sim::agent::{Workspace, simulate_session};
+use sim::draws::SessionDraws;
 use sim::metrics::Metric;
 use sim::{Policy, RunOptions, simulate};
 
@@ -59,29 +59,23 @@ fn constant_turns_give_the_textbook_sums_exactly() {
     );
     let mut draws = SessionDraws::default();
     let mut ws = Workspace::default();
-    let needs = Needs {
-        blocking: true,
-        non_blocking: false,
-    };
+    let policies = [Policy::SEQUENTIAL, Policy::SYNC];
+    let setups = sim::runner::setups(&scenario, &policies);
+    let needs = sim::runner::needs(&policies);
     let rounds: [&[usize]; 3] = [&[0, 1, 2], &[3], &[4, 5]];
     for session in 0..2_000 {
         draws.draw(&scenario, 5, session, needs);
         let lat = draws.latency.clone();
-        let run = |policy: &Policy, draws: &mut SessionDraws, ws: &mut Workspace| {
-            let inputs = SessionInputs {
-                latency: &lat,
-                pre: &[],
-                post: &[],
-                turn_base: draws.turns.source(&scenario.model.base.sampler),
-            };
-            simulate_session(&scenario.plan, policy, &scenario.model, inputs, ws)
+        let run = |p: usize, draws: &mut SessionDraws, ws: &mut Workspace| {
+            let inputs = sim::runner::inputs(&scenario, &policies[p], draws);
+            simulate_session(&setups[p], inputs, ws)
         };
-        let seq = run(&Policy::SEQUENTIAL, &mut draws, &mut ws);
+        let seq = run(0, &mut draws, &mut ws);
         let n = lat.len() as u64;
         assert_eq!(seq.makespan, (n + 1) * g + lat.iter().sum::<u64>());
         assert_eq!(seq.turns as u64, n + 1);
 
-        let sync = run(&Policy::SYNC, &mut draws, &mut ws);
+        let sync = run(1, &mut draws, &mut ws);
         let slowest: u64 = rounds
             .iter()
             .map(|r| r.iter().map(|&c| lat[c]).max().unwrap())

@@ -3,11 +3,12 @@
 //! random small DAGs; plus invariants every session must satisfy.
 
 use proptest::prelude::*;
-use sim::agent::{Outcome, SessionInputs, Workspace, simulate_session};
+use sim::agent::{Outcome, SessionInputs, Setup, Workspace, simulate_session};
 use sim::dist::Dist;
+use sim::draws::Attempts;
 use sim::plan::{Plan, PlanCall};
 use sim::policy::{Policy, PolicyKind};
-use sim::scenario::{Latency, TurnModel};
+use sim::scenario::{Latency, Tool, TurnModel};
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -116,23 +117,33 @@ fn engine(case: &Case, kind: PolicyKind, ws: &mut Workspace) -> Outcome {
         .collect();
     let plan = Plan::new(calls, &case.deps, None).expect("generated plans are acyclic");
     let model = TurnModel {
-        base: Latency::new(Dist::zero()).unwrap(),
         per_result: case.per_result,
         per_call: case.per_call,
         per_context_item: case.per_context_item,
+        ..TurnModel::simple(Latency::new(Dist::zero()).unwrap())
     };
+    let tools = [Tool::simple("t", Latency::new(Dist::zero()).unwrap())];
     let policy = Policy {
         kind,
         batch_window: 0,
     }
     .with_batch_window(case.window);
+    let setup = Setup {
+        plan: &plan,
+        tools: &tools,
+        policy: &policy,
+        model: &model,
+        tokens: None,
+    };
     let inputs = SessionInputs {
         latency: &case.latency,
+        attempts: &Attempts::default(),
         pre: &case.pre,
         post: &case.post,
+        followups: &[],
         turn_base: &case.base[..],
     };
-    simulate_session(&plan, &policy, &model, inputs, ws)
+    simulate_session(&setup, inputs, ws)
 }
 
 /// Small values on purpose: ties between arrivals and turn ends are common.
@@ -180,7 +191,7 @@ proptest! {
         for kind in KINDS {
             let want = reference(&case, kind);
             let got = engine(&case, kind, &mut ws);
-            let read_end: Vec<u64> = ws.calls.iter().map(|c| c.read_end).collect();
+            let read_end: Vec<u64> = ws.session.calls.iter().map(|c| c.read_end).collect();
             prop_assert_eq!(
                 (got.makespan, got.first_update, got.max_silence, got.model_busy, got.turns),
                 (want.makespan, want.first_update, want.max_silence, want.model_busy, want.turns),
@@ -197,10 +208,10 @@ proptest! {
             let out = engine(&case, kind, &mut ws);
             let n = case.deps.len();
             // Every call is read exactly once, by one turn, never before its result arrived.
-            prop_assert_eq!(ws.turns.iter().map(|t| t.reads as usize).sum::<usize>(), n);
-            prop_assert_eq!(ws.turns.iter().map(|t| t.issues as usize).sum::<usize>(), n);
-            for c in &ws.calls {
-                let turn = ws.turns[c.read_turn as usize];
+            prop_assert_eq!(ws.session.turns.iter().map(|t| t.reads as usize).sum::<usize>(), n);
+            prop_assert_eq!(ws.session.turns.iter().map(|t| t.issues as usize).sum::<usize>(), n);
+            for c in &ws.session.calls {
+                let turn = ws.session.turns[c.read_turn as usize];
                 prop_assert!(c.issued <= c.started && c.started <= c.finished);
                 prop_assert!(c.finished <= c.available && c.available <= turn.start);
                 prop_assert_eq!(c.read_end, turn.end);
@@ -208,16 +219,16 @@ proptest! {
             // Dependencies are read before their dependents are issued.
             for (i, deps) in case.deps.iter().enumerate() {
                 for &d in deps {
-                    prop_assert!(ws.calls[d].read_end <= ws.calls[i].issued);
+                    prop_assert!(ws.session.calls[d].read_end <= ws.session.calls[i].issued);
                 }
             }
             // Time never goes backwards: turns do not overlap and come in order.
-            for pair in ws.turns.windows(2) {
+            for pair in ws.session.turns.windows(2) {
                 prop_assert!(pair[0].start <= pair[0].end && pair[0].end <= pair[1].start);
             }
-            prop_assert_eq!(out.makespan, ws.turns.last().unwrap().end);
+            prop_assert_eq!(out.makespan, ws.session.turns.last().unwrap().end);
             prop_assert!(out.model_busy <= out.makespan);
-            prop_assert_eq!(out.turns as usize, ws.turns.len());
+            prop_assert_eq!(out.turns as usize, ws.session.turns.len());
         }
     }
 
