@@ -21,6 +21,12 @@ echo
 echo "== simulator: research-assistant, compare sequential,sync,async (1,000,000 sessions)"
 "$bin" compare scenarios/research-assistant.toml --sessions 1000000 --format json --stats 2>&1 >/dev/null | tail -n 1
 
+echo
+echo "== simulator: scenarios/shared-capacity.toml (Poisson arrivals, concurrency limits, cold starts), policy async"
+for sessions in 100000 1000000; do
+  "$bin" run scenarios/shared-capacity.toml --policy async --sessions "$sessions" --format json --stats 2>&1 >/dev/null | tail -n 1
+done
+
 if [ -f workers/benches/pipeline.rs ]; then
   echo
   echo "== task pipeline"

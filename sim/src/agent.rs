@@ -466,7 +466,7 @@ impl Session {
     ) {
         let blocking = setup.policy.is_blocking();
         let shared = env.shared_tools();
-        let streamed = setup.model.streamed_dispatch;
+        let streamed = setup.policy.streamed || setup.model.streamed_dispatch;
         let mut last_arrival = end;
         for (j, &call) in self.issuing.iter().enumerate() {
             let i = call as usize;

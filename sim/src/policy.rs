@@ -21,20 +21,26 @@ pub struct Policy {
     pub kind: PolicyKind,
     /// Async only: after the first waiting result, hold up to this long for more.
     pub batch_window: Nanos,
+    /// Dispatch each call as soon as its part of the turn is generated (LLMCompiler, AsyncLM),
+    /// not at the end of the turn.
+    pub streamed: bool,
 }
 
 impl Policy {
     pub const SEQUENTIAL: Policy = Policy {
         kind: PolicyKind::Sequential,
         batch_window: 0,
+        streamed: false,
     };
     pub const SYNC: Policy = Policy {
         kind: PolicyKind::Sync,
         batch_window: 0,
+        streamed: false,
     };
     pub const ASYNC: Policy = Policy {
         kind: PolicyKind::Async,
         batch_window: 0,
+        streamed: false,
     };
 
     pub fn with_batch_window(mut self, window: Nanos) -> Policy {
@@ -49,8 +55,35 @@ impl Policy {
         self.kind != PolicyKind::Async
     }
 
-    /// The policy's name in reports: `sync`, `async`, or `async+batch(100ms)`.
+    pub fn with_streaming(mut self, streamed: bool) -> Policy {
+        self.streamed = streamed;
+        self
+    }
+
+    /// Parses `sync`, `async`, `sequential`, each optionally followed by `+stream`.
+    pub fn parse(text: &str) -> Result<Policy, String> {
+        let (kind, streamed) = match text.trim().strip_suffix("+stream") {
+            Some(k) => (k, true),
+            None => (text.trim(), false),
+        };
+        Ok(Policy {
+            kind: kind.parse()?,
+            batch_window: 0,
+            streamed,
+        })
+    }
+
+    /// The policy's name in reports: `sync`, `async+stream`, or `async+batch(100ms)`.
     pub fn name(&self) -> String {
+        let base = self.base_name();
+        if self.streamed {
+            format!("{base}+stream")
+        } else {
+            base
+        }
+    }
+
+    fn base_name(&self) -> String {
         match (self.kind, self.batch_window) {
             (PolicyKind::Sequential, _) => "sequential".into(),
             (PolicyKind::Sync, _) => "sync".into(),
@@ -77,7 +110,8 @@ impl FromStr for PolicyKind {
             "sync" => Ok(PolicyKind::Sync),
             "async" => Ok(PolicyKind::Async),
             other => Err(format!(
-                "unknown policy \"{other}\"; the policies are sequential, sync and async"
+                "unknown policy \"{other}\"; the policies are sequential, sync and async, \
+                 each optionally with +stream"
             )),
         }
     }

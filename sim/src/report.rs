@@ -254,6 +254,11 @@ impl Report {
             .or_else(|| self.comparisons.last())
     }
 
+    fn policy_mean(&self, policy: &str, metric: Metric) -> Option<f64> {
+        let p = self.policies.iter().find(|p| p.name == policy)?;
+        p.metrics.get(metric).map(|s| s.mean)
+    }
+
     /// Plain sentences that say what the headline comparison means, including where the
     /// candidate does not pay off.
     pub fn verdict(&self) -> Vec<String> {
@@ -276,6 +281,22 @@ impl Report {
                 human(s.difference.mean * 1e9),
                 human(s.difference.ci95_low * 1e9),
                 human(s.difference.ci95_high * 1e9)
+            ));
+        }
+        if let Some(s) = get(Metric::ReplyLatency) {
+            out.push(speed_sentence(a, b, "answers the user's follow-up questions", s));
+        }
+        if let (Some(s), Some(pb), Some(pa)) = (
+            get(Metric::CostUsd),
+            self.policy_mean(b, Metric::CostUsd),
+            self.policy_mean(a, Metric::CostUsd),
+        ) {
+            out.push(format!(
+                "Cost per session: {a} {}, {b} {} ({a} costs {:.2}× as much, {} per 1,000 sessions).",
+                format_usd(pa),
+                format_usd(pb),
+                1.0 / s.ratio.mean,
+                format_usd((pa - pb) * 1000.0)
             ));
         }
         if let Some(s) = get(Metric::Turns) {

@@ -126,6 +126,7 @@ fn engine(case: &Case, kind: PolicyKind, ws: &mut Workspace) -> Outcome {
     let policy = Policy {
         kind,
         batch_window: 0,
+        streamed: false,
     }
     .with_batch_window(case.window);
     let setup = Setup {

@@ -4,7 +4,7 @@ use super::{CmdError, CmdResult};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sim::policy::{Policy, PolicyKind};
+use sim::policy::Policy;
 use sim::report::Report;
 use sim::runner::RunOptions;
 use sim::scenario::Scenario;
@@ -46,9 +46,18 @@ pub struct SimArgs {
     /// What to print on standard output.
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Also write report.md and results.json into this directory (created if missing).
+    /// Also write report.md, report.html and results.json into this directory (created if
+    /// missing).
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
+    /// Also write a few sample sessions as a Chrome trace (JSON) for Perfetto or
+    /// chrome://tracing: one track per session and policy.
+    #[arg(long, value_name = "FILE")]
+    pub trace_out: Option<PathBuf>,
+    /// Replay recorded sessions (JSON Lines: each call's tool, start and duration) under every
+    /// policy, instead of drawing sessions; the scenario gives model turns and overheads.
+    #[arg(long, value_name = "FILE", conflicts_with = "sessions")]
+    pub replay: Option<PathBuf>,
     /// Print elapsed time, sessions per second and peak memory on standard error.
     #[arg(long)]
     pub stats: bool,
@@ -59,9 +68,10 @@ pub struct SimArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub sim: SimArgs,
-    /// The agent-loop policy: sequential, sync or async.
-    #[arg(long, short = 'p', default_value = "sync", value_parser = parse_kind)]
-    pub policy: PolicyKind,
+    /// The agent-loop policy: sequential, sync or async; `+stream` dispatches each call as it
+    /// is generated (e.g. `async+stream`).
+    #[arg(long, short = 'p', default_value = "sync", value_parser = Policy::parse)]
+    pub policy: Policy,
 }
 
 /// Simulate several policies on the same draws and compare them.
@@ -69,9 +79,10 @@ pub struct RunArgs {
 pub struct CompareArgs {
     #[command(flatten)]
     pub sim: SimArgs,
-    /// Policies, comma-separated; each later one is compared with each earlier one.
-    #[arg(long, short = 'p', value_delimiter = ',', default_value = "sequential,sync,async", value_parser = parse_kind)]
-    pub policies: Vec<PolicyKind>,
+    /// Policies, comma-separated; each later one is compared with each earlier one. Each is
+    /// sequential, sync or async, optionally with `+stream` (dispatch calls as generated).
+    #[arg(long, short = 'p', value_delimiter = ',', default_value = "sequential,sync,async", value_parser = Policy::parse)]
+    pub policies: Vec<Policy>,
 }
 
 /// Check a scenario file.
@@ -79,10 +90,6 @@ pub struct CompareArgs {
 pub struct ValidateArgs {
     /// The scenario file (TOML).
     pub scenario: PathBuf,
-}
-
-fn parse_kind(s: &str) -> Result<PolicyKind, String> {
-    s.parse()
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -114,8 +121,14 @@ pub fn validate(args: ValidateArgs) -> CmdResult {
             .latency
             .dist
             .mean_ns()
-            .map_or("infinite mean".to_string(), |m| format!("mean {}", sim::time::human(m)));
-        println!("  tool {}: {} ({mean})", tool.name, tool.latency.dist.describe());
+            .map_or("infinite mean".to_string(), |m| {
+                format!("mean {}", sim::time::human(m))
+            });
+        println!(
+            "  tool {}: {} ({mean})",
+            tool.name,
+            tool.latency.dist.describe()
+        );
     }
     println!("  model turn: {}", scenario.model.base.dist.describe());
     Ok(())
@@ -125,21 +138,15 @@ fn load(path: &Path) -> Result<Scenario, CmdError> {
     Scenario::from_file(path).map_err(CmdError::input)
 }
 
-fn simulate(args: SimArgs, kinds: Vec<PolicyKind>) -> CmdResult {
+fn simulate(args: SimArgs, policies: Vec<Policy>) -> CmdResult {
     let scenario = load(&args.scenario)?;
     let window = args
         .batch_window
         .map(sim::time::from_duration)
         .unwrap_or(scenario.batch_window);
-    let policies: Vec<Policy> = kinds
+    let policies: Vec<Policy> = policies
         .into_iter()
-        .map(|kind| {
-            Policy {
-                kind,
-                batch_window: 0,
-            }
-            .with_batch_window(window)
-        })
+        .map(|p| p.with_batch_window(window))
         .collect();
     let mut opts = RunOptions::for_scenario(&scenario, policies);
     opts.sessions = args.sessions.unwrap_or(opts.sessions);
@@ -165,13 +172,42 @@ fn simulate(args: SimArgs, kinds: Vec<PolicyKind>) -> CmdResult {
             bar.set_draw_target(ProgressDrawTarget::stderr());
         }
     };
-    let results = sim::simulate(&scenario, &opts, &progress).map_err(CmdError::input)?;
+    let replay = args
+        .replay
+        .as_deref()
+        .map(sim::replay::Replay::read)
+        .transpose()
+        .map_err(CmdError::input)?;
+    let results = match &replay {
+        Some(r) => r.simulate(&scenario, opts.seed, &opts.policies),
+        None => sim::simulate(&scenario, &opts, &progress),
+    }
+    .map_err(CmdError::input)?;
     bar.finish_and_clear();
     let elapsed = started.elapsed();
 
     let report = Report::new(&scenario, &results);
+    let sessions =
+        sim::replay::session_source(&scenario, replay.as_ref(), opts.seed, opts.sessions);
     if let Some(dir) = &args.out {
-        write_outputs(dir, &report, &scenario).map_err(CmdError::runtime)?;
+        let note = replay.as_ref().map(|r| format!("replayed from {}", r.file));
+        let html = sim::html::report_html(&scenario, &results, sessions.as_ref(), note)
+            .map_err(CmdError::runtime)?;
+        write_outputs(dir, &report, &scenario, html).map_err(CmdError::runtime)?;
+    }
+    if let Some(file) = &args.trace_out {
+        let baseline = sim::html::headline_indices(&report, &results).map_or(0, |(b, _)| b);
+        let samples = sim::samples::pick(
+            sessions.as_ref(),
+            &results.policies,
+            baseline,
+            &sim::samples::DEFAULT_PICKS,
+        );
+        let names: Vec<String> = results.policies.iter().map(|p| p.name()).collect();
+        let trace = sim::chrome_trace::chrome_trace(&samples, &names);
+        std::fs::write(file, sim::chrome_trace::to_string(&trace))
+            .with_context(|| format!("cannot write {}", file.display()))
+            .map_err(CmdError::runtime)?;
     }
     let text = match args.format {
         Format::Table => report.to_table(),
@@ -186,7 +222,11 @@ fn simulate(args: SimArgs, kinds: Vec<PolicyKind>) -> CmdResult {
             "simulated {} sessions × {} {} in {:.3} s: {:.0} sessions/s",
             opts.sessions,
             opts.policies.len(),
-            if opts.policies.len() == 1 { "policy" } else { "policies" },
+            if opts.policies.len() == 1 {
+                "policy"
+            } else {
+                "policies"
+            },
             elapsed.as_secs_f64(),
             rate
         );
@@ -198,7 +238,12 @@ fn simulate(args: SimArgs, kinds: Vec<PolicyKind>) -> CmdResult {
     Ok(())
 }
 
-fn write_outputs(dir: &Path, report: &Report, scenario: &Scenario) -> anyhow::Result<()> {
+fn write_outputs(
+    dir: &Path,
+    report: &Report,
+    scenario: &Scenario,
+    html: String,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let write = |name: &str, text: String| {
         let path = dir.join(name);
@@ -206,6 +251,7 @@ fn write_outputs(dir: &Path, report: &Report, scenario: &Scenario) -> anyhow::Re
     };
     write("results.json", report.to_json())?;
     write("report.md", report.to_markdown(Some(&scenario.source)))?;
+    write("report.html", html)?;
     Ok(())
 }
 

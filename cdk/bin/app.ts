@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+// The CDK CLI's entry point (cdk.json "app"). Context flags:
+//   -c dev=true                    a throwaway stack: the table and log groups go with it
+//   -c alarmEmail=you@example.com  subscribe an address to the alarm topic
+// ASYNCTOOLS_SKIP_BUNDLING=1 synthesizes without building the Rust functions (template checks
+// only: such a cloud assembly must never be deployed).
+import { createApp } from '../lib/app';
+
+const { app } = createApp({ skipBundling: process.env.ASYNCTOOLS_SKIP_BUNDLING === '1' });
+app.synth();

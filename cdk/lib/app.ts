@@ -1,0 +1,46 @@
+// Builds the CDK app. bin/app.ts (the CLI) and the tests both call createApp, so the tests check
+// the same app, feature flags and cdk-nag rules the CLI synthesizes.
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { AsyncToolsStack, type AsyncToolsStackProps } from './asynctools-stack';
+
+export const STACK_ID = 'AsyncTools';
+
+/**
+ * Feature flags, set here rather than in cdk.json because unit tests construct `new App()` and
+ * never read cdk.json: one place, same template.
+ */
+export const FEATURE_FLAGS: Record<string, unknown> = {
+  '@aws-cdk/aws-iam:minimizePolicies': true,
+  '@aws-cdk/core:checkSecretUsage': true,
+  '@aws-cdk/core:validateSnapshotRemovalPolicy': true,
+  // CDK's built-in CloudFormation rules fail the synth instead of warning. They run on CLI synths;
+  // the unit tests skip them (CDK_VALIDATION=false) because they add seconds per synth.
+  '@aws-cdk/core:validateAgainstDefaultRules': true,
+};
+
+export interface CreateAppOptions {
+  /** Skip the cargo-lambda builds (tests, template checks): assets point at the sources. */
+  readonly skipBundling?: boolean;
+  /** Extra context, as `-c key=value` would give. `dev` and `alarmEmail` are read from it. */
+  readonly context?: Record<string, unknown>;
+  /** Overrides of the stack props (tests pass a temporary catalog). */
+  readonly stackProps?: AsyncToolsStackProps;
+  readonly outdir?: string;
+}
+
+export function createApp(options: CreateAppOptions = {}): { app: App; stack: AsyncToolsStack } {
+  const app = new App({
+    outdir: options.outdir,
+    context: { ...FEATURE_FLAGS, ...options.context },
+    // After the CLI's context, because the CLI refuses `-c aws:...` keys.
+    postCliContext: options.skipBundling ? { 'aws:cdk:bundling-stacks': [] } : undefined,
+  });
+  // cdk-nag v3 is a validation plugin: any finding fails the synth (CLI and tests alike).
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+
+  const dev = ['true', true].includes(app.node.tryGetContext('dev'));
+  const alarmEmail = app.node.tryGetContext('alarmEmail') as string | undefined;
+  const stack = new AsyncToolsStack(app, STACK_ID, { dev, alarmEmail, ...options.stackProps });
+  return { app, stack };
+}

@@ -1,0 +1,83 @@
+// One CloudWatch dashboard: alarm states, queue depth, task latency and errors, one line per tool.
+import { Aws, Duration, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { ToolWorker } from './tool-worker';
+
+export interface OpsDashboardProps {
+  readonly tools: readonly ToolWorker[];
+  readonly dispatcher: lambda.IFunction;
+  readonly resultsQueue: sqs.IQueue;
+  readonly resultsDeadLetterQueue: sqs.IQueue;
+  readonly alarms: readonly cloudwatch.IAlarm[];
+}
+
+const PERIOD = Duration.minutes(1);
+const max = { period: PERIOD, statistic: 'Maximum' } as const;
+const sum = { period: PERIOD, statistic: 'Sum' } as const;
+
+export class OpsDashboard extends Construct {
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: OpsDashboardProps) {
+    super(scope, id);
+    const { tools, dispatcher } = props;
+    const perTool = (f: (t: ToolWorker) => cloudwatch.IMetric, label: string) =>
+      tools.map((t) => withLabel(f(t), `${t.tool.name} ${label}`));
+    const graph = (title: string, left: cloudwatch.IMetric[], unit = '') =>
+      new cloudwatch.GraphWidget({ title, left, width: 8, height: 6, leftYAxis: { min: 0, label: unit } });
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      // Dashboards are global to the account, so the region is in the name.
+      dashboardName: `${Stack.of(this).stackName}-${Aws.REGION}`,
+      defaultInterval: Duration.hours(3),
+    });
+    this.dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [...props.alarms], width: 24, height: 4 }),
+    );
+    this.dashboard.addWidgets(
+      graph('Queue depth: waiting tasks', [
+        ...perTool((t) => t.workQueue.metricApproximateNumberOfMessagesVisible(max), 'waiting'),
+        withLabel(props.resultsQueue.metricApproximateNumberOfMessagesVisible(max), 'results waiting'),
+      ], 'messages'),
+      graph('Queue depth: tasks running (in flight)', perTool((t) => t.workQueue.metricApproximateNumberOfMessagesNotVisible(max), 'in flight'), 'messages'),
+      graph('Dead-letter queues (should be 0)', [
+        ...perTool((t) => t.deadLetterQueue.metricApproximateNumberOfMessagesVisible(max), 'DLQ'),
+        withLabel(props.resultsDeadLetterQueue.metricApproximateNumberOfMessagesVisible(max), 'results DLQ'),
+      ], 'messages'),
+    );
+    this.dashboard.addWidgets(
+      graph('Task latency: wait before a worker takes it (oldest message)', perTool((t) => t.workQueue.metricApproximateAgeOfOldestMessage(max), 'oldest'), 'seconds'),
+      graph('Task latency: tool run time p50 / p99 (worker duration)', [
+        ...perTool((t) => t.function.metricDuration({ period: PERIOD, statistic: 'p50' }), 'p50'),
+        ...perTool((t) => t.function.metricDuration({ period: PERIOD, statistic: 'p99' }), 'p99'),
+      ], 'ms'),
+      graph('Dispatcher: acknowledgement latency', [
+        withLabel(dispatcher.metricDuration({ period: PERIOD, statistic: 'p50' }), 'p50'),
+        withLabel(dispatcher.metricDuration({ period: PERIOD, statistic: 'p99' }), 'p99'),
+      ], 'ms'),
+    );
+    this.dashboard.addWidgets(
+      graph('Errors', [
+        ...perTool((t) => t.function.metricErrors(sum), 'errors'),
+        withLabel(dispatcher.metricErrors(sum), 'dispatcher errors'),
+        withLabel(dispatcher.metric('Url5xxCount', sum), 'dispatcher URL 5xx'),
+        withLabel(dispatcher.metric('Url4xxCount', sum), 'dispatcher URL 4xx'),
+      ], 'count'),
+      graph('Throttles', [
+        ...perTool((t) => t.function.metricThrottles(sum), 'throttles'),
+        withLabel(dispatcher.metricThrottles(sum), 'dispatcher throttles'),
+      ], 'count'),
+      graph('Invocations', [
+        ...perTool((t) => t.function.metricInvocations(sum), 'worker'),
+        withLabel(dispatcher.metricInvocations(sum), 'dispatcher'),
+      ], 'count'),
+    );
+  }
+}
+
+function withLabel(metric: cloudwatch.IMetric, label: string): cloudwatch.IMetric {
+  return metric instanceof cloudwatch.Metric ? metric.with({ label }) : metric;
+}

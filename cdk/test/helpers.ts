@@ -1,0 +1,72 @@
+// Shared by the tests: synthesize the app exactly as bin/app.ts builds it, minus the Rust builds.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { after } from 'node:test';
+import { Template } from 'aws-cdk-lib/assertions';
+import { createApp, type CreateAppOptions } from '../lib/app';
+import type { AsyncToolsStack } from '../lib/asynctools-stack';
+
+// CDK's built-in template validator adds seconds per synth; `make test` runs it once on the CLI synth.
+process.env['CDK_VALIDATION'] ??= 'false';
+
+const scratch = mkdtempSync(path.join(tmpdir(), 'asynctools-cdk-test-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+export type Resource = { Type: string; Properties: Record<string, any>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
+
+export interface Synthesized {
+  readonly stack: AsyncToolsStack;
+  readonly template: Template;
+  readonly resources: Record<string, Resource>;
+  readonly outputs: Record<string, { Value: unknown }>;
+}
+
+let counter = 0;
+
+/** Synthesizes with bundling skipped and cdk-nag on (a finding throws here). */
+export function synth(options: CreateAppOptions = {}): Synthesized {
+  const outdir = path.join(scratch, `cdk.out-${counter++}`);
+  const { stack } = createApp({ skipBundling: true, outdir, ...options });
+  const template = Template.fromStack(stack);
+  const json = template.toJSON() as { Resources: Record<string, Resource>; Outputs: Record<string, { Value: unknown }> };
+  return { stack, template, resources: json.Resources, outputs: json.Outputs };
+}
+
+/** Writes a catalog file for one test and returns its path. */
+export function writeCatalog(text: string): string {
+  const file = path.join(scratch, `tools-${counter++}.toml`);
+  writeFileSync(file, text);
+  return file;
+}
+
+/** A `[[tools]]` entry in TOML, with valid defaults for the fields not given. */
+export function toolToml(fields: Record<string, string | number>): string {
+  const all = {
+    description: 'a test tool',
+    timeout_s: 30,
+    memory_mb: 256,
+    batch_size: 5,
+    max_concurrency: 5,
+    max_receive_count: 3,
+    ...fields,
+  };
+  const lines = Object.entries(all).map(([k, v]) => `${k} = ${typeof v === 'string' ? JSON.stringify(v) : v}`);
+  return `\n[[tools]]\n${lines.join('\n')}\n`;
+}
+
+export function ofType(resources: Record<string, Resource>, type: string): [string, Resource][] {
+  return Object.entries(resources).filter(([, r]) => r.Type === type);
+}
+
+/** The logical id a `{ Ref }` or `{ Fn::GetAtt }` points at. */
+export function refId(value: unknown): string | undefined {
+  const v = value as { Ref?: string; 'Fn::GetAtt'?: [string, string] } | undefined;
+  return v?.Ref ?? v?.['Fn::GetAtt']?.[0];
+}
+
+/** The one element of a list; fails the test if there are none or several. */
+export function single<T>(list: readonly T[], what: string): T {
+  if (list.length !== 1) throw new Error(`expected exactly one ${what}, found ${list.length}`);
+  return list[0]!;
+}
