@@ -1,1 +1,35 @@
-//! The asynctools task pipeline (being built: see issue 3).
+//! The asynctools task pipeline: a tool call is acknowledged at once with a task id, a worker runs the
+//! tool from a queue, the task's state lives in a store, and the result is published on a results
+//! queue the moment it is ready. See `workers/README.md` for the protocol, the state machine, the
+//! ports and the exactly-once argument.
+
+pub mod aws;
+pub mod backend;
+pub mod catalog;
+pub mod clock;
+pub mod demo;
+pub mod dispatcher;
+pub mod error;
+pub mod lambda;
+pub mod limits;
+pub mod memory;
+pub mod poller;
+pub mod ports;
+pub mod protocol;
+pub mod record;
+pub mod results;
+pub mod state;
+pub mod testkit;
+pub mod tools;
+pub mod watch;
+pub mod worker;
+
+pub use backend::Backend;
+pub use catalog::{Catalog, ToolSpec};
+pub use dispatcher::{CancelOutcome, Dispatcher, DispatcherSettings};
+pub use error::{InputError, PipelineError, QueueError, StoreError};
+pub use protocol::{ResultMessage, SubmitAck, TaskRequest, WorkMessage};
+pub use record::TaskRecord;
+pub use state::TaskStatus;
+pub use tools::ToolBox;
+pub use worker::{Delivery, Disposition, Worker, WorkerSettings};

@@ -1,0 +1,741 @@
+//! `tasks`, `worker`, `local`, `demo`: the task pipeline commands, a thin layer over `workers`.
+//!
+//! Backends: `memory` (the default) keeps everything inside this one process, so it suits `demo`,
+//! `tasks submit` (which then runs a worker in-process and waits for the result) and `worker` (which
+//! reads task requests from stdin); `aws` uses DynamoDB and SQS, deployed or on an emulator made by
+//! `local up`, and every command works against it across processes.
+
+use super::{CmdError, CmdResult};
+use anyhow::{Context, anyhow};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use workers::aws::{
+    AwsSettings, DEFAULT_STACK_NAME, FunctionUrlClient, ProvisionOptions, ResourceOverrides,
+    Resources, provision, sdk_config, url_encode,
+};
+use workers::demo::{DemoOptions, run_demo};
+use workers::limits::DEFAULT_LIST_PAGE;
+use workers::poller::{PoolOptions, WorkerPool};
+use workers::{
+    Backend, Catalog, Dispatcher, DispatcherSettings, InputError, PipelineError, ResultMessage,
+    TaskRecord, TaskRequest, ToolBox,
+};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum PipelineCommand {
+    /// Submit tool calls and follow them: submit, status, list, cancel, watch.
+    #[command(subcommand)]
+    Tasks(TasksCommand),
+    /// Run workers that long-poll the work queues with the Lambda handler's code.
+    Worker(WorkerArgs),
+    /// Create the stack's table and queues on a local emulator.
+    #[command(subcommand)]
+    Local(LocalCommand),
+    /// Replay the seed's example end to end on the in-memory backend.
+    Demo(DemoArgs),
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum TasksCommand {
+    /// Submit a tool call; prints the acknowledgement at once (memory backend: then waits for the result).
+    Submit(SubmitArgs),
+    /// Print a task's record.
+    Status(StatusArgs),
+    /// List a conversation's tasks, oldest first.
+    List(ListArgs),
+    /// Cancel a pending or running task (a running tool is not interrupted; its result is discarded).
+    Cancel(StatusArgs),
+    /// Print a conversation's results as they arrive, each once (JSON lines).
+    Watch(WatchArgs),
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum LocalCommand {
+    /// Create the table and queues on an emulator and write the stack outputs file.
+    Up(LocalUpArgs),
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    Memory,
+    Aws,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BackendArgs {
+    /// Where tasks live: `memory` (this process only) or `aws` (DynamoDB + SQS, deployed or emulated).
+    #[arg(long, value_enum, default_value = "memory", env = "ASYNCTOOLS_BACKEND")]
+    backend: BackendKind,
+    /// AWS endpoint URL, e.g. an emulator's (default: AWS_ENDPOINT_URL, else AWS itself).
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// Stack outputs file (`cdk deploy --outputs-file`, or written by `local up`) [default:
+    /// out/asynctools-outputs.json when it exists].
+    #[arg(long, value_name = "FILE", env = "ASYNCTOOLS_OUTPUTS")]
+    outputs: Option<PathBuf>,
+    /// The stack's key in the outputs file.
+    #[arg(long, default_value = DEFAULT_STACK_NAME)]
+    stack_name: String,
+    /// Task table name (overrides ASYNCTOOLS_TABLE and the outputs file).
+    #[arg(long)]
+    table: Option<String>,
+    /// Results queue URL (overrides ASYNCTOOLS_RESULTS_QUEUE and the outputs file).
+    #[arg(long, value_name = "URL")]
+    results_queue: Option<String>,
+    /// A tool's work queue URL, repeatable (overrides ASYNCTOOLS_WORK_QUEUES and the outputs file).
+    #[arg(long = "work-queue", value_name = "TOOL=URL")]
+    work_queues: Vec<String>,
+    /// Run the dispatcher logic in this process even when the outputs name a DispatcherUrl.
+    #[arg(long)]
+    in_process: bool,
+}
+
+/// The outputs file `local up` writes and the `aws` backend reads when none is named.
+const DEFAULT_OUTPUTS_FILE: &str = "out/asynctools-outputs.json";
+
+#[derive(clap::Args, Debug)]
+pub struct SubmitArgs {
+    /// The tool, from the catalog (workers/tools.toml).
+    tool: String,
+    /// The tool's arguments, a JSON object (at most 64 KiB).
+    #[arg(long = "args", value_name = "JSON", default_value = "{}")]
+    arguments: String,
+    /// The conversation the task belongs to (`tasks watch` and `tasks list` select by it).
+    #[arg(long, default_value = "cli")]
+    conversation: String,
+    /// The same key in the same conversation returns the same task instead of a new one.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// Give up on the task unless it starts within this long (e.g. 30s, 5m).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    deadline: Option<Duration>,
+    /// Wait for the task to finish and print its result message (always on with the memory backend).
+    #[arg(long)]
+    wait: bool,
+    /// How long --wait waits.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    wait_timeout: Duration,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    task_id: String,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    #[arg(long)]
+    conversation: String,
+    /// Tasks per page (1..=100).
+    #[arg(long, default_value_t = DEFAULT_LIST_PAGE)]
+    limit: u32,
+    /// The `next_cursor` of the previous page.
+    #[arg(long)]
+    cursor: Option<String>,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WatchArgs {
+    #[arg(long)]
+    conversation: String,
+    /// Stop after this many results.
+    #[arg(long)]
+    count: Option<usize>,
+    /// Stop after this long (default: run until interrupted).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WorkerArgs {
+    /// Tools to serve, repeatable (default: every tool of the catalog).
+    #[arg(long = "tool")]
+    tools: Vec<String>,
+    /// Receive loops per tool (default: the tool's max_concurrency, at most 8).
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Long-poll wait of each receive (at most 20s).
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    wait: Duration,
+    /// Written into leases; default: local:<host>:<pid>.
+    #[arg(long)]
+    worker_id: Option<String>,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LocalUpArgs {
+    /// The emulator, e.g. http://127.0.0.1:5000 (moto_server).
+    #[arg(long, value_name = "URL")]
+    endpoint: String,
+    /// Where to write the outputs file.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_OUTPUTS_FILE)]
+    outputs: PathBuf,
+    #[arg(long, default_value = DEFAULT_STACK_NAME)]
+    stack_name: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// How long the slow research call takes (the seed's example: 15s).
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    research_latency: Duration,
+}
+
+pub fn run(cmd: PipelineCommand) -> CmdResult {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CmdError::runtime(anyhow!("starting the async runtime: {e}")))?;
+    runtime.block_on(async {
+        match cmd {
+            PipelineCommand::Tasks(TasksCommand::Submit(args)) => submit(args).await,
+            PipelineCommand::Tasks(TasksCommand::Status(args)) => status(args).await,
+            PipelineCommand::Tasks(TasksCommand::List(args)) => list(args).await,
+            PipelineCommand::Tasks(TasksCommand::Cancel(args)) => cancel(args).await,
+            PipelineCommand::Tasks(TasksCommand::Watch(args)) => watch(args).await,
+            PipelineCommand::Worker(args) => worker(args).await,
+            PipelineCommand::Local(LocalCommand::Up(args)) => local_up(args).await,
+            PipelineCommand::Demo(args) => demo(args).await,
+        }
+    })
+}
+
+fn from_pipeline(e: PipelineError) -> CmdError {
+    if e.is_caller_error() {
+        CmdError::input(e)
+    } else {
+        CmdError::runtime(e)
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> CmdResult {
+    let text = serde_json::to_string_pretty(value).map_err(CmdError::runtime)?;
+    println!("{text}");
+    Ok(())
+}
+
+fn print_line(value: &impl serde::Serialize) -> CmdResult {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, value).map_err(CmdError::runtime)?;
+    writeln!(out)
+        .and_then(|_| out.flush())
+        .map_err(CmdError::runtime)
+}
+
+fn catalog() -> Arc<Catalog> {
+    Arc::new(Catalog::embedded().clone())
+}
+
+fn memory_only_here(command: &str) -> CmdError {
+    CmdError::input(anyhow!(
+        "`{command}` needs a backend shared between processes, and the memory backend lives inside one \
+         process. Use `--backend aws` (locally: `make local`, then `--backend aws --endpoint URL`), or \
+         `tasks submit --backend memory`, which runs the task in-process and waits for its result."
+    ))
+}
+
+async fn aws_parts(args: &BackendArgs) -> Result<AwsParts, CmdError> {
+    let catalog = catalog();
+    let outputs_path = args.outputs.clone().or_else(|| {
+        let default = PathBuf::from(DEFAULT_OUTPUTS_FILE);
+        default.exists().then_some(default)
+    });
+    let base = match &outputs_path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| CmdError::input(anyhow!("outputs file {}: {e}", path.display())))?;
+            Some(
+                Resources::from_outputs_json(&text, &args.stack_name, &catalog)
+                    .map_err(CmdError::input)?,
+            )
+        }
+        None => None,
+    };
+    let env = ResourceOverrides::from_env(|k| std::env::var(k).ok(), &catalog)
+        .map_err(CmdError::input)?;
+    let mut flags = ResourceOverrides {
+        table: args.table.clone(),
+        results_queue_url: args.results_queue.clone(),
+        work_queue_urls: BTreeMap::new(),
+    };
+    for pair in &args.work_queues {
+        let (tool, url) = pair.split_once('=').ok_or_else(|| {
+            CmdError::input(InputError::new(
+                "--work-queue",
+                format!("{pair:?} is not TOOL=URL"),
+            ))
+        })?;
+        catalog.get(tool).map_err(CmdError::input)?;
+        flags
+            .work_queue_urls
+            .insert(tool.to_string(), url.to_string());
+    }
+    let resources = env.then(flags).apply(base);
+    resources
+        .check_complete(&catalog)
+        .map_err(CmdError::input)?;
+    let sdk = sdk_config(&aws_settings(args.endpoint.clone())).await;
+    let dispatcher_url = resources
+        .dispatcher_url
+        .clone()
+        .filter(|_| !args.in_process);
+    let backend = Backend::aws(&sdk, &resources, catalog).map_err(CmdError::input)?;
+    Ok(AwsParts {
+        backend,
+        dispatcher_url,
+        sdk,
+    })
+}
+
+async fn aws_backend(args: &BackendArgs) -> Result<Backend, CmdError> {
+    Ok(aws_parts(args).await?.backend)
+}
+
+struct AwsParts {
+    backend: Backend,
+    dispatcher_url: Option<String>,
+    sdk: workers::aws::SdkConfig,
+}
+
+/// Where `tasks submit|status|list|cancel` go: the dispatcher logic in this process, or the deployed
+/// dispatcher's Function URL (SigV4-signed) when the stack outputs name one. Both answer the same JSON.
+enum Front {
+    Local(Dispatcher),
+    Remote(Box<FunctionUrlClient>),
+}
+
+impl Front {
+    async fn for_args(args: &BackendArgs) -> Result<Front, CmdError> {
+        let parts = aws_parts(args).await?;
+        match parts.dispatcher_url {
+            Some(url) => Ok(Front::Remote(Box::new(
+                FunctionUrlClient::new(&parts.sdk, &url).map_err(CmdError::runtime)?,
+            ))),
+            None => Ok(Front::Local(dispatcher(&parts.backend)?)),
+        }
+    }
+
+    async fn remote(
+        client: &FunctionUrlClient,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<Value, CmdError> {
+        let reply = client
+            .call(method, path, body)
+            .await
+            .map_err(CmdError::runtime)?;
+        if (200..300).contains(&reply.status) {
+            return Ok(reply.body);
+        }
+        let message = reply.body["error"]
+            .as_str()
+            .map_or_else(|| reply.body.to_string(), str::to_string);
+        let error = anyhow!("dispatcher answered HTTP {}: {message}", reply.status);
+        Err(if (400..500).contains(&reply.status) {
+            CmdError::input(error)
+        } else {
+            CmdError::runtime(error)
+        })
+    }
+
+    async fn submit(&self, request: TaskRequest) -> Result<Value, CmdError> {
+        match self {
+            Front::Local(d) => to_value(&d.submit(request).await.map_err(from_pipeline)?),
+            Front::Remote(c) => {
+                let body = serde_json::to_string(&request).map_err(CmdError::runtime)?;
+                Self::remote(c, "POST", "/tasks", Some(&body)).await
+            }
+        }
+    }
+
+    async fn get(&self, task_id: &str) -> Result<Value, CmdError> {
+        match self {
+            Front::Local(d) => to_value(&d.get(task_id).await.map_err(from_pipeline)?),
+            Front::Remote(c) => {
+                Self::remote(c, "GET", &format!("/tasks/{}", url_encode(task_id)), None).await
+            }
+        }
+    }
+
+    async fn list(
+        &self,
+        conversation_id: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Value, CmdError> {
+        match self {
+            Front::Local(d) => {
+                let page = d
+                    .list(conversation_id, limit, cursor)
+                    .await
+                    .map_err(from_pipeline)?;
+                Ok(json!({ "tasks": page.tasks, "next_cursor": page.next_cursor }))
+            }
+            Front::Remote(c) => {
+                let mut path = format!(
+                    "/conversations/{}/tasks?limit={limit}",
+                    url_encode(conversation_id)
+                );
+                if let Some(cursor) = cursor {
+                    path.push_str(&format!("&cursor={}", url_encode(cursor)));
+                }
+                Self::remote(c, "GET", &path, None).await
+            }
+        }
+    }
+
+    async fn cancel(&self, task_id: &str) -> Result<Value, CmdError> {
+        match self {
+            Front::Local(d) => {
+                let outcome = d.cancel(task_id).await.map_err(from_pipeline)?;
+                Ok(json!({ "cancelled": outcome.cancelled, "task": outcome.record }))
+            }
+            Front::Remote(c) => {
+                Self::remote(
+                    c,
+                    "POST",
+                    &format!("/tasks/{}/cancel", url_encode(task_id)),
+                    None,
+                )
+                .await
+            }
+        }
+    }
+}
+
+fn to_value(value: &impl serde::Serialize) -> Result<Value, CmdError> {
+    serde_json::to_value(value).map_err(CmdError::runtime)
+}
+
+/// An explicit endpoint (flag or AWS_ENDPOINT_URL) is an emulator unless credentials are set: then the
+/// SDK gets dummy credentials and a default region instead of probing instance metadata.
+fn aws_settings(endpoint: Option<String>) -> AwsSettings {
+    let endpoint = endpoint
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+        .filter(|e| !e.is_empty());
+    let has_credentials = std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
+        || std::env::var_os("AWS_PROFILE").is_some();
+    let has_region = std::env::var_os("AWS_REGION").is_some()
+        || std::env::var_os("AWS_DEFAULT_REGION").is_some();
+    AwsSettings {
+        dummy_credentials: endpoint.is_some() && !has_credentials,
+        region: (endpoint.is_some() && !has_region).then(|| "us-east-1".to_string()),
+        endpoint_url: endpoint,
+        max_attempts: None,
+    }
+}
+
+fn dispatcher(backend: &Backend) -> Result<Dispatcher, CmdError> {
+    backend
+        .dispatcher(ToolBox::builtin(), DispatcherSettings::default())
+        .map_err(CmdError::input)
+}
+
+fn worker_id(explicit: Option<String>) -> String {
+    explicit.unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+        format!("local:{host}:{}", std::process::id())
+    })
+}
+
+async fn submit(args: SubmitArgs) -> CmdResult {
+    let arguments: Value = serde_json::from_str(&args.arguments)
+        .map_err(|e| CmdError::input(InputError::new("--args", format!("is not JSON: {e}"))))?;
+    let deadline_ms = args
+        .deadline
+        .map(|d| workers::clock::now_ms() + d.as_millis() as u64);
+    let request = TaskRequest {
+        idempotency_key: args.idempotency_key.clone(),
+        deadline_ms,
+        ..TaskRequest::new(&args.conversation, &args.tool, arguments)
+    };
+    let (front, pool) = match args.backend.backend {
+        BackendKind::Memory => {
+            let backend = Backend::in_memory(catalog());
+            // Validate before starting a worker, so bad input fails with the request's own error.
+            request
+                .validate(&backend.catalog, workers::clock::now_ms())
+                .map_err(CmdError::input)?;
+            let mut options = PoolOptions::new(worker_id(None));
+            options.wait = Duration::from_secs(1);
+            let pool = WorkerPool::start(
+                &backend,
+                &ToolBox::builtin(),
+                std::slice::from_ref(&args.tool),
+                &options,
+            )
+            .map_err(CmdError::input)?;
+            (Front::Local(dispatcher(&backend)?), Some(pool))
+        }
+        BackendKind::Aws => (Front::for_args(&args.backend).await?, None),
+    };
+    let ack = front.submit(request).await?;
+    print_line(&ack)?;
+    let task_id = ack["task_id"]
+        .as_str()
+        .ok_or_else(|| CmdError::runtime(anyhow!("the acknowledgement has no task_id: {ack}")))?
+        .to_string();
+    if args.wait || pool.is_some() {
+        let started = Instant::now();
+        let record = loop {
+            let record: TaskRecord = serde_json::from_value(front.get(&task_id).await?)
+                .map_err(|e| CmdError::runtime(anyhow!("reading task {task_id}: {e}")))?;
+            if record.status.is_terminal() {
+                break record;
+            }
+            if started.elapsed() > args.wait_timeout {
+                return Err(CmdError::runtime(anyhow!(
+                    "task {task_id} is still {} after {}",
+                    record.status,
+                    humantime::format_duration(args.wait_timeout)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        print_line(&ResultMessage::for_record(&record))?;
+    }
+    if let Some(pool) = pool {
+        pool.stop().await;
+    }
+    Ok(())
+}
+
+async fn status(args: StatusArgs) -> CmdResult {
+    if args.backend.backend == BackendKind::Memory {
+        return Err(memory_only_here("tasks status"));
+    }
+    let front = Front::for_args(&args.backend).await?;
+    print_json(&front.get(&args.task_id).await?)
+}
+
+async fn list(args: ListArgs) -> CmdResult {
+    if args.backend.backend == BackendKind::Memory {
+        return Err(memory_only_here("tasks list"));
+    }
+    let front = Front::for_args(&args.backend).await?;
+    print_json(
+        &front
+            .list(&args.conversation, args.limit, args.cursor.as_deref())
+            .await?,
+    )
+}
+
+async fn cancel(args: StatusArgs) -> CmdResult {
+    if args.backend.backend == BackendKind::Memory {
+        return Err(memory_only_here("tasks cancel"));
+    }
+    let front = Front::for_args(&args.backend).await?;
+    print_json(&front.cancel(&args.task_id).await?)
+}
+
+async fn watch(args: WatchArgs) -> CmdResult {
+    if args.backend.backend == BackendKind::Memory {
+        return Err(memory_only_here("tasks watch"));
+    }
+    workers::protocol::check_conversation_id(&args.conversation).map_err(CmdError::input)?;
+    let backend = aws_backend(&args.backend).await?;
+    let mut watcher = backend.watcher(&args.conversation);
+    // A signal only stops the loop between polls: a poll cut short could have deleted results it had
+    // not yet returned, and those would be lost.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let _ = shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let started = Instant::now();
+    let mut printed = 0;
+    loop {
+        let done = *stop.borrow()
+            || args.count.is_some_and(|n| printed >= n)
+            || args.timeout.is_some_and(|t| started.elapsed() >= t);
+        if done {
+            return Ok(());
+        }
+        let left = args
+            .timeout
+            .map_or(Duration::MAX, |t| t.saturating_sub(started.elapsed()));
+        let wait = left.min(WATCH_POLL_WAIT);
+        let results = watcher
+            .poll(wait)
+            .await
+            .map_err(|e| CmdError::runtime(anyhow!(e)))?;
+        for result in results {
+            print_line(&result)?;
+            printed += 1;
+        }
+    }
+}
+
+/// Short enough that Ctrl-C ends `tasks watch` promptly.
+const WATCH_POLL_WAIT: Duration = Duration::from_secs(2);
+
+async fn worker(args: WorkerArgs) -> CmdResult {
+    let catalog = catalog();
+    let tools: Vec<String> = if args.tools.is_empty() {
+        catalog.names().iter().map(|s| s.to_string()).collect()
+    } else {
+        for tool in &args.tools {
+            catalog.get(tool).map_err(CmdError::input)?;
+        }
+        args.tools.clone()
+    };
+    let mut options = PoolOptions::new(worker_id(args.worker_id.clone()));
+    options.concurrency = args.concurrency;
+    options.wait = args.wait;
+    match args.backend.backend {
+        BackendKind::Aws => {
+            let backend = aws_backend(&args.backend).await?;
+            let pool = WorkerPool::start(&backend, &ToolBox::builtin(), &tools, &options)
+                .map_err(CmdError::input)?;
+            eprintln!(
+                "worker {}: serving {} (Ctrl-C or SIGTERM stops after the current batches)",
+                options.worker_id,
+                tools.join(", ")
+            );
+            shutdown_signal().await?;
+            let stats = pool.stats.clone();
+            pool.stop().await;
+            eprintln!("worker stopped: {stats:?}");
+            Ok(())
+        }
+        BackendKind::Memory => memory_worker(tools, options).await,
+    }
+}
+
+/// Ctrl-C or SIGTERM (what `timeout`, systemd and container runtimes send).
+async fn shutdown_signal() -> CmdResult {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(CmdError::runtime)?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.map_err(CmdError::runtime),
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
+/// The memory worker reads task requests (JSON lines) from stdin, prints each acknowledgement, and
+/// prints results as they land; it exits when stdin is closed and every task has finished.
+async fn memory_worker(tools: Vec<String>, mut options: PoolOptions) -> CmdResult {
+    let backend = Backend::in_memory(catalog());
+    options.wait = Duration::from_secs(1);
+    let pool = WorkerPool::start(&backend, &ToolBox::builtin(), &tools, &options)
+        .map_err(CmdError::input)?;
+    let dispatcher = dispatcher(&backend)?;
+    eprintln!(
+        "worker (memory): reading task requests as JSON lines from stdin; results print as they land"
+    );
+    let (lines_tx, mut lines) = tokio::sync::mpsc::channel::<std::io::Result<String>>(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            if lines_tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut pending = 0usize;
+    let mut input_open = true;
+    let mut bad_lines = 0;
+    while input_open || pending > 0 {
+        tokio::select! {
+            line = lines.recv(), if input_open => match line {
+                None => input_open = false,
+                Some(Err(e)) => return Err(CmdError::runtime(anyhow!("reading stdin: {e}"))),
+                Some(Ok(line)) if line.trim().is_empty() => {}
+                Some(Ok(line)) => {
+                    let submitted = match TaskRequest::from_json(&line) {
+                        Ok(request) if tools.contains(&request.tool) => dispatcher.submit(request).await.map_err(|e| e.to_string()),
+                        Ok(request) => Err(format!("tool {:?} is not served by this worker", request.tool)),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    match submitted {
+                        Ok(ack) => {
+                            pending += 1;
+                            print_line(&ack)?;
+                        }
+                        Err(message) => {
+                            bad_lines += 1;
+                            print_line(&json!({ "error": message, "line": line }))?;
+                        }
+                    }
+                }
+            },
+            received = backend.results.receive(10, Duration::from_millis(500)) => {
+                for message in received.map_err(|e| CmdError::runtime(anyhow!(e)))? {
+                    let result = ResultMessage::parse(&message.body).map_err(CmdError::runtime)?;
+                    print_line(&result)?;
+                    backend.results.delete(&message.receipt_handle).await.map_err(|e| CmdError::runtime(anyhow!(e)))?;
+                    pending = pending.saturating_sub(1);
+                }
+            }
+        }
+    }
+    pool.stop().await;
+    if bad_lines > 0 {
+        return Err(CmdError::input(anyhow!(
+            "{bad_lines} input line(s) were not valid task requests"
+        )));
+    }
+    Ok(())
+}
+
+async fn local_up(args: LocalUpArgs) -> CmdResult {
+    let catalog = catalog();
+    let sdk = sdk_config(&AwsSettings::emulator(&args.endpoint)).await;
+    let options = ProvisionOptions {
+        stack_name: args.stack_name.clone(),
+        work_visibility_timeout_s: None,
+    };
+    let resources = provision(&sdk, &catalog, &options)
+        .await
+        .with_context(|| format!("creating the stack on {}", args.endpoint))
+        .map_err(CmdError::runtime)?;
+    let outputs = resources.to_outputs_json(&args.stack_name, &catalog);
+    if let Some(dir) = args.outputs.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(CmdError::runtime)?;
+    }
+    let text = serde_json::to_string_pretty(&outputs).map_err(CmdError::runtime)?;
+    std::fs::write(&args.outputs, text + "\n")
+        .with_context(|| format!("writing {}", args.outputs.display()))
+        .map_err(CmdError::runtime)?;
+    println!(
+        "created on {}: table {}, results queue, and a work queue + DLQ for each of {}",
+        args.endpoint,
+        resources.table,
+        catalog.names().join(", ")
+    );
+    println!("wrote {}", args.outputs.display());
+    Ok(())
+}
+
+async fn demo(args: DemoArgs) -> CmdResult {
+    if args.research_latency > Duration::from_secs(120) {
+        return Err(CmdError::input(InputError::new(
+            "--research-latency",
+            "must be at most 120s (the research tool's timeout)",
+        )));
+    }
+    let mut out = std::io::stdout();
+    run_demo(
+        &mut out,
+        &DemoOptions {
+            research_latency: args.research_latency,
+        },
+    )
+    .await
+    .map(|_| ())
+    .map_err(CmdError::runtime)
+}

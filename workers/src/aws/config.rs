@@ -1,0 +1,59 @@
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use std::time::Duration;
+
+/// How to reach AWS (or an emulator). Unset fields fall back to the SDK's usual environment chain,
+/// which honours `AWS_ENDPOINT_URL`, `AWS_REGION` and the credential variables.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    /// Static dummy credentials, for emulators (they never check them).
+    pub dummy_credentials: bool,
+    /// 1 makes tests fail fast instead of retrying.
+    pub max_attempts: Option<u32>,
+}
+
+impl AwsSettings {
+    /// An emulator at `endpoint_url`: fixed region, dummy credentials, no retries. Nothing from the
+    /// environment is read, so tests never reach real AWS by accident.
+    pub fn emulator(endpoint_url: impl Into<String>) -> Self {
+        AwsSettings {
+            endpoint_url: Some(endpoint_url.into()),
+            region: Some("us-east-1".into()),
+            dummy_credentials: true,
+            max_attempts: Some(1),
+        }
+    }
+}
+
+pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            // Long polls wait up to 20 s.
+            .operation_attempt_timeout(Duration::from_secs(30))
+            .build(),
+    );
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(region) = &settings.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if settings.dummy_credentials {
+        loader = loader.credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "asynctools-emulator",
+        ));
+    }
+    if let Some(attempts) = settings.max_attempts {
+        loader = loader.retry_config(RetryConfig::standard().with_max_attempts(attempts));
+    }
+    loader.load().await
+}

@@ -1,0 +1,376 @@
+//! The task store on DynamoDB: one item per task (key `task_id`), a GSI `by_conversation`
+//! (`conversation_id`, `created_at_ms`), TTL on `expires_at`, and idempotency items
+//! (`task_id = "idem#<conversation>#<key>"`) that carry no `conversation_id`, so they stay out of the GSI.
+
+use crate::error::StoreError;
+use crate::ports::{CreateOutcome, Cursor, TaskPage, TaskStore};
+use crate::record::{TaskError, TaskRecord};
+use crate::state::TaskStatus;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+pub const CONVERSATION_INDEX: &str = "by_conversation";
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+/// The stored shape: arguments and result as JSON text, so any JSON (nesting depth, number
+/// precision, empty keys) round-trips exactly and sizes are what the limits say.
+#[derive(Debug, Serialize, Deserialize)]
+struct TaskItem {
+    version: u32,
+    task_id: String,
+    conversation_id: String,
+    tool: String,
+    arguments_json: String,
+    status: TaskStatus,
+    revision: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idempotency_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deadline_ms: Option<u64>,
+    created_at_ms: u64,
+    updated_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    started_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    finished_at_ms: Option<u64>,
+    attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease_owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease_expires_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    result_json: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<TaskError>,
+    result_published: bool,
+    expires_at: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IdempotencyItem {
+    task_id: String,
+    target_task_id: String,
+    expires_at: u64,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn to_item(record: &TaskRecord) -> Result<Item, StoreError> {
+    let item = TaskItem {
+        version: record.version,
+        task_id: record.task_id.clone(),
+        conversation_id: record.conversation_id.clone(),
+        tool: record.tool.clone(),
+        arguments_json: record.arguments.to_string(),
+        status: record.status,
+        revision: record.revision,
+        idempotency_key: record.idempotency_key.clone(),
+        deadline_ms: record.deadline_ms,
+        created_at_ms: record.created_at_ms,
+        updated_at_ms: record.updated_at_ms,
+        started_at_ms: record.started_at_ms,
+        finished_at_ms: record.finished_at_ms,
+        attempts: record.attempts,
+        lease_owner: record.lease_owner.clone(),
+        lease_expires_at_ms: record.lease_expires_at_ms,
+        result_json: record.result.as_ref().map(|v| v.to_string()),
+        error: record.error.clone(),
+        result_published: record.result_published,
+        expires_at: record.expires_at,
+    };
+    serde_dynamo::to_item(item)
+        .map_err(|e| StoreError::Backend(anyhow::anyhow!("encoding task {}: {e}", record.task_id)))
+}
+
+fn from_item(item: Item) -> Result<TaskRecord, StoreError> {
+    let key = item
+        .get("task_id")
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_else(|| "<no task_id>".into());
+    let corrupt = |message: String| StoreError::Corrupt {
+        key: key.clone(),
+        message,
+    };
+    let item: TaskItem = serde_dynamo::from_item(item).map_err(|e| corrupt(e.to_string()))?;
+    let arguments = serde_json::from_str(&item.arguments_json)
+        .map_err(|e| corrupt(format!("arguments_json: {e}")))?;
+    let result = item
+        .result_json
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| corrupt(format!("result_json: {e}")))?;
+    Ok(TaskRecord {
+        version: item.version,
+        task_id: item.task_id,
+        conversation_id: item.conversation_id,
+        tool: item.tool,
+        arguments,
+        status: item.status,
+        revision: item.revision,
+        idempotency_key: item.idempotency_key,
+        deadline_ms: item.deadline_ms,
+        created_at_ms: item.created_at_ms,
+        updated_at_ms: item.updated_at_ms,
+        started_at_ms: item.started_at_ms,
+        finished_at_ms: item.finished_at_ms,
+        attempts: item.attempts,
+        lease_owner: item.lease_owner,
+        lease_expires_at_ms: item.lease_expires_at_ms,
+        result,
+        error: item.error,
+        result_published: item.result_published,
+        expires_at: item.expires_at,
+    })
+}
+
+fn backend(context: &str, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(anyhow::Error::new(e).context(context.to_string()))
+}
+
+fn idempotency_key_item(conversation_id: &str, key: &str) -> String {
+    format!("idem#{conversation_id}#{key}")
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get_raw(&self, key: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("task_id", AttributeValue::S(key.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", aws_sdk_dynamodb::Error::from(e)))?;
+        Ok(out.item)
+    }
+
+    async fn existing_for_key(
+        &self,
+        conversation_id: &str,
+        key: &str,
+    ) -> Result<CreateOutcome, StoreError> {
+        let idem_key = idempotency_key_item(conversation_id, key);
+        let item = self
+            .get_raw(&idem_key)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                key: idem_key.clone(),
+                message: "the idempotency write was refused but the item is missing".into(),
+            })?;
+        let idem: IdempotencyItem =
+            serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+                key: idem_key.clone(),
+                message: e.to_string(),
+            })?;
+        let existing =
+            self.get(&idem.target_task_id)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: idem_key,
+                    message: format!("points at missing task {}", idem.target_task_id),
+                })?;
+        Ok(CreateOutcome::Existing(Box::new(existing)))
+    }
+}
+
+#[async_trait]
+impl TaskStore for DynamoStore {
+    async fn create(&self, record: &TaskRecord) -> Result<CreateOutcome, StoreError> {
+        let item = to_item(record)?;
+        let Some(key) = &record.idempotency_key else {
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(task_id)")
+                .send()
+                .await;
+            return match put {
+                Ok(_) => Ok(CreateOutcome::Created),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    let existing = self
+                        .get(&record.task_id)
+                        .await?
+                        .ok_or_else(|| StoreError::Conflict(record.task_id.clone()))?;
+                    Ok(CreateOutcome::Existing(Box::new(existing)))
+                }
+                Err(e) => Err(backend("PutItem", aws_sdk_dynamodb::Error::from(e))),
+            };
+        };
+        let idem: Item = serde_dynamo::to_item(IdempotencyItem {
+            task_id: idempotency_key_item(&record.conversation_id, key),
+            target_task_id: record.task_id.clone(),
+            expires_at: record.expires_at,
+        })
+        .map_err(|e| StoreError::Backend(anyhow::anyhow!("encoding idempotency item: {e}")))?;
+        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(task_id)")
+                .build()
+                .map_err(|e| backend("building Put", e))?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(put(idem)?)
+            .transact_items(put(item)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CreateOutcome::Created),
+            Err(e) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+                    e.as_service_error()
+                {
+                    let failed = |i: usize| {
+                        cancelled
+                            .cancellation_reasons()
+                            .get(i)
+                            .and_then(|r| r.code())
+                            .is_some_and(|code| code == "ConditionalCheckFailed")
+                    };
+                    if failed(0) {
+                        return self.existing_for_key(&record.conversation_id, key).await;
+                    }
+                    if failed(1) {
+                        let existing = self
+                            .get(&record.task_id)
+                            .await?
+                            .ok_or_else(|| StoreError::Conflict(record.task_id.clone()))?;
+                        return Ok(CreateOutcome::Existing(Box::new(existing)));
+                    }
+                }
+                Err(backend(
+                    "TransactWriteItems",
+                    aws_sdk_dynamodb::Error::from(e),
+                ))
+            }
+        }
+    }
+
+    async fn get(&self, task_id: &str) -> Result<Option<TaskRecord>, StoreError> {
+        match self.get_raw(task_id).await? {
+            Some(item) if item.contains_key("conversation_id") => from_item(item).map(Some),
+            // An idempotency item is not a task.
+            _ => Ok(None),
+        }
+    }
+
+    async fn transition(&self, current: &TaskRecord, next: &TaskRecord) -> Result<(), StoreError> {
+        current
+            .check_successor(next)
+            .map_err(|e| StoreError::IllegalTransition {
+                task_id: e.task_id,
+                from: current.status.to_string(),
+                to: next.status.to_string(),
+            })?;
+        let status = serde_dynamo::to_attribute_value(current.status)
+            .map_err(|e| StoreError::Backend(anyhow::anyhow!("encoding status: {e}")))?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(next)?))
+            .condition_expression("revision = :revision AND #status = :status")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(
+                ":revision",
+                AttributeValue::N(current.revision.to_string()),
+            )
+            .expression_attribute_values(":status", status)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict(current.task_id.clone()))
+            }
+            Err(e) => Err(backend(
+                "PutItem (transition)",
+                aws_sdk_dynamodb::Error::from(e),
+            )),
+        }
+    }
+
+    async fn list_by_conversation(
+        &self,
+        conversation_id: &str,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<TaskPage, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(CONVERSATION_INDEX)
+            .key_condition_expression("conversation_id = :c")
+            .expression_attribute_values(":c", AttributeValue::S(conversation_id.to_string()))
+            .scan_index_forward(true)
+            .limit(limit as i32);
+        if let Some(cursor) = cursor {
+            query = query
+                .exclusive_start_key(
+                    "conversation_id",
+                    AttributeValue::S(conversation_id.to_string()),
+                )
+                .exclusive_start_key(
+                    "created_at_ms",
+                    AttributeValue::N(cursor.created_at_ms.to_string()),
+                )
+                .exclusive_start_key("task_id", AttributeValue::S(cursor.task_id.clone()));
+        }
+        let out = query
+            .send()
+            .await
+            .map_err(|e| backend("Query", aws_sdk_dynamodb::Error::from(e)))?;
+        let tasks = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = match (out.last_evaluated_key, tasks.last()) {
+            (Some(_), Some(last)) => Some(
+                Cursor {
+                    created_at_ms: last.created_at_ms,
+                    task_id: last.task_id.clone(),
+                }
+                .encode(),
+            ),
+            _ => None,
+        };
+        Ok(TaskPage { tasks, next_cursor })
+    }
+}

@@ -1,0 +1,20 @@
+//! The AWS adapters (DynamoDB task store, SQS queues), SDK configuration, the stack's resource names,
+//! and `local up`, which creates the stack's tables and queues on an emulator.
+
+mod config;
+mod dynamo;
+mod function_url;
+mod provision;
+mod resources;
+mod sqs;
+
+pub use aws_config::SdkConfig;
+pub use config::{AwsSettings, sdk_config};
+pub use dynamo::DynamoStore;
+pub use function_url::{FunctionUrlClient, encode as url_encode};
+pub use provision::table_name;
+pub use provision::{
+    ProvisionOptions, RESULTS_MAX_RECEIVE_COUNT, RESULTS_VISIBILITY_TIMEOUT_S, provision,
+};
+pub use resources::{DEFAULT_STACK_NAME, ResourceOverrides, Resources, parse_work_queues};
+pub use sqs::SqsQueue;

@@ -1,0 +1,37 @@
+//! The dispatcher function behind a Function URL (AWS_IAM auth): submit, get, list, cancel.
+
+use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use std::sync::Arc;
+use workers::aws::{AwsSettings, Resources, sdk_config};
+use workers::lambda::env::DispatcherEnv;
+use workers::lambda::http::handle_function_url;
+use workers::{Backend, Catalog, DispatcherSettings, ToolBox};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // JSON or text as the function's logging config says (AWS_LAMBDA_LOG_FORMAT / _LEVEL).
+    lambda_runtime::tracing::init_default_subscriber();
+    let catalog = Arc::new(Catalog::embedded().clone());
+    let env = DispatcherEnv::from_env(|k| std::env::var(k).ok(), &catalog)?;
+    let sdk = sdk_config(&AwsSettings::default()).await;
+    let resources = Resources {
+        table: env.table.clone(),
+        results_queue_url: env.results_queue_url.clone(),
+        work_queue_urls: env.work_queue_urls.clone(),
+        ..Resources::default()
+    };
+    let backend = Backend::aws(&sdk, &resources, catalog)?;
+    let settings = DispatcherSettings {
+        task_ttl_days: env.task_ttl_days,
+        ..DispatcherSettings::default()
+    };
+    let dispatcher = Arc::new(backend.dispatcher(ToolBox::builtin(), settings)?);
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<LambdaFunctionUrlRequest>| {
+            let dispatcher = dispatcher.clone();
+            async move { Ok::<_, Error>(handle_function_url(&dispatcher, event.payload).await) }
+        },
+    ))
+    .await
+}

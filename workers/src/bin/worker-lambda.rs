@@ -1,0 +1,51 @@
+//! The worker function: one deployment per tool, fed by its work queue (SQS event source with
+//! ReportBatchItemFailures).
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use std::sync::Arc;
+use workers::aws::{AwsSettings, Resources, sdk_config};
+use workers::lambda::env::WorkerEnv;
+use workers::lambda::sqs::handle_sqs_event;
+use workers::{Backend, Catalog, ToolBox, WorkerSettings};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // JSON or text as the function's logging config says (AWS_LAMBDA_LOG_FORMAT / _LEVEL).
+    lambda_runtime::tracing::init_default_subscriber();
+    let catalog = Arc::new(Catalog::embedded().clone());
+    let env = WorkerEnv::from_env(|k| std::env::var(k).ok(), &catalog)?;
+    let sdk = sdk_config(&AwsSettings::default()).await;
+    let mut resources = Resources {
+        table: env.table.clone(),
+        results_queue_url: env.results_queue_url.clone(),
+        ..Resources::default()
+    };
+    // This function only serves its own tool; the others' queues are never touched.
+    for tool in catalog.names() {
+        resources
+            .work_queue_urls
+            .insert(tool.to_string(), env.work_queue_url.clone());
+    }
+    let backend = Backend::aws(&sdk, &resources, catalog)?;
+    let worker_id = format!(
+        "lambda:{}:{}",
+        std::env::var("AWS_LAMBDA_LOG_STREAM_NAME").unwrap_or_default(),
+        ulid::Ulid::generate()
+    );
+    let worker = Arc::new(backend.worker(
+        &env.tool,
+        &ToolBox::builtin(),
+        WorkerSettings::new(worker_id),
+    )?);
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
+            let worker = worker.clone();
+            async move {
+                Ok::<_, Error>(
+                    handle_sqs_event(&worker, event.payload, Some(event.context.deadline)).await,
+                )
+            }
+        },
+    ))
+    .await
+}

@@ -1,0 +1,77 @@
+//! Error types. `InputError` is the caller's fault (exit code 2, HTTP 400); the rest are not.
+
+use thiserror::Error;
+
+/// A request, argument or file that fails validation. Names the field and, for limits, the limit.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[error("{field}: {message}")]
+pub struct InputError {
+    pub field: String,
+    pub message: String,
+}
+
+impl InputError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        InputError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A task store failure.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The conditional write lost a race: the record changed since it was read.
+    #[error("task {0} changed concurrently (conditional write failed)")]
+    Conflict(String),
+    /// A caller asked for a transition the state machine forbids: a bug, reported instead of a panic.
+    #[error("illegal transition of task {task_id}: {from} -> {to}")]
+    IllegalTransition {
+        task_id: String,
+        from: String,
+        to: String,
+    },
+    /// A stored item that does not decode: never silently dropped.
+    #[error("stored item {key} is corrupt: {message}")]
+    Corrupt { key: String, message: String },
+    #[error("task store: {0:#}")]
+    Backend(anyhow::Error),
+}
+
+/// A queue failure.
+#[derive(Debug, Error)]
+pub enum QueueError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("queue {queue}: {source:#}")]
+    Backend {
+        queue: String,
+        source: anyhow::Error,
+    },
+}
+
+/// What the dispatcher, the worker and the CLI report.
+#[derive(Debug, Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("task {0} not found")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+impl PipelineError {
+    /// True when the caller sent something wrong (exit 2 / HTTP 4xx) rather than the backend failing.
+    pub fn is_caller_error(&self) -> bool {
+        matches!(
+            self,
+            PipelineError::Input(_)
+                | PipelineError::NotFound(_)
+                | PipelineError::Queue(QueueError::Input(_))
+        )
+    }
+}

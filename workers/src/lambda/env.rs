@@ -1,0 +1,169 @@
+//! The functions' environment, as the CDK stack sets it. Errors name the variable.
+
+use crate::aws::parse_work_queues;
+use crate::catalog::Catalog;
+use crate::error::InputError;
+use crate::limits::DEFAULT_TASK_TTL_DAYS;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DispatcherEnv {
+    pub table: String,
+    pub work_queue_urls: BTreeMap<String, String>,
+    pub results_queue_url: String,
+    pub task_ttl_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerEnv {
+    pub table: String,
+    pub results_queue_url: String,
+    pub tool: String,
+    pub work_queue_url: String,
+}
+
+fn required(get: &impl Fn(&str) -> Option<String>, name: &str) -> Result<String, InputError> {
+    get(name)
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| InputError::new(name, "is not set"))
+}
+
+impl DispatcherEnv {
+    pub fn from_env(
+        get: impl Fn(&str) -> Option<String>,
+        catalog: &Catalog,
+    ) -> Result<Self, InputError> {
+        let work_queue_urls =
+            parse_work_queues(&required(&get, "ASYNCTOOLS_WORK_QUEUES")?, catalog)?;
+        if let Some(missing) = catalog
+            .names()
+            .into_iter()
+            .find(|t| !work_queue_urls.contains_key(*t))
+        {
+            return Err(InputError::new(
+                "ASYNCTOOLS_WORK_QUEUES",
+                format!("has no queue for tool {missing:?} of the catalog"),
+            ));
+        }
+        let task_ttl_days = match get("ASYNCTOOLS_TASK_TTL_DAYS").filter(|v| !v.trim().is_empty()) {
+            None => DEFAULT_TASK_TTL_DAYS,
+            Some(text) => text.trim().parse().map_err(|_| {
+                InputError::new(
+                    "ASYNCTOOLS_TASK_TTL_DAYS",
+                    format!("{text:?} is not a whole number of days"),
+                )
+            })?,
+        };
+        Ok(DispatcherEnv {
+            table: required(&get, "ASYNCTOOLS_TABLE")?,
+            work_queue_urls,
+            results_queue_url: required(&get, "ASYNCTOOLS_RESULTS_QUEUE")?,
+            task_ttl_days,
+        })
+    }
+}
+
+impl WorkerEnv {
+    pub fn from_env(
+        get: impl Fn(&str) -> Option<String>,
+        catalog: &Catalog,
+    ) -> Result<Self, InputError> {
+        let tool = required(&get, "ASYNCTOOLS_TOOL")?;
+        catalog
+            .get(&tool)
+            .map_err(|e| InputError::new("ASYNCTOOLS_TOOL", e.message))?;
+        Ok(WorkerEnv {
+            table: required(&get, "ASYNCTOOLS_TABLE")?,
+            results_queue_url: required(&get, "ASYNCTOOLS_RESULTS_QUEUE")?,
+            tool,
+            work_queue_url: required(&get, "ASYNCTOOLS_WORK_QUEUE")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const QUEUES: &str =
+        r#"{"sentiment":"http://q/s","research":"http://q/r","synthetic":"http://q/y"}"#;
+
+    #[test]
+    fn dispatcher_env_parses_with_default_ttl() {
+        let e = DispatcherEnv::from_env(
+            env(&[
+                ("ASYNCTOOLS_TABLE", "T"),
+                ("ASYNCTOOLS_WORK_QUEUES", QUEUES),
+                ("ASYNCTOOLS_RESULTS_QUEUE", "http://q/res"),
+            ]),
+            Catalog::embedded(),
+        )
+        .unwrap();
+        assert_eq!(e.task_ttl_days, 7);
+        assert_eq!(e.work_queue_urls["research"], "http://q/r");
+    }
+
+    #[test]
+    fn dispatcher_env_errors_name_the_variable() {
+        let catalog = Catalog::embedded();
+        let err = DispatcherEnv::from_env(env(&[("ASYNCTOOLS_WORK_QUEUES", QUEUES)]), catalog)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "ASYNCTOOLS_TABLE: is not set");
+        let err = DispatcherEnv::from_env(
+            env(&[("ASYNCTOOLS_WORK_QUEUES", r#"{"sentiment":"u"}"#)]),
+            catalog,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("has no queue for tool \"research\""),
+            "{err}"
+        );
+        let err = DispatcherEnv::from_env(
+            env(&[
+                ("ASYNCTOOLS_TABLE", "T"),
+                ("ASYNCTOOLS_WORK_QUEUES", QUEUES),
+                ("ASYNCTOOLS_RESULTS_QUEUE", "r"),
+                ("ASYNCTOOLS_TASK_TTL_DAYS", "soon"),
+            ]),
+            catalog,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ASYNCTOOLS_TASK_TTL_DAYS: \"soon\" is not a whole number of days"
+        );
+    }
+
+    #[test]
+    fn worker_env_checks_the_tool() {
+        let catalog = Catalog::embedded();
+        let vars = [
+            ("ASYNCTOOLS_TABLE", "T"),
+            ("ASYNCTOOLS_RESULTS_QUEUE", "r"),
+            ("ASYNCTOOLS_TOOL", "nope"),
+            ("ASYNCTOOLS_WORK_QUEUE", "w"),
+        ];
+        let err = WorkerEnv::from_env(env(&vars), catalog).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("ASYNCTOOLS_TOOL: \"nope\" is not in the tool catalog"),
+            "{err}"
+        );
+        let mut ok = vars;
+        ok[2].1 = "sentiment";
+        assert_eq!(
+            WorkerEnv::from_env(env(&ok), catalog).unwrap().tool,
+            "sentiment"
+        );
+    }
+}

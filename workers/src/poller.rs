@@ -1,0 +1,208 @@
+//! The local worker: long-polls a work queue and runs the same handler as the Lambda function, with
+//! the SQS event source's semantics (batch size, partial batch failure, visibility timeout, DLQ).
+
+use crate::error::InputError;
+use crate::limits::*;
+use crate::ports::MessageQueue;
+use crate::worker::{Delivery, Worker};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Debug, Clone)]
+pub struct PollerSettings {
+    /// Messages per receive (1..=10), like the event source's batch size.
+    pub batch_size: u32,
+    /// Concurrent receive loops, like the event source's maximum concurrency.
+    pub concurrency: usize,
+    /// Long-poll wait of each receive (<= 20 s).
+    pub wait: Duration,
+}
+
+impl PollerSettings {
+    pub fn check(&self) -> Result<(), InputError> {
+        crate::ports::check_receive(self.batch_size, self.wait)?;
+        if !(1..=MAX_LOCAL_CONCURRENCY).contains(&self.concurrency) {
+            return Err(InputError::new(
+                "concurrency",
+                format!(
+                    "{} is outside 1..={MAX_LOCAL_CONCURRENCY}",
+                    self.concurrency
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Counters of a running poller.
+#[derive(Debug, Default)]
+pub struct PollerStats {
+    pub batches: AtomicU64,
+    pub messages: AtomicU64,
+    pub retried: AtomicU64,
+    pub receive_errors: AtomicU64,
+}
+
+/// Runs `settings.concurrency` receive loops until `stop` turns true; each finishes its batch first.
+pub async fn run_poller(
+    worker: Arc<Worker>,
+    queue: Arc<dyn MessageQueue>,
+    settings: PollerSettings,
+    stop: watch::Receiver<bool>,
+    stats: Arc<PollerStats>,
+) -> Result<(), InputError> {
+    settings.check()?;
+    let mut loops = tokio::task::JoinSet::new();
+    for _ in 0..settings.concurrency {
+        let (worker, queue, settings, stop, stats) = (
+            worker.clone(),
+            queue.clone(),
+            settings.clone(),
+            stop.clone(),
+            stats.clone(),
+        );
+        loops.spawn(receive_loop(worker, queue, settings, stop, stats));
+    }
+    while loops.join_next().await.is_some() {}
+    Ok(())
+}
+
+async fn receive_loop(
+    worker: Arc<Worker>,
+    queue: Arc<dyn MessageQueue>,
+    settings: PollerSettings,
+    mut stop: watch::Receiver<bool>,
+    stats: Arc<PollerStats>,
+) {
+    while !*stop.borrow() {
+        let received = tokio::select! {
+            received = queue.receive(settings.batch_size, settings.wait) => received,
+            _ = stop.changed() => break,
+        };
+        let messages = match received {
+            Ok(messages) => messages,
+            Err(e) => {
+                stats.receive_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(queue = queue.name(), error = %e, "receive failed; backing off");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let deliveries: Vec<Delivery> = messages
+            .iter()
+            .map(|m| Delivery {
+                message_id: m.message_id.clone(),
+                body: m.body.clone(),
+                receive_count: m.receive_count,
+            })
+            .collect();
+        let failed: HashSet<String> = worker
+            .handle_batch(&deliveries, None)
+            .await
+            .into_iter()
+            .collect();
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats
+            .messages
+            .fetch_add(messages.len() as u64, Ordering::Relaxed);
+        stats
+            .retried
+            .fetch_add(failed.len() as u64, Ordering::Relaxed);
+        // As the event source does: delete what succeeded; failures reappear after the visibility timeout.
+        let done: Vec<String> = messages
+            .into_iter()
+            .filter(|m| !failed.contains(&m.message_id))
+            .map(|m| m.receipt_handle)
+            .collect();
+        // An empty batch is a no-op in both adapters.
+        if let Err(e) = queue.delete_batch(&done).await {
+            tracing::warn!(queue = queue.name(), error = %e, "delete failed; the messages will be redelivered and acknowledged then");
+        }
+    }
+}
+
+/// Options of a pool of local workers.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub worker_id: String,
+    /// Receive loops per tool; default: the tool's `max_concurrency`, at most 8 (one machine).
+    pub concurrency: Option<usize>,
+    pub wait: Duration,
+    pub lease_margin_ms: Option<u64>,
+}
+
+impl PoolOptions {
+    pub fn new(worker_id: impl Into<String>) -> Self {
+        PoolOptions {
+            worker_id: worker_id.into(),
+            concurrency: None,
+            wait: Duration::from_secs(MAX_RECEIVE_WAIT_S),
+            lease_margin_ms: None,
+        }
+    }
+}
+
+/// Local workers for some tools of a backend, each with its catalog batch size.
+pub struct WorkerPool {
+    stop: watch::Sender<bool>,
+    pollers: Vec<tokio::task::JoinHandle<Result<(), InputError>>>,
+    pub stats: Arc<PollerStats>,
+}
+
+impl WorkerPool {
+    pub fn start(
+        backend: &crate::backend::Backend,
+        tools: &crate::tools::ToolBox,
+        tool_names: &[String],
+        options: &PoolOptions,
+    ) -> Result<WorkerPool, InputError> {
+        let (stop, stopped) = watch::channel(false);
+        let stats = Arc::new(PollerStats::default());
+        let mut pollers = Vec::new();
+        for name in tool_names {
+            let settings = crate::worker::WorkerSettings {
+                worker_id: options.worker_id.clone(),
+                lease_margin_ms: options.lease_margin_ms,
+            };
+            let worker = Arc::new(backend.worker(name, tools, settings)?);
+            let spec = worker.spec().clone();
+            let poller_settings = PollerSettings {
+                batch_size: spec.batch_size,
+                concurrency: options
+                    .concurrency
+                    .unwrap_or((spec.max_concurrency as usize).min(8)),
+                wait: options.wait,
+            };
+            poller_settings.check()?;
+            let queue = backend.work_queue(name)?;
+            pollers.push(tokio::spawn(run_poller(
+                worker,
+                queue,
+                poller_settings,
+                stopped.clone(),
+                stats.clone(),
+            )));
+        }
+        Ok(WorkerPool {
+            stop,
+            pollers,
+            stats,
+        })
+    }
+
+    /// Stops receiving, lets each loop finish its batch, and waits for them.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for poller in self.pollers {
+            if let Ok(Err(e)) = poller.await {
+                tracing::warn!(error = %e, "a poller stopped with an error");
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The ports: what the core needs from storage and messaging. Adapters live in `memory` and `aws`;
+//! `tests/contract.rs` runs one suite against every adapter.
+
+use crate::error::{InputError, QueueError, StoreError};
+use crate::limits::*;
+use crate::record::TaskRecord;
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// What `create` found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateOutcome {
+    Created,
+    /// A task with the same id, or with the same idempotency key in the same conversation, exists.
+    Existing(Box<TaskRecord>),
+}
+
+/// One page of a conversation's tasks, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskPage {
+    pub tasks: Vec<TaskRecord>,
+    /// Pass back to get the next page; `None` when there are no more.
+    pub next_cursor: Option<String>,
+}
+
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Creates `record` unless its id or its (conversation, idempotency key) is already taken.
+    async fn create(&self, record: &TaskRecord) -> Result<CreateOutcome, StoreError>;
+
+    /// A strongly consistent read.
+    async fn get(&self, task_id: &str) -> Result<Option<TaskRecord>, StoreError>;
+
+    /// Replaces `current` with `next` if the stored record still has `current`'s revision and status;
+    /// `StoreError::Conflict` otherwise. `next` must be a legal successor of `current`.
+    async fn transition(&self, current: &TaskRecord, next: &TaskRecord) -> Result<(), StoreError>;
+
+    /// Tasks of a conversation in creation order, `limit` (checked by `check_list_args`) at a time,
+    /// starting after `cursor`.
+    async fn list_by_conversation(
+        &self,
+        conversation_id: &str,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<TaskPage, StoreError>;
+}
+
+/// One delivery of a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedMessage {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    /// 1 on the first delivery; the queue moves the message to its DLQ past `max_receive_count`.
+    pub receive_count: u32,
+}
+
+/// Approximate message counts, for tests and operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueDepth {
+    pub visible: u64,
+    pub in_flight: u64,
+}
+
+#[async_trait]
+pub trait MessageQueue: Send + Sync {
+    fn name(&self) -> &str;
+
+    async fn send(&self, body: &str) -> Result<String, QueueError>;
+
+    /// Up to `max_messages` (1..=10), waiting up to `wait` (<= 20 s) for the first one (long poll).
+    async fn receive(
+        &self,
+        max_messages: u32,
+        wait: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError>;
+
+    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError>;
+
+    async fn delete_batch(&self, receipt_handles: &[String]) -> Result<(), QueueError> {
+        for handle in receipt_handles {
+            self.delete(handle).await?;
+        }
+        Ok(())
+    }
+
+    /// Hides an in-flight message for `timeout` from now; zero makes it visible at once.
+    async fn change_visibility(
+        &self,
+        receipt_handle: &str,
+        timeout: Duration,
+    ) -> Result<(), QueueError>;
+
+    async fn depth(&self) -> Result<QueueDepth, QueueError>;
+}
+
+/// The argument checks every queue adapter applies, so they fail alike.
+pub fn check_send(body: &str) -> Result<(), InputError> {
+    if body.len() > MAX_MESSAGE_BYTES {
+        return Err(InputError::new(
+            "message body",
+            format!(
+                "is {} bytes; the limit is {}",
+                body.len(),
+                bytes_label(MAX_MESSAGE_BYTES)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_receive(max_messages: u32, wait: Duration) -> Result<(), InputError> {
+    if !(1..=MAX_RECEIVE_BATCH).contains(&max_messages) {
+        return Err(InputError::new(
+            "max_messages",
+            format!("{max_messages} is outside 1..={MAX_RECEIVE_BATCH}"),
+        ));
+    }
+    if wait > Duration::from_secs(MAX_RECEIVE_WAIT_S) {
+        return Err(InputError::new(
+            "wait",
+            format!("{wait:?} is longer than the {MAX_RECEIVE_WAIT_S} s long-poll limit"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_visibility(timeout: Duration) -> Result<(), InputError> {
+    if timeout > Duration::from_secs(MAX_VISIBILITY_TIMEOUT_S) {
+        return Err(InputError::new(
+            "visibility_timeout",
+            format!("{timeout:?} is longer than the {MAX_VISIBILITY_TIMEOUT_S} s (12 h) limit"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_batch_len(len: usize) -> Result<(), InputError> {
+    if len > MAX_RECEIVE_BATCH as usize {
+        return Err(InputError::new(
+            "batch",
+            format!("{len} entries; the limit is {MAX_RECEIVE_BATCH}"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_page_limit(limit: u32) -> Result<(), InputError> {
+    if !(1..=MAX_LIST_PAGE).contains(&limit) {
+        return Err(InputError::new(
+            "limit",
+            format!("{limit} is outside 1..={MAX_LIST_PAGE}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A list cursor: `<created_at_ms>.<task_id>` of the last task of the previous page. Both adapters
+/// use it (DynamoDB's LastEvaluatedKey is exactly these two plus the conversation id).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    pub created_at_ms: u64,
+    pub task_id: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.created_at_ms, self.task_id)
+    }
+
+    pub fn decode(text: &str) -> Result<Cursor, InputError> {
+        let invalid = || {
+            InputError::new(
+                "cursor",
+                format!("{text:?} is not a cursor returned by a list call"),
+            )
+        };
+        let (created, task_id) = text.split_once('.').ok_or_else(invalid)?;
+        let created_at_ms = created.parse().map_err(|_| invalid())?;
+        crate::protocol::check_task_id(task_id).map_err(|_| invalid())?;
+        Ok(Cursor {
+            created_at_ms,
+            task_id: task_id.to_string(),
+        })
+    }
+}
+
+/// Checks page arguments before they reach a backend.
+pub fn check_list_args(limit: u32, cursor: Option<&str>) -> Result<Option<Cursor>, InputError> {
+    check_page_limit(limit)?;
+    cursor.map(Cursor::decode).transpose()
+}

@@ -1,0 +1,325 @@
+//! The wire protocol (version 1): task requests, acknowledgements, work and result messages.
+//! Every message carries `version`; readers reject versions they do not know.
+
+use crate::catalog::Catalog;
+use crate::error::InputError;
+use crate::limits::*;
+use crate::record::{TaskError, TaskRecord};
+use crate::state::TaskStatus;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const PROTOCOL_VERSION: u32 = 1;
+
+fn protocol_version() -> u32 {
+    PROTOCOL_VERSION
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+/// A tool call, as the agent (or the CLI) sends it to the dispatcher.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRequest {
+    #[serde(default = "protocol_version")]
+    pub version: u32,
+    pub conversation_id: String,
+    pub tool: String,
+    #[serde(default = "empty_object")]
+    pub arguments: Value,
+    /// The same key (within a conversation) returns the same task and enqueues nothing new.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Epoch milliseconds after which the task must not start; it then ends TIMED_OUT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
+}
+
+impl TaskRequest {
+    pub fn new(
+        conversation_id: impl Into<String>,
+        tool: impl Into<String>,
+        arguments: Value,
+    ) -> Self {
+        TaskRequest {
+            version: PROTOCOL_VERSION,
+            conversation_id: conversation_id.into(),
+            tool: tool.into(),
+            arguments,
+            idempotency_key: None,
+            deadline_ms: None,
+        }
+    }
+
+    /// Checks everything that does not depend on the tool's own argument schema.
+    pub fn validate(&self, catalog: &Catalog, now_ms: u64) -> Result<(), InputError> {
+        check_version("version", self.version)?;
+        check_conversation_id(&self.conversation_id)?;
+        catalog.get(&self.tool)?;
+        check_arguments(&self.arguments)?;
+        if let Some(key) = &self.idempotency_key {
+            check_token("idempotency_key", key, MAX_IDEMPOTENCY_KEY_CHARS)?;
+        }
+        if let Some(deadline_ms) = self.deadline_ms {
+            if deadline_ms <= now_ms {
+                return Err(InputError::new(
+                    "deadline_ms",
+                    format!("{deadline_ms} is in the past (now is {now_ms})"),
+                ));
+            }
+            if deadline_ms - now_ms > MAX_DEADLINE_AHEAD_MS {
+                return Err(InputError::new(
+                    "deadline_ms",
+                    format!(
+                        "is {} ms ahead; the limit is {MAX_DEADLINE_AHEAD_MS} ms (24 h)",
+                        deadline_ms - now_ms
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses a request from JSON text with a clear error on unknown or missing fields.
+    pub fn from_json(text: &str) -> Result<TaskRequest, InputError> {
+        serde_json::from_str(text)
+            .map_err(|e| InputError::new("request", format!("is not a valid task request: {e}")))
+    }
+}
+
+pub fn check_version(field: &str, version: u32) -> Result<(), InputError> {
+    if version != PROTOCOL_VERSION {
+        return Err(InputError::new(
+            field,
+            format!(
+                "protocol version {version} is not supported (this build speaks {PROTOCOL_VERSION})"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_conversation_id(id: &str) -> Result<(), InputError> {
+    check_token("conversation_id", id, MAX_CONVERSATION_ID_CHARS)
+}
+
+/// Ids and keys become parts of storage keys (`idem#<conversation>#<key>`), hence the narrow alphabet.
+fn check_token(field: &str, value: &str, max_chars: usize) -> Result<(), InputError> {
+    if value.is_empty() {
+        return Err(InputError::new(field, "must not be empty"));
+    }
+    if value.len() > max_chars {
+        return Err(InputError::new(
+            field,
+            format!("is {} characters; the limit is {max_chars}", value.len()),
+        ));
+    }
+    if let Some(bad) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
+    {
+        return Err(InputError::new(
+            field,
+            format!("contains {bad:?}; allowed are ASCII letters, digits and - _ . :"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_arguments(arguments: &Value) -> Result<(), InputError> {
+    if !arguments.is_object() {
+        return Err(InputError::new("arguments", "must be a JSON object"));
+    }
+    let bytes = json_len(arguments);
+    if bytes > MAX_ARGUMENTS_BYTES {
+        return Err(InputError::new(
+            "arguments",
+            format!(
+                "are {bytes} bytes of JSON; the limit is {}",
+                bytes_label(MAX_ARGUMENTS_BYTES)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_result(result: &Value) -> Result<(), InputError> {
+    let bytes = json_len(result);
+    if bytes > MAX_RESULT_BYTES {
+        return Err(InputError::new(
+            "result",
+            format!(
+                "is {bytes} bytes of JSON; the limit is {}",
+                bytes_label(MAX_RESULT_BYTES)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Task ids are ULIDs (26 Crockford base32 characters, time-ordered).
+pub fn check_task_id(id: &str) -> Result<(), InputError> {
+    ulid::Ulid::from_string(id)
+        .map(|_| ())
+        .map_err(|e| InputError::new("task_id", format!("{id:?} is not a ULID task id ({e})")))
+}
+
+/// Compact JSON size in bytes: the size limits are defined on it.
+pub fn json_len(value: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a Value to an infallible writer cannot fail.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
+}
+
+/// The dispatcher's immediate answer to a tool call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmitAck {
+    pub version: u32,
+    pub task_id: String,
+    pub conversation_id: String,
+    pub tool: String,
+    pub status: TaskStatus,
+    pub created_at_ms: u64,
+    /// True when an earlier request with the same idempotency key created this task.
+    pub duplicate: bool,
+    /// What the model reads in place of the tool's result.
+    pub message: String,
+}
+
+impl SubmitAck {
+    pub fn for_record(record: &TaskRecord, duplicate: bool) -> SubmitAck {
+        let message = if record.status.is_terminal() {
+            format!(
+                "Task {} ({}) already finished with status {}. Its result was delivered as a separate \
+                 message naming this task id; use `get` with the task id if you need it again.",
+                record.task_id, record.tool, record.status
+            )
+        } else {
+            format!(
+                "Task {} ({}) was accepted and runs in the background. Its result is NOT available yet: \
+                 do not guess, invent or assume it. It will arrive later in a separate message naming \
+                 task id {}. Carry on with other work meanwhile and tell the user the result is pending.",
+                record.task_id, record.tool, record.task_id
+            )
+        };
+        SubmitAck {
+            version: PROTOCOL_VERSION,
+            task_id: record.task_id.clone(),
+            conversation_id: record.conversation_id.clone(),
+            tool: record.tool.clone(),
+            status: record.status,
+            created_at_ms: record.created_at_ms,
+            duplicate,
+            message,
+        }
+    }
+}
+
+/// A work queue message: only the task id (the record is the source of truth for everything else).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkMessage {
+    pub version: u32,
+    pub task_id: String,
+    pub tool: String,
+}
+
+/// Why a work message could not be used; `task_id` is set when the message still names a task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MalformedMessage {
+    pub task_id: Option<String>,
+    pub reason: String,
+}
+
+impl WorkMessage {
+    pub fn new(task_id: &str, tool: &str) -> Self {
+        WorkMessage {
+            version: PROTOCOL_VERSION,
+            task_id: task_id.to_string(),
+            tool: tool.to_string(),
+        }
+    }
+
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).expect("a WorkMessage always serializes")
+    }
+
+    pub fn parse(body: &str) -> Result<WorkMessage, MalformedMessage> {
+        let value: Value = serde_json::from_str(body).map_err(|e| MalformedMessage {
+            task_id: None,
+            reason: format!("work message is not JSON: {e}"),
+        })?;
+        let task_id = value
+            .get("task_id")
+            .and_then(Value::as_str)
+            .filter(|id| check_task_id(id).is_ok())
+            .map(str::to_string);
+        let malformed = |reason: String| MalformedMessage {
+            task_id: task_id.clone(),
+            reason,
+        };
+        let message: WorkMessage = serde_json::from_value(value.clone())
+            .map_err(|e| malformed(format!("work message is malformed: {e}")))?;
+        check_version("work message version", message.version)
+            .map_err(|e| malformed(e.to_string()))?;
+        check_task_id(&message.task_id).map_err(|e| malformed(e.to_string()))?;
+        Ok(message)
+    }
+}
+
+/// Published on the results queue when a task reaches a terminal state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultMessage {
+    pub version: u32,
+    pub task_id: String,
+    pub conversation_id: String,
+    pub tool: String,
+    pub status: TaskStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<TaskError>,
+    pub created_at_ms: u64,
+    pub finished_at_ms: u64,
+}
+
+impl ResultMessage {
+    pub fn for_record(record: &TaskRecord) -> ResultMessage {
+        debug_assert!(record.status.is_terminal());
+        ResultMessage {
+            version: PROTOCOL_VERSION,
+            task_id: record.task_id.clone(),
+            conversation_id: record.conversation_id.clone(),
+            tool: record.tool.clone(),
+            status: record.status,
+            result: record.result.clone(),
+            error: record.error.clone(),
+            created_at_ms: record.created_at_ms,
+            finished_at_ms: record.finished_at_ms.unwrap_or(record.updated_at_ms),
+        }
+    }
+
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).expect("a ResultMessage always serializes")
+    }
+
+    pub fn parse(body: &str) -> Result<ResultMessage, InputError> {
+        let message: ResultMessage = serde_json::from_str(body)
+            .map_err(|e| InputError::new("result message", format!("is malformed: {e}")))?;
+        check_version("result message version", message.version)?;
+        Ok(message)
+    }
+}

@@ -1,0 +1,142 @@
+//! Test support shared by the tests, the benchmark and the CLI tests: a moto server on a free
+//! 127.0.0.1 port, stopped when its guard drops, and a backend provisioned on it.
+
+use crate::aws::{AwsSettings, ProvisionOptions, Resources, provision, sdk_config};
+use crate::backend::Backend;
+use crate::catalog::Catalog;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// `ASYNCTOOLS_MOTO_SERVER`, else `<workspace>/.venv/bin/moto_server`, if it exists.
+pub fn find_moto_server() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("ASYNCTOOLS_MOTO_SERVER") {
+        return Some(PathBuf::from(path)).filter(|p| p.exists());
+    }
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    Some(workspace.join(".venv/bin/moto_server")).filter(|p| p.exists())
+}
+
+/// A running moto server. It runs under a small shell that kills it when our end of its stdin
+/// closes: on drop, and also when the test process exits without dropping (a shared server in a
+/// `static`, or a process killed outright), so no moto outlives its tests.
+pub struct MotoServer {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl MotoServer {
+    /// Starts moto, or returns `None` with a skip note when it is not installed. With
+    /// `ASYNCTOOLS_REQUIRE_MOTO=1` (as `make test` sets) a missing moto fails instead.
+    pub fn start_or_skip(test: &str) -> Option<MotoServer> {
+        let path = moto_or_skip(test)?;
+        Some(
+            MotoServer::start(&path)
+                .unwrap_or_else(|e| panic!("{test}: cannot start {}: {e}", path.display())),
+        )
+    }
+
+    /// One server per test process, shared by its tests (each test provisions its own stack name).
+    pub fn shared(test: &str) -> Option<&'static MotoServer> {
+        static SHARED: OnceLock<Option<MotoServer>> = OnceLock::new();
+        SHARED
+            .get_or_init(|| {
+                let path = moto_or_skip(test)?;
+                Some(
+                    MotoServer::start(&path)
+                        .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display())),
+                )
+            })
+            .as_ref()
+            .or_else(|| {
+                eprintln!("{test}: SKIPPED (no moto_server; run `make venv`)");
+                None
+            })
+    }
+
+    pub fn start(path: &std::path::Path) -> std::io::Result<MotoServer> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new("bash")
+            .args([
+                "-c",
+                r#""$0" -H 127.0.0.1 -p "$1" </dev/null >/dev/null 2>&1 & pid=$!; read -r _; kill "$pid"; wait "$pid""#,
+            ])
+            .arg(path)
+            .arg(port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let server = MotoServer {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let started = Instant::now();
+        while !answers(port) {
+            if started.elapsed() > Duration::from_secs(30) {
+                return Err(std::io::Error::other(format!(
+                    "moto did not answer on port {port} within 30 s"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(server)
+    }
+}
+
+fn moto_or_skip(test: &str) -> Option<PathBuf> {
+    let found = find_moto_server();
+    if found.is_none() {
+        let required = std::env::var("ASYNCTOOLS_REQUIRE_MOTO").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "{test}: moto_server not found (set ASYNCTOOLS_MOTO_SERVER or run `make venv` to install \
+             .venv/bin/moto_server); ASYNCTOOLS_REQUIRE_MOTO=1 makes this a failure"
+        );
+        eprintln!("{test}: SKIPPED (no moto_server; run `make venv`)");
+    }
+    found
+}
+
+fn answers(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 5];
+    stream.read_exact(&mut head).is_ok() && &head == b"HTTP/"
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        // Closing stdin makes the shell kill moto and exit.
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// Creates a stack named `stack` on the emulator and returns a backend on it.
+pub async fn provision_backend(
+    endpoint: &str,
+    catalog: Arc<Catalog>,
+    stack: &str,
+    work_visibility_timeout_s: Option<u32>,
+) -> anyhow::Result<(Backend, Resources)> {
+    let sdk = sdk_config(&AwsSettings::emulator(endpoint)).await;
+    let options = ProvisionOptions {
+        stack_name: stack.to_string(),
+        work_visibility_timeout_s,
+    };
+    let resources = provision(&sdk, &catalog, &options).await?;
+    let backend = Backend::aws(&sdk, &resources, catalog)?;
+    Ok((backend, resources))
+}

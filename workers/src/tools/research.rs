@@ -1,0 +1,56 @@
+//! The seed's slow research call, honestly labelled as a demo: it waits, then says it did no research.
+
+use super::{Tool, ToolContext, ToolFailure, args};
+use crate::error::InputError;
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The seed's example sleeps 15 s.
+pub const DEFAULT_LATENCY_MS: u64 = 15_000;
+const MAX_LATENCY_MS: u64 = 900_000;
+const MAX_TOPIC_CHARS: usize = 500;
+
+pub struct Research;
+
+#[async_trait]
+impl Tool for Research {
+    fn check_arguments(&self, arguments: &Value) -> Result<(), InputError> {
+        args::only_known(arguments, &["topic", "latency_ms"])?;
+        let topic = args::required_str(arguments, "topic")?;
+        if topic.trim().is_empty() {
+            return Err(InputError::new(args::field("topic"), "must not be blank"));
+        }
+        if topic.chars().count() > MAX_TOPIC_CHARS {
+            return Err(InputError::new(
+                args::field("topic"),
+                format!(
+                    "is {} characters; the limit is {MAX_TOPIC_CHARS}",
+                    topic.chars().count()
+                ),
+            ));
+        }
+        args::optional_u64(arguments, "latency_ms", MAX_LATENCY_MS)?;
+        Ok(())
+    }
+
+    async fn run(&self, arguments: Value, _context: ToolContext) -> Result<Value, ToolFailure> {
+        self.check_arguments(&arguments)
+            .map_err(|e| ToolFailure(e.to_string()))?;
+        let topic =
+            args::required_str(&arguments, "topic").map_err(|e| ToolFailure(e.to_string()))?;
+        let latency_ms = args::optional_u64(&arguments, "latency_ms", MAX_LATENCY_MS)
+            .map_err(|e| ToolFailure(e.to_string()))?
+            .unwrap_or(DEFAULT_LATENCY_MS);
+        tokio::time::sleep(Duration::from_millis(latency_ms)).await;
+        Ok(json!({
+            "topic": topic,
+            "findings": format!(
+                "Demo findings about {topic:?}: `research` is a demonstration of a slow tool call. It waited \
+                 {latency_ms} ms and did no real research; do not present this as fact."
+            ),
+            "demo": true,
+            "latency_ms": latency_ms,
+        }))
+    }
+}

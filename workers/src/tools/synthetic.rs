@@ -1,0 +1,47 @@
+//! Sleeps for the duration in its arguments and echoes them: replays scenario latencies through the
+//! real pipeline. Can also fail or return a padded result on request, to exercise those paths.
+
+use super::{Tool, ToolContext, ToolFailure, args};
+use crate::error::InputError;
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const MAX_SLEEP_MS: u64 = 900_000;
+/// Lets tests produce a result just over the result limit.
+const MAX_PAD_BYTES: u64 = 1024 * 1024;
+
+pub struct Synthetic;
+
+#[async_trait]
+impl Tool for Synthetic {
+    fn check_arguments(&self, arguments: &Value) -> Result<(), InputError> {
+        args::only_known(arguments, &["sleep_ms", "echo", "fail", "pad_bytes"])?;
+        args::optional_u64(arguments, "sleep_ms", MAX_SLEEP_MS)?;
+        args::optional_str(arguments, "fail")?;
+        args::optional_u64(arguments, "pad_bytes", MAX_PAD_BYTES)?;
+        Ok(())
+    }
+
+    async fn run(&self, arguments: Value, _context: ToolContext) -> Result<Value, ToolFailure> {
+        self.check_arguments(&arguments)
+            .map_err(|e| ToolFailure(e.to_string()))?;
+        let sleep_ms = args::optional_u64(&arguments, "sleep_ms", MAX_SLEEP_MS)
+            .map_err(|e| ToolFailure(e.to_string()))?
+            .unwrap_or(0);
+        if sleep_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+        }
+        if let Ok(Some(message)) = args::optional_str(&arguments, "fail") {
+            return Err(ToolFailure(message.to_string()));
+        }
+        let pad_bytes = args::optional_u64(&arguments, "pad_bytes", MAX_PAD_BYTES)
+            .map_err(|e| ToolFailure(e.to_string()))?
+            .unwrap_or(0);
+        let mut result = json!({ "slept_ms": sleep_ms, "echo": arguments });
+        if pad_bytes > 0 {
+            result["pad"] = Value::String("x".repeat(pad_bytes as usize));
+        }
+        Ok(result)
+    }
+}

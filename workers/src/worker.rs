@@ -1,0 +1,371 @@
+//! The worker: turns one delivery of a work message into at most one run of the tool.
+//!
+//! Per message: read the task; claim it with a conditional write that carries a lease; run the tool
+//! under its budget; write the terminal state conditionally; publish the result; ack. Only retryable
+//! failures (backend errors, messages naming no task) are reported back, so the queue redelivers them
+//! and, past its max receive count, moves them to the DLQ.
+
+use crate::catalog::ToolSpec;
+use crate::clock::now_ms;
+use crate::error::{InputError, PipelineError, StoreError};
+use crate::limits::*;
+use crate::ports::{MessageQueue, TaskStore};
+use crate::protocol::{MalformedMessage, WorkMessage, check_result};
+use crate::record::{ErrorKind, Outcome, TaskError, TaskRecord};
+use crate::results::{Publication, ensure_published};
+use crate::tools::{Tool, ToolBox, ToolContext};
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Written into leases: who holds a task.
+    pub worker_id: String,
+    /// Lease = run budget + margin. Must stay below the queue's visibility timeout, so a message comes
+    /// back only after its lease has expired. Default: the tool's timeout (lease = 2 x timeout, with
+    /// the visibility timeout at 6 x timeout).
+    pub lease_margin_ms: Option<u64>,
+}
+
+impl WorkerSettings {
+    pub fn new(worker_id: impl Into<String>) -> Self {
+        WorkerSettings {
+            worker_id: worker_id.into(),
+            lease_margin_ms: None,
+        }
+    }
+}
+
+/// One delivery, as both SQS events and queue receives give it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub message_id: String,
+    pub body: String,
+    pub receive_count: u32,
+}
+
+/// What to do with a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Delete it: the task is terminal (or owned by a live lease elsewhere).
+    Done(String),
+    /// Leave it: it comes back after the visibility timeout, and goes to the DLQ past max receives.
+    Retry(String),
+}
+
+pub struct Worker {
+    spec: ToolSpec,
+    tool: Arc<dyn Tool>,
+    store: Arc<dyn TaskStore>,
+    results: Arc<dyn MessageQueue>,
+    worker_id: String,
+    lease_ms: u64,
+}
+
+/// How many times the terminal write is retried on backend errors before the delivery is given up.
+const FINISH_WRITE_ATTEMPTS: u32 = 4;
+
+impl Worker {
+    pub fn new(
+        spec: ToolSpec,
+        tools: &ToolBox,
+        store: Arc<dyn TaskStore>,
+        results: Arc<dyn MessageQueue>,
+        settings: WorkerSettings,
+    ) -> Result<Worker, InputError> {
+        let tool = tools.get(&spec.name)?.clone();
+        let timeout_ms = u64::from(spec.timeout_s) * 1000;
+        let margin_ms = settings.lease_margin_ms.unwrap_or(timeout_ms);
+        if margin_ms > MAX_LEASE_MARGIN_MS {
+            return Err(InputError::new(
+                "lease_margin_ms",
+                format!("{margin_ms} is above the limit {MAX_LEASE_MARGIN_MS}"),
+            ));
+        }
+        if settings.worker_id.is_empty() {
+            return Err(InputError::new("worker_id", "must not be empty"));
+        }
+        Ok(Worker {
+            lease_ms: timeout_ms + margin_ms,
+            spec,
+            tool,
+            store,
+            results,
+            worker_id: settings.worker_id,
+        })
+    }
+
+    pub fn tool_name(&self) -> &str {
+        &self.spec.name
+    }
+
+    pub fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    pub fn lease_ms(&self) -> u64 {
+        self.lease_ms
+    }
+
+    /// Handles a batch concurrently; returns the message ids to report as batch item failures.
+    /// `budget_end_ms` is when the host (Lambda) stops this invocation, if it does.
+    pub async fn handle_batch(
+        &self,
+        deliveries: &[Delivery],
+        budget_end_ms: Option<u64>,
+    ) -> Vec<String> {
+        let dispositions =
+            futures::future::join_all(deliveries.iter().map(|d| self.handle(d, budget_end_ms)))
+                .await;
+        deliveries
+            .iter()
+            .zip(dispositions)
+            .filter_map(|(delivery, disposition)| match disposition {
+                Disposition::Done(_) => None,
+                Disposition::Retry(reason) => {
+                    tracing::warn!(message_id = %delivery.message_id, %reason, "delivery will be retried");
+                    Some(delivery.message_id.clone())
+                }
+            })
+            .collect()
+    }
+
+    pub async fn handle(&self, delivery: &Delivery, budget_end_ms: Option<u64>) -> Disposition {
+        match self.try_handle(delivery, budget_end_ms).await {
+            Ok(disposition) => disposition,
+            Err(e) => Disposition::Retry(e.to_string()),
+        }
+    }
+
+    async fn try_handle(
+        &self,
+        delivery: &Delivery,
+        budget_end_ms: Option<u64>,
+    ) -> Result<Disposition, PipelineError> {
+        let message = match WorkMessage::parse(&delivery.body) {
+            Ok(message) => message,
+            Err(MalformedMessage {
+                task_id: Some(task_id),
+                reason,
+            }) => return self.fail_named_task(&task_id, reason).await,
+            Err(MalformedMessage {
+                task_id: None,
+                reason,
+            }) => return Ok(Disposition::Retry(reason)),
+        };
+        if message.tool != self.spec.name {
+            let reason = format!(
+                "work message for tool {:?} reached the worker of tool {:?}",
+                message.tool, self.spec.name
+            );
+            return self.fail_named_task(&message.task_id, reason).await;
+        }
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let Some(current) = self.store.get(&message.task_id).await? else {
+                return Ok(Disposition::Retry(format!(
+                    "task {} is not in the store",
+                    message.task_id
+                )));
+            };
+            if current.tool != self.spec.name {
+                let reason = format!(
+                    "task {} is a {:?} task, not {:?}",
+                    current.task_id, current.tool, self.spec.name
+                );
+                return self.fail_named_task(&current.task_id, reason).await;
+            }
+            let now = now_ms();
+            if current.status.is_terminal() {
+                return self.publish(current).await;
+            }
+            if current.lease_is_live(now) {
+                // Another worker holds it; its own delivery stays in flight until it finishes, and
+                // comes back if it dies. This copy is a duplicate.
+                return Ok(Disposition::Done(format!(
+                    "duplicate delivery: task {} is running under a live lease",
+                    current.task_id
+                )));
+            }
+            let next = if current.attempts > 0
+                && delivery.receive_count >= self.spec.max_receive_count
+            {
+                // Workers died on this task on earlier deliveries and this is the queue's last one:
+                // end it rather than leave it RUNNING when the message moves to the DLQ.
+                let error = TaskError::new(
+                    ErrorKind::Abandoned,
+                    format!(
+                        "abandoned after {} attempts: the worker stopped before finishing each time",
+                        current.attempts
+                    ),
+                );
+                finish_or_bug(&current, Outcome::Failed(error), now)?
+                    .with_publisher(&self.worker_id, now + self.lease_ms)
+            } else if current.deadline_ms.is_some_and(|d| d <= now) {
+                finish_or_bug(
+                    &current,
+                    Outcome::TimedOut("the task's deadline passed before it started".into()),
+                    now,
+                )?
+                .with_publisher(&self.worker_id, now + self.lease_ms)
+            } else {
+                match current.claim(&self.worker_id, now, self.lease_ms) {
+                    Ok(claimed) => claimed,
+                    Err(_) => continue,
+                }
+            };
+            match self.store.transition(&current, &next).await {
+                Ok(()) if next.status.is_terminal() => return self.publish(next).await,
+                Ok(()) => return self.run_claimed(next, budget_end_ms).await,
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Disposition::Retry(format!(
+            "task {} kept changing under {MAX_CONFLICT_RETRIES} attempts",
+            message.task_id
+        )))
+    }
+
+    async fn run_claimed(
+        &self,
+        claimed: TaskRecord,
+        budget_end_ms: Option<u64>,
+    ) -> Result<Disposition, PipelineError> {
+        let now = now_ms();
+        let mut budget_ms = u64::from(self.spec.timeout_s) * 1000;
+        if let Some(deadline) = claimed.deadline_ms {
+            budget_ms = budget_ms.min(deadline.saturating_sub(now));
+        }
+        if let Some(end) = budget_end_ms {
+            budget_ms = budget_ms.min(end.saturating_sub(now));
+        }
+        let budget = Duration::from_millis(budget_ms);
+        let context = ToolContext {
+            task_id: claimed.task_id.clone(),
+            conversation_id: claimed.conversation_id.clone(),
+            budget,
+        };
+        let run =
+            AssertUnwindSafe(self.tool.run(claimed.arguments.clone(), context)).catch_unwind();
+        let outcome = match tokio::time::timeout(budget, run).await {
+            Ok(Ok(Ok(value))) => match check_result(&value) {
+                Ok(()) => Outcome::Succeeded(value),
+                Err(e) => Outcome::Failed(TaskError::new(ErrorKind::ToolFailed, e.to_string())),
+            },
+            Ok(Ok(Err(failure))) => {
+                Outcome::Failed(TaskError::new(ErrorKind::ToolFailed, failure.0))
+            }
+            Ok(Err(_panic)) => {
+                Outcome::Failed(TaskError::new(ErrorKind::ToolFailed, "the tool panicked"))
+            }
+            Err(_elapsed) => {
+                Outcome::TimedOut(format!("the run exceeded its budget of {budget_ms} ms"))
+            }
+        };
+        let finished = finish_or_bug(&claimed, outcome, now_ms())?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.store.transition(&claimed, &finished).await {
+                Ok(()) => return self.publish(finished).await,
+                Err(StoreError::Conflict(_)) => return self.after_lost_finish(&claimed).await,
+                Err(e) if attempt < FINISH_WRITE_ATTEMPTS => {
+                    tracing::warn!(task_id = %claimed.task_id, error = %e, "terminal write failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The terminal write lost: the task was cancelled meanwhile, or our lease was taken over.
+    async fn after_lost_finish(&self, claimed: &TaskRecord) -> Result<Disposition, PipelineError> {
+        let Some(latest) = self.store.get(&claimed.task_id).await? else {
+            return Ok(Disposition::Done(format!(
+                "task {} disappeared",
+                claimed.task_id
+            )));
+        };
+        if latest.status.is_terminal() {
+            tracing::info!(task_id = %latest.task_id, status = %latest.status, "run result discarded: task already ended");
+            return self.publish(latest).await;
+        }
+        Ok(Disposition::Done(format!(
+            "task {} was taken over by {:?}; this run's result is discarded",
+            latest.task_id, latest.lease_owner
+        )))
+    }
+
+    async fn publish(&self, record: TaskRecord) -> Result<Disposition, PipelineError> {
+        match ensure_published(
+            self.store.as_ref(),
+            self.results.as_ref(),
+            record,
+            &self.worker_id,
+        )
+        .await?
+        {
+            Publication::Published(record) => Ok(Disposition::Done(format!(
+                "task {} is {}",
+                record.task_id, record.status
+            ))),
+            // Its publisher's own delivery stays in flight until it has published; this copy comes
+            // back after the visibility timeout and finds it done (or publishes, if that one died).
+            Publication::HeldElsewhere(record) => Ok(Disposition::Retry(format!(
+                "task {} is {}; {:?} is publishing its result",
+                record.task_id,
+                record.status,
+                record.lease_owner.as_deref().unwrap_or_default()
+            ))),
+        }
+    }
+
+    /// A message that names a task but cannot be used: the task is failed, not retried forever.
+    async fn fail_named_task(
+        &self,
+        task_id: &str,
+        reason: String,
+    ) -> Result<Disposition, PipelineError> {
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let Some(current) = self.store.get(task_id).await? else {
+                return Ok(Disposition::Retry(format!(
+                    "{reason} (and task {task_id} is not in the store)"
+                )));
+            };
+            if current.status.is_terminal() {
+                return self.publish(current).await;
+            }
+            if current.lease_is_live(now_ms()) {
+                return Ok(Disposition::Done(format!(
+                    "{reason}; ignored: task {task_id} is running"
+                )));
+            }
+            let error = TaskError::new(ErrorKind::MalformedMessage, reason.clone());
+            let now = now_ms();
+            let next = finish_or_bug(&current, Outcome::Failed(error), now)?
+                .with_publisher(&self.worker_id, now + self.lease_ms);
+            match self.store.transition(&current, &next).await {
+                Ok(()) => return self.publish(next).await,
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Disposition::Retry(reason))
+    }
+}
+
+fn finish_or_bug(
+    current: &TaskRecord,
+    outcome: Outcome,
+    now: u64,
+) -> Result<TaskRecord, PipelineError> {
+    current.finish(outcome, now).map_err(|e| {
+        PipelineError::Store(StoreError::IllegalTransition {
+            task_id: e.task_id,
+            from: e.from.to_string(),
+            to: "a terminal state".into(),
+        })
+    })
+}
