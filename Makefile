@@ -10,20 +10,20 @@ OUT       ?= out/$(basename $(notdir $(SCENARIO)))
 CARGO     ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help run test test-rust test-cdk bench fmt lint venv venv-lambda synth deploy local clean
+.PHONY: help run test test-rust test-cdk bench fmt lint chromium venv venv-lambda synth deploy local clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
 
 run: ## compare sync and async agent loops on the research-assistant scenario (no AWS needed)
 	$(CARGO) run --release --quiet -- compare $(SCENARIO) --out $(OUT)
-	@echo "report: $(OUT)/report.md, $(OUT)/results.json"
+	@echo "report: $(OUT)/report.html (open it in a browser), $(OUT)/report.md, $(OUT)/results.json"
 
 test: venv test-rust test-cdk lint ## install what the tests need, then run every test and check
 	@echo "make test: all passed"
 
-test-rust: venv
-	PATH="$(VENV_BIN):$$PATH" ASYNCTOOLS_REQUIRE_MOTO=1 $(CARGO) test --workspace --all-targets
+test-rust: venv chromium
+	PATH="$(VENV_BIN):$$PATH" ASYNCTOOLS_REQUIRE_MOTO=1 ASYNCTOOLS_REQUIRE_CHROMIUM=1 $(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 
 test-cdk: ## the CDK app's tests (npm ci on first use)
@@ -38,6 +38,9 @@ fmt: ## format the Rust code
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+
+chromium: ## headless Chromium for the report.html browser test (Debian's package)
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 venv: $(VENV)/.stamp-dev ## python tools for the tests (moto, cfn-lint) in .venv
 $(VENV)/.stamp-dev: requirements-dev.txt

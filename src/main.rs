@@ -21,6 +21,13 @@ enum Command {
     Compare(cmd::sim::CompareArgs),
     /// Check a scenario file and print what it describes, without simulating it.
     Validate(cmd::sim::ValidateArgs),
+    /// Vary one or two scenario parameters; report each metric's speedup and the crossover
+    /// where async stops paying off.
+    Sweep(cmd::sweep::SweepArgs),
+    /// Fit latency distributions to observed latencies, rank them, print a TOML snippet.
+    Fit(cmd::fit::FitArgs),
+    #[command(flatten)]
+    Pipeline(cmd::pipeline::PipelineCommand),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +43,9 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::sim::run(args),
         Command::Compare(args) => cmd::sim::compare(args),
         Command::Validate(args) => cmd::sim::validate(args),
+        Command::Sweep(args) => cmd::sweep::sweep(args),
+        Command::Fit(args) => cmd::fit::fit(args),
+        Command::Pipeline(c) => cmd::pipeline::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,7 +24,15 @@ fn compare_prints_a_table_with_every_policy_and_a_verdict() {
     let o = asynctools(&["compare", "scenarios/research-assistant.toml", "-n", "2000"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    for part in ["sequential", "sync", "async", "makespan", "first_update", "sync → async", "sooner"] {
+    for part in [
+        "sequential",
+        "sync",
+        "async",
+        "makespan",
+        "first_update",
+        "sync → async",
+        "sooner",
+    ] {
         assert!(out.contains(part), "missing {part:?} in\n{out}");
     }
 }
@@ -33,7 +41,14 @@ fn compare_prints_a_table_with_every_policy_and_a_verdict() {
 fn json_is_identical_for_one_and_two_threads() {
     let run = |threads: &str| {
         let o = asynctools(&[
-            "compare", "scenarios/bench-5x4.toml", "-n", "9000", "--format", "json", "--threads", threads,
+            "compare",
+            "scenarios/bench-5x4.toml",
+            "-n",
+            "9000",
+            "--format",
+            "json",
+            "--threads",
+            threads,
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
         o.stdout
@@ -52,11 +67,19 @@ fn out_dir_gets_a_report_and_results() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
     let o = asynctools(&[
-        "compare", "scenarios/trip-planner-dag.toml", "-n", "1000", "--out", out.to_str().unwrap(),
+        "compare",
+        "scenarios/trip-planner-dag.toml",
+        "-n",
+        "1000",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(md.contains("# trip-planner-dag") && md.contains("```toml"), "{md}");
+    assert!(
+        md.contains("# trip-planner-dag") && md.contains("```toml"),
+        "{md}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(json["scenario"]["calls"], 7);
@@ -64,12 +87,28 @@ fn out_dir_gets_a_report_and_results() {
 
 #[test]
 fn run_formats() {
-    let o = asynctools(&["run", "scenarios/bench-5x4.toml", "-n", "500", "--policy", "async", "-f", "csv"]);
+    let o = asynctools(&[
+        "run",
+        "scenarios/bench-5x4.toml",
+        "-n",
+        "500",
+        "--policy",
+        "async",
+        "-f",
+        "csv",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let csv = stdout(&o);
     assert!(csv.starts_with("table,baseline,policy,metric,statistic,value,unit\n"));
     assert!(csv.contains("summary,,async,makespan,p50,"));
-    let o = asynctools(&["run", "scenarios/bench-5x4.toml", "-n", "500", "-f", "markdown"]);
+    let o = asynctools(&[
+        "run",
+        "scenarios/bench-5x4.toml",
+        "-n",
+        "500",
+        "-f",
+        "markdown",
+    ]);
     assert!(stdout(&o).contains("| makespan | p50 |"));
 }
 
@@ -77,20 +116,36 @@ fn run_formats() {
 fn bad_input_exits_2_with_file_key_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/research-assistant.toml"))
-        .unwrap()
-        .replace("sigma = 0.35", "sigma = 0");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/research-assistant.toml"),
+    )
+    .unwrap()
+    .replace("sigma = 0.35", "sigma = 0");
     std::fs::write(&bad, text).unwrap();
     let o = asynctools(&["validate", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("bad.toml:") && err.contains("tools.research.latency.sigma") && err.contains("must be > 0"), "{err}");
+    assert!(
+        err.contains("bad.toml:")
+            && err.contains("tools.research.latency.sigma")
+            && err.contains("must be > 0"),
+        "{err}"
+    );
 
     let o = asynctools(&["run", "scenarios/bench-5x4.toml", "--sessions", "0"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--sessions must be between 1"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--sessions must be between 1"),
+        "{}",
+        stderr(&o)
+    );
 
-    let o = asynctools(&["compare", "scenarios/bench-5x4.toml", "--policies", "sync,sync"]);
+    let o = asynctools(&[
+        "compare",
+        "scenarios/bench-5x4.toml",
+        "--policies",
+        "sync,sync",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("listed twice"));
 
@@ -115,5 +170,8 @@ fn validate_describes_the_scenario() {
     let o = asynctools(&["validate", "scenarios/research-assistant.toml"]);
     assert!(o.status.success());
     let out = stdout(&o);
-    assert!(out.contains("valid") && out.contains("tool research: lognormal(median 15s"), "{out}");
+    assert!(
+        out.contains("valid") && out.contains("tool research: lognormal(median 15s"),
+        "{out}"
+    );
 }

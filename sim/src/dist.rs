@@ -73,8 +73,11 @@ pub enum Dist {
     },
     /// Resamples observed latencies uniformly.
     Empirical {
-        #[serde(with = "crate::duration::list")]
+        #[serde(default, with = "crate::duration::list")]
         samples: Vec<Duration>,
+        /// Or read them from a trace file when the scenario is read (see [`crate::traces`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<crate::traces::SampleFile>,
     },
     /// Picks a component with probability proportional to its weight, then samples it.
     Mixture { components: Vec<Component> },
@@ -162,9 +165,13 @@ impl Dist {
                     bad("shape", format!("must be > 0, got {shape}"))
                 }
             }
-            Dist::Empirical { samples } => {
+            Dist::Empirical { samples, .. } => {
                 if samples.is_empty() {
-                    bad("samples", "must list at least one duration".into())
+                    bad(
+                        "samples",
+                        "must list at least one duration (or name a trace file: `file = \"...\"`)"
+                            .into(),
+                    )
                 } else if samples.len() > MAX_EMPIRICAL_SAMPLES {
                     bad(
                         "samples",
@@ -253,10 +260,10 @@ impl Dist {
             Dist::Pareto { scale, shape } => {
                 Sampler::Pareto(Pareto::new(ns(scale), *shape).map_err(|e| e.to_string())?)
             }
-            Dist::Empirical { samples } if samples.is_empty() => {
+            Dist::Empirical { samples, .. } if samples.is_empty() => {
                 return Err("empirical distribution without samples".into());
             }
-            Dist::Empirical { samples } => {
+            Dist::Empirical { samples, .. } => {
                 Sampler::Empirical(samples.iter().map(|d| clamp_ns(ns(d))).collect())
             }
             Dist::Mixture { components } => {
@@ -301,7 +308,7 @@ impl Dist {
                 }
                 shape * ns(scale) / (shape - 1.0)
             }
-            Dist::Empirical { samples } => {
+            Dist::Empirical { samples, .. } => {
                 samples.iter().map(ns).sum::<f64>() / samples.len().max(1) as f64
             }
             Dist::Mixture { components } => {
@@ -332,7 +339,7 @@ impl Dist {
             Dist::Gamma { shape, scale } => format!("gamma(k {shape}, θ {})", f(scale)),
             Dist::Weibull { shape, scale } => format!("weibull(k {shape}, λ {})", f(scale)),
             Dist::Pareto { scale, shape } => format!("pareto(min {}, α {shape})", f(scale)),
-            Dist::Empirical { samples } => format!("empirical({} samples)", samples.len()),
+            Dist::Empirical { samples, .. } => format!("empirical({} samples)", samples.len()),
             Dist::Mixture { components } => {
                 let parts: Vec<String> = components
                     .iter()
@@ -538,6 +545,7 @@ mod tests {
             },
             Dist::Empirical {
                 samples: vec![ms(1), ms(2), ms(6)],
+                file: None,
             },
             Dist::Mixture {
                 components: vec![

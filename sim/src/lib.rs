@@ -16,17 +16,28 @@
 //! - [`report`]: the results as a table, Markdown, CSV or JSON.
 
 pub mod agent;
+pub mod charts;
+pub mod chrome_trace;
+pub mod cost;
 pub mod dist;
 pub mod draws;
 pub mod duration;
 pub mod engine;
+pub mod fit;
+pub mod html;
 pub mod metrics;
+pub mod overlay;
 pub mod plan;
 pub mod policy;
+pub mod replay;
 pub mod report;
 pub mod runner;
+pub mod samples;
 pub mod scenario;
+pub mod sweep;
 pub mod time;
+pub mod traces;
+pub mod world;
 
 pub use policy::Policy;
 pub use runner::{RunOptions, simulate};

@@ -268,7 +268,9 @@ fn run_session(
         let outcome = simulate_session(setup, inputs(scenario, setup.policy, draws), ws);
         let extras = extras(scenario, setup.policy, draws, &ws.session, 0);
         metrics[p].record(&outcome, &ws.session, &extras);
-        values[p] = SessionValues::new(&outcome, &ws.session, &extras);
+        if !pair_indices.is_empty() {
+            values[p] = SessionValues::new(&outcome, &ws.session, &extras);
+        }
     }
     for (k, &(a, b)) in pair_indices.iter().enumerate() {
         pairs[k].record(&values[a], &values[b]);

@@ -492,7 +492,6 @@ impl Scenario {
                 bad(&format!("tools.{name}"), format!("tool name {why}"));
             }
         }
-        let mut problems = problems;
         spec.model.turn.check("model.turn", &mut problems);
         for (name, tool) in &spec.tools {
             tool.latency

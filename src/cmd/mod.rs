@@ -1,6 +1,9 @@
 //! Command implementations. Each parses its arguments, calls a library, and prints.
 
+pub mod fit;
+pub mod pipeline;
 pub mod sim;
+pub mod sweep;
 
 /// How a command failed: decides the exit code.
 #[derive(Debug)]
