@@ -284,7 +284,12 @@ impl Report {
             ));
         }
         if let Some(s) = get(Metric::ReplyLatency) {
-            out.push(speed_sentence(a, b, "answers the user's follow-up questions", s));
+            out.push(speed_sentence(
+                a,
+                b,
+                "answers the user's follow-up questions",
+                s,
+            ));
         }
         if let (Some(s), Some(pb), Some(pa)) = (
             get(Metric::CostUsd),

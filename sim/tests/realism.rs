@@ -45,7 +45,11 @@ fn tool_queue_wait_matches_erlang_c() {
         let mu = 1.0 / mean_s;
         let expected = erlang_c(c, lambda / mu) / (c as f64 * mu - lambda);
         let err = (simulated - expected).abs() / expected;
-        assert!(err < 0.03, "ρ={rho}: mean wait {simulated:.5} s vs Erlang C {expected:.5} s ({:.1}% off)", err * 100.0);
+        assert!(
+            err < 0.03,
+            "ρ={rho}: mean wait {simulated:.5} s vs Erlang C {expected:.5} s ({:.1}% off)",
+            err * 100.0
+        );
         let util = results.resources[0][1].utilisation.unwrap();
         assert!((util - rho).abs() < 0.01, "utilisation {util} vs {rho}");
     }
@@ -109,7 +113,11 @@ fn retries_are_bounded_and_failures_follow_the_configured_rate() {
     let n = sessions as f64;
     let failed = m.get(Metric::FailedCalls).mean();
     let sd = ((0.027 * 0.973 + 0.25 * 0.75) / n).sqrt();
-    assert!((failed - p).abs() < 4.0 * sd, "failed per session {failed}, expected {p} ± {}", 4.0 * sd);
+    assert!(
+        (failed - p).abs() < 4.0 * sd,
+        "failed per session {failed}, expected {p} ± {}",
+        4.0 * sd
+    );
 }
 
 fn cold_scenario(keep_warm: &str, arrival: &str) -> String {
@@ -130,7 +138,10 @@ fn cold_starts_follow_the_warm_pool() {
     let r = run(&cold_scenario("1h", one_at_a_time), 200, vec![Policy::SYNC]);
     assert_eq!(r.resources[0][1].cold_starts, 1);
     // and a cold start adds its latency: session 0 is 1 s slower than the others
-    assert_eq!(r.metrics[0].get(Metric::Makespan).max() - r.metrics[0].get(Metric::Makespan).min(), 1_000_000_000);
+    assert_eq!(
+        r.metrics[0].get(Metric::Makespan).max() - r.metrics[0].get(Metric::Makespan).min(),
+        1_000_000_000
+    );
 }
 
 #[test]
@@ -191,11 +202,26 @@ fn cost_matches_a_hand_computation() {
     // DynamoDB 3 writes × 1e-6 + 1 read × 2e-7.
     let async_infra = sync_infra + 2.0 * (0.0000002 + 6.0 * 0.0000004 + 3.0 * 0.000001 + 0.0000002);
     let close = |got: f64, want: f64| assert!((got - want).abs() < 1e-12, "{got} vs {want}");
-    close(r.metrics[0].get(Metric::ModelCostUsd).mean() * 1e-12, sync_model);
-    close(r.metrics[0].get(Metric::InfraCostUsd).mean() * 1e-12, sync_infra);
-    close(r.metrics[0].get(Metric::CostUsd).mean() * 1e-12, sync_model + sync_infra);
-    close(r.metrics[1].get(Metric::ModelCostUsd).mean() * 1e-12, sync_model);
-    close(r.metrics[1].get(Metric::InfraCostUsd).mean() * 1e-12, async_infra);
+    close(
+        r.metrics[0].get(Metric::ModelCostUsd).mean() * 1e-12,
+        sync_model,
+    );
+    close(
+        r.metrics[0].get(Metric::InfraCostUsd).mean() * 1e-12,
+        sync_infra,
+    );
+    close(
+        r.metrics[0].get(Metric::CostUsd).mean() * 1e-12,
+        sync_model + sync_infra,
+    );
+    close(
+        r.metrics[1].get(Metric::ModelCostUsd).mean() * 1e-12,
+        sync_model,
+    );
+    close(
+        r.metrics[1].get(Metric::InfraCostUsd).mean() * 1e-12,
+        async_infra,
+    );
     assert_eq!(r.metrics[0].get(Metric::InputTokens).mean(), 2600.0);
     assert_eq!(r.metrics[0].get(Metric::OutputTokens).mean(), 300.0);
 }
@@ -212,16 +238,36 @@ fn streamed_dispatch_starts_calls_as_they_are_generated() {
         rounds = [["t", "t", "t"]]
     "#;
     let plain = run(base, 1, vec![Policy::SYNC]);
-    let streamed = run(&base.replace("per_call = \"500ms\"", "per_call = \"500ms\"\nstreamed_dispatch = true"), 1, vec![Policy::SYNC]);
+    let streamed = run(
+        &base.replace(
+            "per_call = \"500ms\"",
+            "per_call = \"500ms\"\nstreamed_dispatch = true",
+        ),
+        1,
+        vec![Policy::SYNC],
+    );
     // plain: turn 0 ends at 1 + 3·0.5 = 2.5 s, calls end 3.5 s, final turn 1 s → 4.5 s
     assert_eq!(plain.metrics[0].get(Metric::Makespan).max(), 4_500_000_000);
     // streamed: the last call is generated at 2.5 s too, so the makespan is the same, but the
     // first call starts at 1.5 s; with one call per round the gain shows:
-    assert_eq!(streamed.metrics[0].get(Metric::Makespan).max(), 4_500_000_000);
+    assert_eq!(
+        streamed.metrics[0].get(Metric::Makespan).max(),
+        4_500_000_000
+    );
     let one = base.replace("[\"t\", \"t\", \"t\"]", "[\"t\"], [\"t\"]");
-    let s1 = run(&one.replace("per_call = \"500ms\"", "per_call = \"500ms\"\nstreamed_dispatch = true"), 1, vec![Policy::ASYNC]);
+    let s1 = run(
+        &one.replace(
+            "per_call = \"500ms\"",
+            "per_call = \"500ms\"\nstreamed_dispatch = true",
+        ),
+        1,
+        vec![Policy::ASYNC],
+    );
     let p1 = run(&one, 1, vec![Policy::ASYNC]);
-    assert_eq!(s1.metrics[0].get(Metric::Makespan).max(), p1.metrics[0].get(Metric::Makespan).max());
+    assert_eq!(
+        s1.metrics[0].get(Metric::Makespan).max(),
+        p1.metrics[0].get(Metric::Makespan).max()
+    );
 }
 
 #[test]
@@ -264,6 +310,11 @@ fn shared_runs_are_reproducible_and_paired() {
     let v: serde_json::Value = serde_json::from_str(&one).unwrap();
     assert_eq!(v["run"]["shared_capacity"], true);
     assert_eq!(v["comparisons"][0]["sessions"], 3000);
-    assert!(v["policies"][0]["metrics"]["tool_queue_wait"]["count"].as_u64().unwrap() >= 9000);
+    assert!(
+        v["policies"][0]["metrics"]["tool_queue_wait"]["count"]
+            .as_u64()
+            .unwrap()
+            >= 9000
+    );
     assert!(v["policies"][1]["resources"].as_array().unwrap().len() == 3);
 }
