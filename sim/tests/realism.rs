@@ -45,6 +45,7 @@ fn tool_queue_wait_matches_erlang_c() {
         let mu = 1.0 / mean_s;
         let expected = erlang_c(c, lambda / mu) / (c as f64 * mu - lambda);
         let err = (simulated - expected).abs() / expected;
+        eprintln!("M/M/{c} at ρ={rho}: mean wait {simulated:.6} s, Erlang C {expected:.6} s");
         assert!(
             err < 0.03,
             "ρ={rho}: mean wait {simulated:.5} s vs Erlang C {expected:.5} s ({:.1}% off)",
