@@ -7,8 +7,8 @@
 //! resources) on the calling thread: deterministic for a seed, and paired session by session as
 //! sessions finish, so memory stays bounded by the sessions active at once.
 
-use crate::agent::{Env, Event, Session, Setup};
-use crate::draws::{SessionDraws, Stream, stream_rng};
+use crate::agent::{Env, Event, Session, SessionInputs, Setup};
+use crate::draws::{SessionDraws, Stream, TurnSource, stream_rng};
 use crate::engine::EventQueue;
 use crate::metrics::{Metric, PairMetrics, PolicyMetrics, SessionValues};
 use crate::runner::{RunError, RunOptions, extras, inputs, needs, setups};
@@ -353,28 +353,15 @@ pub(crate) fn simulate_shared(
                 if let Event::AttemptDone(call) = event {
                     free_tool(world, &mut queue, ev.world, now, call);
                 }
-                let World {
-                    setup,
-                    slots,
-                    model,
-                    tools,
-                    metrics,
-                    ..
-                } = world;
-                let active = &mut slots[ev.slot as usize];
-                debug_assert!(active.live);
-                let mut env = WorldEnv {
-                    queue: &mut queue,
-                    world: ev.world,
-                    slot: ev.slot,
-                    model,
-                    tools,
-                    metrics,
-                    cold_starts: &mut active.cold_starts,
-                };
-                let mut inp = inputs(scenario, setup.policy, &mut active.draws);
-                active.session.handle(setup, &mut inp, &mut env, now, event);
-                if active.session.is_done() {
+                debug_assert!(world.slots[ev.slot as usize].live);
+                world.with_session(
+                    scenario,
+                    &mut queue,
+                    ev.world,
+                    ev.slot,
+                    |session, setup, inp, env| session.handle(setup, inp, env, now, event),
+                );
+                if world.slots[ev.slot as usize].session.is_done() {
                     finish_session(
                         world,
                         scenario,
@@ -400,30 +387,15 @@ pub(crate) fn simulate_shared(
         }
         // Every event of this instant is in: the touched sessions decide, in first-touch order.
         for (w, slot) in touched.drain(..) {
-            let World {
-                setup,
-                slots,
-                model,
-                tools,
-                metrics,
-                ..
-            } = &mut worlds[w as usize];
-            let active = &mut slots[slot as usize];
+            let world = &mut worlds[w as usize];
+            let active = &mut world.slots[slot as usize];
             active.touched_at = None;
             if !active.live || active.session.is_done() {
                 continue;
             }
-            let mut env = WorldEnv {
-                queue: &mut queue,
-                world: w,
-                slot,
-                model,
-                tools,
-                metrics,
-                cold_starts: &mut active.cold_starts,
-            };
-            let mut inp = inputs(scenario, setup.policy, &mut active.draws);
-            active.session.decide(setup, &mut inp, &mut env, now);
+            world.with_session(scenario, &mut queue, w, slot, |session, setup, inp, env| {
+                session.decide(setup, inp, env, now)
+            });
         }
     }
     for (w, world) in worlds.iter().enumerate() {
@@ -439,6 +411,39 @@ pub(crate) fn simulate_shared(
         pairs,
         resources,
     })
+}
+
+impl World<'_> {
+    /// Runs `f` on one session with the surroundings it sees in this world.
+    fn with_session<R>(
+        &mut self,
+        scenario: &Scenario,
+        queue: &mut EventQueue<Tagged>,
+        w: u16,
+        slot: u32,
+        f: impl FnOnce(&mut Session, &Setup, &mut SessionInputs<TurnSource>, &mut WorldEnv) -> R,
+    ) -> R {
+        let World {
+            setup,
+            slots,
+            model,
+            tools,
+            metrics,
+            ..
+        } = self;
+        let active = &mut slots[slot as usize];
+        let mut env = WorldEnv {
+            queue,
+            world: w,
+            slot,
+            model,
+            tools,
+            metrics,
+            cold_starts: &mut active.cold_starts,
+        };
+        let mut inp = inputs(scenario, setup.policy, &mut active.draws);
+        f(&mut active.session, setup, &mut inp, &mut env)
+    }
 }
 
 fn world_finished_chunk(world: &World) -> bool {
@@ -484,31 +489,15 @@ fn start_session(
             world.slots.len() as u32 - 1
         }
     };
-    let World {
-        setup,
-        slots,
-        model,
-        tools,
-        metrics,
-        ..
-    } = world;
-    let active = &mut slots[slot as usize];
+    let active = &mut world.slots[slot as usize];
     active.id = id;
     active.live = true;
     active.cold_starts = 0;
     active.touched_at = None;
     active.draws.draw(scenario, seed, id, needs);
-    let mut env = WorldEnv {
-        queue,
-        world: w,
-        slot,
-        model,
-        tools,
-        metrics,
-        cold_starts: &mut active.cold_starts,
-    };
-    let mut inp = inputs(scenario, setup.policy, &mut active.draws);
-    active.session.begin(setup, &mut inp, &mut env, now);
+    world.with_session(scenario, queue, w, slot, |session, setup, inp, env| {
+        session.begin(setup, inp, env, now)
+    });
     Ok(slot)
 }
 
