@@ -2,23 +2,10 @@
 //! `sweep`, `fit`, and replaying recorded sessions.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn asynctools(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_asynctools"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
+mod common;
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{asynctools, stderr, stdout};
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()

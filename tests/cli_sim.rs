@@ -1,23 +1,10 @@
 //! The simulator commands, run as a user runs them.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn asynctools(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_asynctools"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
+mod common;
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{asynctools, stderr, stdout};
 
 #[test]
 fn compare_prints_a_table_with_every_policy_and_a_verdict() {
