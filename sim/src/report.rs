@@ -647,14 +647,14 @@ fn format_value(v: f64, unit: Unit) -> String {
 
 /// Dollars with enough digits to compare sessions that cost fractions of a cent.
 fn format_usd(v: f64) -> String {
-    let a = v.abs();
+    let (sign, a) = if v < 0.0 { ("-", -v) } else { ("", v) };
     if a == 0.0 {
         "$0".into()
     } else if a >= 1.0 {
-        format!("${v:.2}")
+        format!("{sign}${a:.2}")
     } else if a >= 0.01 {
-        format!("${v:.4}")
+        format!("{sign}${a:.4}")
     } else {
-        format!("${v:.3e}")
+        format!("{sign}${a:.3e}")
     }
 }
