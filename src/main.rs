@@ -26,6 +26,10 @@ enum Command {
     Sweep(cmd::sweep::SweepArgs),
     /// Fit latency distributions to observed latencies, rank them, print a TOML snippet.
     Fit(cmd::fit::FitArgs),
+    /// Run a scenario's sessions through the real task pipeline; simulated vs measured.
+    Live(cmd::live::LiveArgs),
+    /// Run live and write the pipeline's measured overheads as a scenario overlay.
+    Calibrate(cmd::live::CalibrateArgs),
     #[command(flatten)]
     Pipeline(cmd::pipeline::PipelineCommand),
 }
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::sim::validate(args),
         Command::Sweep(args) => cmd::sweep::sweep(args),
         Command::Fit(args) => cmd::fit::fit(args),
+        Command::Live(args) => cmd::live::live(args),
+        Command::Calibrate(args) => cmd::live::calibrate(args),
         Command::Pipeline(c) => cmd::pipeline::run(c),
     };
     match result {

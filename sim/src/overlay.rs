@@ -2,8 +2,11 @@
 //! calibration (`asynctools calibrate` writes an `[overheads]` table) or a local tweak can be
 //! applied to any scenario without editing it.
 //!
-//! The merge is a plain TOML table merge: tables merge key by key, recursively; any other value
-//! (including arrays) in the overlay replaces the scenario's. Overlays apply in the order given.
+//! The merge is a TOML table merge: tables merge key by key, recursively; any other value
+//! (including arrays) in the overlay replaces the scenario's. One exception: a table with a
+//! `dist` key is a distribution, a single value, and replaces the scenario's whole (merging a
+//! lognormal's `median` into an empirical's `samples` would make nonsense). Overlays apply in the
+//! order given.
 //! Problems are reported against the file that caused them: the scenario is validated on its own
 //! first (so its errors keep their line numbers), and anything that breaks only once the overlays
 //! are merged names the overlay file and the key.
@@ -134,7 +137,9 @@ fn merge(
         };
         owners.push((path.clone(), file.to_string()));
         match (into.get_mut(&key), value) {
-            (Some(toml::Value::Table(existing)), toml::Value::Table(table)) => {
+            (Some(toml::Value::Table(existing)), toml::Value::Table(table))
+                if !table.contains_key("dist") =>
+            {
                 merge(existing, table, &path, depth + 1, file, owners)?;
             }
             (_, value) => {
@@ -201,6 +206,25 @@ sync_invocation = "5ms"
         assert_eq!(s.overheads.async_dispatch.dist.mean_ns(), Some(40e6));
         // Untouched keys of a merged table stay.
         assert_eq!(s.overheads.sync_invocation.dist.mean_ns(), Some(5e6));
+    }
+
+    #[test]
+    fn a_distribution_replaces_the_whole_table() {
+        let base = BASE.replace(
+            "sync_invocation = \"5ms\"",
+            "sync_invocation = { dist = \"lognormal\", median = \"5ms\", sigma = 0.5 }",
+        );
+        let s = apply(
+            &base,
+            "base.toml",
+            &[(
+                "o.toml".into(),
+                "[overheads]\nsync_invocation = { dist = \"empirical\", samples = [\"2ms\", \"4ms\"] }\n"
+                    .into(),
+            )],
+        )
+        .unwrap();
+        assert_eq!(s.overheads.sync_invocation.dist.mean_ns(), Some(3e6));
     }
 
     #[test]

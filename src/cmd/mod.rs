@@ -1,6 +1,7 @@
 //! Command implementations. Each parses its arguments, calls a library, and prints.
 
 pub mod fit;
+pub mod live;
 pub mod pipeline;
 pub mod sim;
 pub mod sweep;

@@ -301,7 +301,14 @@ async fn aws_parts(args: &BackendArgs) -> Result<AwsParts, CmdError> {
     })
 }
 
-async fn aws_backend(args: &BackendArgs) -> Result<Backend, CmdError> {
+impl BackendArgs {
+    /// Whether `--backend aws` was chosen (`live` builds its own memory backend otherwise).
+    pub(crate) fn is_aws(&self) -> bool {
+        self.backend == BackendKind::Aws
+    }
+}
+
+pub(crate) async fn aws_backend(args: &BackendArgs) -> Result<Backend, CmdError> {
     Ok(aws_parts(args).await?.backend)
 }
 

@@ -61,6 +61,10 @@ pub struct SimArgs {
     /// Print elapsed time, sessions per second and peak memory on standard error.
     #[arg(long)]
     pub stats: bool,
+    /// Merge this TOML over the scenario before validating it (repeatable, applied in order),
+    /// e.g. the `[overheads]` a calibration wrote (`asynctools calibrate`).
+    #[arg(long = "overlay", value_name = "FILE")]
+    pub overlays: Vec<PathBuf>,
 }
 
 /// Simulate one policy.
@@ -139,7 +143,7 @@ fn load(path: &Path) -> Result<Scenario, CmdError> {
 }
 
 fn simulate(args: SimArgs, policies: Vec<Policy>) -> CmdResult {
-    let scenario = load(&args.scenario)?;
+    let scenario = sim::overlay::load(&args.scenario, &args.overlays).map_err(CmdError::input)?;
     let window = args
         .batch_window
         .map(sim::time::from_duration)

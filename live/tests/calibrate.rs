@@ -1,0 +1,129 @@
+//! Calibration recovers a known overhead: a fixed delay injected into the pipeline's queues shows
+//! up, within 10%, in the overheads the overlay describes.
+
+use async_trait::async_trait;
+use live::{BackendKind, Calibration, LiveOptions, run_live};
+use sim::policy::Policy;
+use sim::scenario::Scenario;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use workers::ports::{MessageQueue, QueueDepth, ReceivedMessage};
+use workers::{Backend, Catalog, QueueError};
+
+/// A queue whose sends take `delay` longer: the network hop or service time of a slower queue.
+struct SlowSend {
+    inner: Arc<dyn MessageQueue>,
+    delay: Duration,
+}
+
+#[async_trait]
+impl MessageQueue for SlowSend {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    async fn send(&self, body: &str) -> Result<String, QueueError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.send(body).await
+    }
+    async fn receive(&self, max: u32, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
+        self.inner.receive(max, wait).await
+    }
+    async fn delete(&self, handle: &str) -> Result<(), QueueError> {
+        self.inner.delete(handle).await
+    }
+    async fn delete_batch(&self, handles: &[String]) -> Result<(), QueueError> {
+        self.inner.delete_batch(handles).await
+    }
+    async fn change_visibility(&self, handle: &str, timeout: Duration) -> Result<(), QueueError> {
+        self.inner.change_visibility(handle, timeout).await
+    }
+    async fn depth(&self) -> Result<QueueDepth, QueueError> {
+        self.inner.depth().await
+    }
+}
+
+fn backend(work_delay: Duration, results_delay: Duration) -> Backend {
+    let mut b = Backend::in_memory(Arc::new(Catalog::embedded().clone()));
+    let work = b.work_queues["synthetic"].clone();
+    b.work_queues.insert(
+        "synthetic".into(),
+        Arc::new(SlowSend {
+            inner: work,
+            delay: work_delay,
+        }),
+    );
+    b.results = Arc::new(SlowSend {
+        inner: b.results.clone(),
+        delay: results_delay,
+    });
+    b
+}
+
+fn median_s(values: &[u64]) -> f64 {
+    live::calibrate::median(values) as f64 / 1e9
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calibration_finds_an_injected_delay_within_10_percent() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/research-assistant.toml");
+    let scenario = Scenario::from_file(&path).unwrap();
+    let scale = 0.05;
+    let options = LiveOptions {
+        sessions: 20,
+        seed: scenario.seed,
+        policies: vec![
+            Policy::parse("sync").unwrap(),
+            Policy::parse("async").unwrap(),
+        ],
+        time_scale: scale,
+        backend: BackendKind::Memory,
+        stagger: None,
+    };
+    let (work, results) = (Duration::from_millis(20), Duration::from_millis(30));
+    let base = run_live(
+        &scenario,
+        &backend(Duration::ZERO, Duration::ZERO),
+        &options,
+    )
+    .await
+    .unwrap();
+    let slow = run_live(&scenario, &backend(work, results), &options)
+        .await
+        .unwrap();
+    let (b, s) = (Calibration::from_run(&base), Calibration::from_run(&slow));
+    // In scenario time, the injected delays are wall / scale.
+    let checks = [
+        ("async_dispatch", &b.async_dispatch, &s.async_dispatch, work),
+        (
+            "async_delivery",
+            &b.async_delivery,
+            &s.async_delivery,
+            results,
+        ),
+        (
+            "sync_invocation",
+            &b.sync_invocation,
+            &s.sync_invocation,
+            work + results,
+        ),
+    ];
+    for (name, before, after, injected) in checks {
+        let expected = injected.as_secs_f64() / scale;
+        let found = median_s(after) - median_s(before);
+        eprintln!("{name}: injected {expected:.3} s, found {found:.3} s");
+        assert!(
+            (found - expected).abs() <= 0.10 * expected,
+            "{name}: injected {expected:.3} s (scenario), calibration found {found:.3} s"
+        );
+    }
+    // And the overlay carries it: its samples are the measured overheads.
+    let text = s.overlay(live::Fit::Lognormal, "test");
+    let calibrated =
+        sim::overlay::apply(&scenario.source, &scenario.file, &[("o".into(), text)]).unwrap();
+    let median = match calibrated.overheads.async_dispatch.dist {
+        sim::dist::Dist::Lognormal { median, .. } => median.as_secs_f64(),
+        ref d => panic!("{d:?}"),
+    };
+    assert!(median >= 0.9 * work.as_secs_f64() / scale, "{median}");
+}
