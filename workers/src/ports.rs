@@ -23,6 +23,23 @@ pub struct TaskPage {
     pub next_cursor: Option<String>,
 }
 
+impl TaskPage {
+    /// A page whose cursor points after its last task when the backend says more may follow.
+    pub fn new(tasks: Vec<TaskRecord>, more: bool) -> TaskPage {
+        let next_cursor = match tasks.last() {
+            Some(last) if more => Some(
+                Cursor {
+                    created_at_ms: last.created_at_ms,
+                    task_id: last.task_id.clone(),
+                }
+                .encode(),
+            ),
+            _ => None,
+        };
+        TaskPage { tasks, next_cursor }
+    }
+}
+
 #[async_trait]
 pub trait TaskStore: Send + Sync {
     /// Creates `record` unless its id or its (conversation, idempotency key) is already taken.

@@ -361,16 +361,6 @@ impl TaskStore for DynamoStore {
             .into_iter()
             .map(from_item)
             .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = match (out.last_evaluated_key, tasks.last()) {
-            (Some(_), Some(last)) => Some(
-                Cursor {
-                    created_at_ms: last.created_at_ms,
-                    task_id: last.task_id.clone(),
-                }
-                .encode(),
-            ),
-            _ => None,
-        };
-        Ok(TaskPage { tasks, next_cursor })
+        Ok(TaskPage::new(tasks, out.last_evaluated_key.is_some()))
     }
 }

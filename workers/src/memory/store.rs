@@ -124,16 +124,6 @@ impl TaskStore for MemoryStore {
                 tasks.push(task.clone());
             }
         }
-        let next_cursor = match (keys.next(), tasks.last()) {
-            (Some(_), Some(last)) => Some(
-                Cursor {
-                    created_at_ms: last.created_at_ms,
-                    task_id: last.task_id.clone(),
-                }
-                .encode(),
-            ),
-            _ => None,
-        };
-        Ok(TaskPage { tasks, next_cursor })
+        Ok(TaskPage::new(tasks, keys.next().is_some()))
     }
 }
