@@ -54,6 +54,7 @@ $(VENV)/.stamp-lambda: requirements-lambda.txt | venv
 	touch $@
 
 synth: venv-lambda ## synthesize the CDK stack offline (builds the Rust functions with cargo-lambda)
+	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 	$(MAKE) -C cdk synth VENV_BIN=$(VENV_BIN)
 
 deploy: venv-lambda ## deploy the stack to YOUR AWS account (needs credentials and `cdk bootstrap`)
