@@ -202,6 +202,18 @@ impl Cursor {
     }
 }
 
+/// Refuses a transition the state machine does not allow, before any backend writes it: every
+/// adapter's `transition` starts here.
+pub fn check_transition(current: &TaskRecord, next: &TaskRecord) -> Result<(), StoreError> {
+    current
+        .check_successor(next)
+        .map_err(|e| StoreError::IllegalTransition {
+            task_id: e.task_id,
+            from: current.status.to_string(),
+            to: next.status.to_string(),
+        })
+}
+
 /// Checks page arguments before they reach a backend.
 pub fn check_list_args(limit: u32, cursor: Option<&str>) -> Result<Option<Cursor>, InputError> {
     check_page_limit(limit)?;

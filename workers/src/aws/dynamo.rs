@@ -3,7 +3,7 @@
 //! (`task_id = "idem#<conversation>#<key>"`) that carry no `conversation_id`, so they stay out of the GSI.
 
 use crate::error::StoreError;
-use crate::ports::{CreateOutcome, Cursor, TaskPage, TaskStore};
+use crate::ports::{self, CreateOutcome, Cursor, TaskPage, TaskStore};
 use crate::record::{TaskError, TaskRecord};
 use crate::state::TaskStatus;
 use async_trait::async_trait;
@@ -286,13 +286,7 @@ impl TaskStore for DynamoStore {
     }
 
     async fn transition(&self, current: &TaskRecord, next: &TaskRecord) -> Result<(), StoreError> {
-        current
-            .check_successor(next)
-            .map_err(|e| StoreError::IllegalTransition {
-                task_id: e.task_id,
-                from: current.status.to_string(),
-                to: next.status.to_string(),
-            })?;
+        ports::check_transition(current, next)?;
         let status = serde_dynamo::to_attribute_value(current.status)
             .map_err(|e| StoreError::Backend(anyhow::anyhow!("encoding status: {e}")))?;
         let put = self

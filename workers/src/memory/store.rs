@@ -1,5 +1,5 @@
 use crate::error::StoreError;
-use crate::ports::{CreateOutcome, Cursor, TaskPage, TaskStore};
+use crate::ports::{self, CreateOutcome, Cursor, TaskPage, TaskStore};
 use crate::record::TaskRecord;
 use async_trait::async_trait;
 use std::collections::{BTreeSet, HashMap};
@@ -78,13 +78,7 @@ impl TaskStore for MemoryStore {
     }
 
     async fn transition(&self, current: &TaskRecord, next: &TaskRecord) -> Result<(), StoreError> {
-        current
-            .check_successor(next)
-            .map_err(|e| StoreError::IllegalTransition {
-                task_id: e.task_id,
-                from: current.status.to_string(),
-                to: next.status.to_string(),
-            })?;
+        ports::check_transition(current, next)?;
         let mut inner = self.lock();
         let stored = inner
             .tasks
