@@ -360,8 +360,11 @@ async fn answer(
         .map(|(k, v)| (k.to_string(), v.replace("%2E", ".")))
         .collect();
     let body = String::from_utf8(body).unwrap();
+    // Lambda passes the SigV4 signer's identity; the test's signer is this one principal.
+    let caller = workers::Caller::new("arn:aws:iam::123456789012:user/cli-test").unwrap();
     let reply = route(
         dispatcher,
+        Some(&caller),
         &method,
         path,
         &query,

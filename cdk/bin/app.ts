@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// The CDK CLI's entry point (cdk.json "app"). Context flags:
-//   -c dev=true                    a throwaway stack: the table and log groups go with it
-//   -c alarmEmail=you@example.com  subscribe an address to the alarm topic
+// The CDK CLI's entry point (cdk.json "app"). Context flags (see README.md):
+//   -c dev=true                          a throwaway stack: the table and log groups go with it
+//   -c alarmEmail=you@example.com        subscribe an address to the alarm topic
+//   -c consumers=default,agents          one reply queue per consumer (or a JSON object of
+//                                        name -> IAM principal ARN or null); default: default
+//   -c dispatcherReservedConcurrency=N   1..=1000, default 100
 // ASYNCTOOLS_SKIP_BUNDLING=1 synthesizes without building the Rust functions (template checks
 // only: such a cloud assembly must never be deployed).
 import { createApp } from '../lib/app';

@@ -63,11 +63,42 @@ export class Alarms {
     });
   }
 
+  /**
+   * The Function URL answered 5xx: the function failed, timed out or was throttled while a caller
+   * waited (AWS/Lambda `Url5xxCount`, FunctionName dimension: the URL of the unqualified function).
+   */
+  functionUrl5xx(scope: Construct, fn: lambda.IFunction, what: string): cloudwatch.Alarm {
+    return this.add(scope, 'Url5xx', {
+      alarmDescription: `${what}: Function URL answered 5xx in the last 5 minutes`,
+      metric: fn.metric('Url5xxCount', { period: FIVE_MINUTES, statistic: 'Sum' }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    });
+  }
+
+  /**
+   * The oldest open task (not yet terminal and published) is older than `seconds`, as the sweeper
+   * measures it each minute. Missing data is BREACHING: no data means the sweeper has stopped,
+   * and then nothing recovers crashed workers' tasks or unpublished results.
+   */
+  oldestOpenTaskTooOld(scope: Construct, metric: cloudwatch.IMetric, seconds: number): cloudwatch.Alarm {
+    return this.add(scope, 'OldestOpenTaskTooOld', {
+      alarmDescription: `the oldest open task is older than ${seconds} s for 2 minutes, or the sweeper reported nothing`,
+      metric,
+      threshold: seconds,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 2,
+      datapointsToAlarm: 2,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+  }
+
   private add(scope: Construct, id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {
-    // No data means no messages or no invocations: healthy, not unknown.
     const alarm = new cloudwatch.Alarm(scope, `${id}Alarm`, {
       ...props,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      // By default no data means no messages or no invocations: healthy, not unknown.
+      treatMissingData: props.treatMissingData ?? cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     alarm.addAlarmAction(this.action);
     alarm.addOkAction(this.action);

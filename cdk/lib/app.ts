@@ -3,6 +3,8 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { AsyncToolsStack, type AsyncToolsStackProps } from './asynctools-stack';
+import { CONSUMERS_KEY, parseConsumers } from './consumers';
+import { parseReservedConcurrency, RESERVED_CONCURRENCY_KEY } from './context';
 
 export const STACK_ID = 'AsyncTools';
 
@@ -22,7 +24,10 @@ export const FEATURE_FLAGS: Record<string, unknown> = {
 export interface CreateAppOptions {
   /** Skip the cargo-lambda builds (tests, template checks): assets point at the sources. */
   readonly skipBundling?: boolean;
-  /** Extra context, as `-c key=value` would give. `dev` and `alarmEmail` are read from it. */
+  /**
+   * Extra context, as `-c key=value` would give. Read from it: `dev`, `alarmEmail`, `consumers`,
+   * `dispatcherReservedConcurrency`.
+   */
   readonly context?: Record<string, unknown>;
   /** Overrides of the stack props (tests pass a temporary catalog). */
   readonly stackProps?: AsyncToolsStackProps;
@@ -41,6 +46,15 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: As
 
   const dev = ['true', true].includes(app.node.tryGetContext('dev'));
   const alarmEmail = app.node.tryGetContext('alarmEmail') as string | undefined;
-  const stack = new AsyncToolsStack(app, STACK_ID, { dev, alarmEmail, ...options.stackProps });
+  // Both throw a ContextError naming the key and the bad entry.
+  const consumers = parseConsumers(app.node.tryGetContext(CONSUMERS_KEY));
+  const dispatcherReservedConcurrency = parseReservedConcurrency(app.node.tryGetContext(RESERVED_CONCURRENCY_KEY));
+  const stack = new AsyncToolsStack(app, STACK_ID, {
+    dev,
+    alarmEmail,
+    consumers,
+    dispatcherReservedConcurrency,
+    ...options.stackProps,
+  });
   return { app, stack };
 }

@@ -1,8 +1,9 @@
-// The AsyncTools stack: task table, per-tool queues and workers, results queue, dispatcher, alarms
-// and dashboard. Everything per tool comes from the catalog: adding a [[tools]] entry to
-// workers/tools.toml adds its resources with no change here.
+// The AsyncTools stack: task table, per-tool queues and workers, per-consumer reply queues, the
+// dispatcher, the sweeper, alarms and dashboard. Everything per tool comes from the catalog (adding
+// a [[tools]] entry to workers/tools.toml adds its resources with no change here), everything per
+// consumer from the `consumers` context.
 import * as path from 'node:path';
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -10,22 +11,26 @@ import { Construct } from 'constructs';
 import { AlarmTopic } from './alarm-topic';
 import { Alarms } from './alarms';
 import { type Catalog, loadCatalog } from './catalog';
+import { type Consumer, DEFAULT_CONSUMERS } from './consumers';
+import { DEFAULT_DISPATCHER_RESERVED_CONCURRENCY } from './context';
 import { OpsDashboard } from './dashboard';
 import { Dispatcher } from './dispatcher';
-import { QueueWithDlq } from './queue-with-dlq';
+import { checkEnvironmentSize } from './env-size';
+import { ReplyQueues } from './reply-queues';
+import { Sweeper } from './sweeper';
 import { TaskTable } from './task-table';
 import { ToolWorker } from './tool-worker';
-
-/** SQS's maximum; see the results queue below. */
-export const RESULTS_MAX_RECEIVE_COUNT = 1000;
 
 /** The cdk/ directory: relative paths in the props are resolved against it, not the cwd. */
 export const CDK_ROOT = path.resolve(__dirname, '..');
 
+/** The oldest open task may be this old before the alarm fires (past every normal retry). */
+export const OLDEST_OPEN_TASK_ALARM_S = 15 * 60;
+
 export interface AsyncToolsStackProps extends StackProps {
   /** @default ../workers/tools.toml */
   readonly catalogPath?: string;
-  /** The Rust package with the `dispatcher-lambda` and `worker-lambda` binaries. @default ../workers/Cargo.toml */
+  /** The Rust package with the `dispatcher-lambda`, `worker-lambda` and `sweeper-lambda` binaries. @default ../workers/Cargo.toml */
   readonly workersManifestPath?: string;
   /** A throwaway stack: the table and log groups are deleted with it. @default false */
   readonly dev?: boolean;
@@ -33,6 +38,10 @@ export interface AsyncToolsStackProps extends StackProps {
   readonly logRetention?: logs.RetentionDays;
   /** Subscribe this address to the alarm topic. @default no subscription */
   readonly alarmEmail?: string;
+  /** One reply queue each. @default one consumer, `default` */
+  readonly consumers?: readonly Consumer[];
+  /** @default 100 */
+  readonly dispatcherReservedConcurrency?: number;
 }
 
 export class AsyncToolsStack extends Stack {
@@ -48,6 +57,8 @@ export class AsyncToolsStack extends Stack {
     this.catalog = loadCatalog(path.resolve(CDK_ROOT, props.catalogPath ?? '../workers/tools.toml'));
     const manifestPath = path.resolve(CDK_ROOT, props.workersManifestPath ?? '../workers/Cargo.toml');
     const dev = props.dev ?? false;
+    const consumers = props.consumers ?? DEFAULT_CONSUMERS;
+    checkEnvironmentSize(this.catalog.tools.map((t) => t.name), consumers.map((c) => c.name));
     const common = {
       manifestPath,
       // Graviton (arm64): 20% cheaper per GB-second than x86_64, and these functions mostly wait
@@ -62,55 +73,46 @@ export class AsyncToolsStack extends Stack {
     const topic = new AlarmTopic(this, 'AlarmTopic', { email: props.alarmEmail }).topic;
     const alarms = new Alarms(new actions.SnsAction(topic));
     const table = new TaskTable(this, 'TaskTable', { dev });
-
-    // Consumed by the agent side (`asynctools tasks watch`), not by a function here. One queue for
-    // all conversations: a watcher puts other conversations' results back (visibility 0) and each
-    // such look counts as a receive, hence SQS's maximum receive count (as `asynctools local up`).
-    const results = new QueueWithDlq(this, 'ResultsQueue', {
-      maxReceiveCount: RESULTS_MAX_RECEIVE_COUNT,
-      visibilityTimeout: Duration.seconds(30),
-    });
-    alarms.deadLetterQueueNotEmpty(results, results.deadLetterQueue, 'results queue');
+    const replyQueues = new ReplyQueues(this, 'ReplyQueues', { consumers, alarms });
 
     const tools = this.catalog.tools.map(
-      (tool) =>
-        new ToolWorker(this, `Tool${tool.pascalName}`, {
-          ...common,
-          tool,
-          table,
-          resultsQueue: results.queue,
-          alarms,
-        }),
+      (tool) => new ToolWorker(this, `Tool${tool.pascalName}`, { ...common, tool, table, replyQueues, alarms }),
     );
+    const workQueues = new Map(tools.map((t) => [t.tool.name, t.workQueue]));
 
     const dispatcher = new Dispatcher(this, 'Dispatcher', {
       ...common,
       table,
-      workQueues: new Map(tools.map((t) => [t.tool.name, t.workQueue])),
-      resultsQueue: results.queue,
+      workQueues,
+      replyQueues,
+      reservedConcurrency: props.dispatcherReservedConcurrency ?? DEFAULT_DISPATCHER_RESERVED_CONCURRENCY,
     });
     alarms.functionErrors(dispatcher, dispatcher.function, 'dispatcher');
     alarms.functionThrottles(dispatcher, dispatcher.function, 'dispatcher');
+    alarms.functionUrl5xx(dispatcher, dispatcher.function, 'dispatcher');
 
-    new OpsDashboard(this, 'Operations', {
-      tools,
-      dispatcher: dispatcher.function,
-      resultsQueue: results.queue,
-      resultsDeadLetterQueue: results.deadLetterQueue,
-      alarms: alarms.all,
-    });
+    const sweeper = new Sweeper(this, 'Sweeper', { ...common, table, workQueues, replyQueues });
+    alarms.oldestOpenTaskTooOld(sweeper, sweeper.metricOldestOpenTaskAge(), OLDEST_OPEN_TASK_ALARM_S);
+    alarms.functionErrors(sweeper, sweeper.function, 'sweeper');
+
+    new OpsDashboard(this, 'Operations', { tools, dispatcher: dispatcher.function, replyQueues, sweeper, alarms: alarms.all });
 
     // The keys `cdk deploy --outputs-file` writes under "AsyncTools" and the Rust CLI reads.
     const output = (key: string, value: string, description: string) =>
       new CfnOutput(this, key, { value, description });
     output('TaskTableName', table.table.tableName, 'DynamoDB task table');
-    output('ResultsQueueUrl', results.queue.queueUrl, 'SQS queue the results are delivered on');
-    output('ResultsDeadLetterQueueUrl', results.deadLetterQueue.queueUrl, 'DLQ of the results queue');
     output('DispatcherUrl', dispatcher.url.url, 'Function URL of the dispatcher (AWS_IAM auth, SigV4)');
     output('DispatcherArn', dispatcher.function.functionArn, 'ARN of the dispatcher function');
+    output('SweeperArn', sweeper.function.functionArn, 'ARN of the sweeper function');
     for (const t of tools) {
       output(`WorkQueueUrl${t.tool.pascalName}`, t.workQueue.queueUrl, `Work queue of the ${t.tool.name} tool`);
       output(`DeadLetterQueueUrl${t.tool.pascalName}`, t.deadLetterQueue.queueUrl, `DLQ of the ${t.tool.name} tool`);
+    }
+    // Which ReplyQueueUrl<Consumer> outputs to read: Pascal case alone does not give the names back.
+    output('Consumers', [...replyQueues.byConsumer.values()].map(({ consumer }) => consumer.name).join(','), 'Consumer names, comma-separated');
+    for (const { consumer, queues } of replyQueues.byConsumer.values()) {
+      output(`ReplyQueueUrl${consumer.pascalName}`, queues.queue.queueUrl, `Reply queue of the ${consumer.name} consumer`);
+      output(`ReplyDeadLetterQueueUrl${consumer.pascalName}`, queues.deadLetterQueue.queueUrl, `DLQ of the ${consumer.name} consumer's reply queue`);
     }
     output('Region', this.region, 'Region the stack is deployed in');
     output('AlarmTopicArn', topic.topicArn, 'SNS topic every alarm notifies: subscribe to it');

@@ -15,6 +15,11 @@ export interface ToolSpec {
   readonly batchSize: number;
   readonly maxConcurrency: number;
   readonly maxReceiveCount: number;
+  /**
+   * How long a crashed worker's tasks wait before another worker takes them over: the worker
+   * shortens each received message's visibility to this and renews it with a heartbeat.
+   */
+  readonly recoveryS: number;
   /** The name in PascalCase (`web-search` → `WebSearch`): construct ids and output keys. */
   readonly pascalName: string;
 }
@@ -25,15 +30,27 @@ export interface Catalog {
   readonly tools: readonly ToolSpec[];
 }
 
-/** Inclusive integer limits, keyed by the TOML field name. */
+/** Inclusive integer limits of the required fields, keyed by the TOML field name. */
 export const LIMITS = {
-  timeout_s: { min: 1, max: 900, why: "Lambda's maximum timeout" },
+  // The worker function's timeout is timeout_s + WRITE_RESERVE_S (20 s), and Lambda's maximum is 900.
+  timeout_s: { min: 1, max: 880, why: "Lambda's maximum timeout less the worker's 20 s write reserve" },
   memory_mb: { min: 128, max: 10240, why: "Lambda's memory range" },
   batch_size: { min: 1, max: 10, why: 'SQS event source on a standard queue without a batching window' },
   max_concurrency: { min: 2, max: 1000, why: 'SQS event source maximum concurrency' },
-  max_receive_count: { min: 1, max: 10, why: 'deliveries before a message moves to the DLQ' },
+  max_receive_count: { min: 5, max: 100, why: 'deliveries before a message moves to the DLQ; AWS advises at least 5 for SQS event sources' },
 } as const;
 type IntField = keyof typeof LIMITS;
+
+/** The optional `recovery_s`: its limits, its default, and its bound relative to timeout_s. */
+export const RECOVERY_S = {
+  min: 5,
+  max: 900,
+  default: 30,
+  /** recovery_s must be <= the work queue's visibility timeout: this x (timeout_s + the write reserve). */
+  timeoutFactor: 6,
+  writeReserveS: 20,
+  why: "how long a crashed worker's tasks wait before another worker takes them over",
+} as const;
 
 export const NAME_PATTERN = /^[a-z0-9-]{1,32}$/;
 
@@ -114,6 +131,7 @@ export function parseCatalog(text: string, path: string): Catalog {
         ints[field] = Number(value);
       }
     }
+    const recoveryS = checkRecovery(entry['recovery_s'], ints.timeout_s, label, problems);
     if (problems.length > before) return;
 
     tools.push({
@@ -124,6 +142,7 @@ export function parseCatalog(text: string, path: string): Catalog {
       batchSize: ints.batch_size,
       maxConcurrency: ints.max_concurrency,
       maxReceiveCount: ints.max_receive_count,
+      recoveryS,
       pascalName: pascalCase(name as string),
     });
   });
@@ -142,6 +161,23 @@ export function parseCatalog(text: string, path: string): Catalog {
 
   if (problems.length > 0) throw new CatalogError(path, problems);
   return { path, version: CATALOG_VERSION, tools };
+}
+
+/** `recovery_s`, or its default; pushes a problem (and returns NaN) when it is out of bounds. */
+function checkRecovery(value: unknown, timeoutS: number | undefined, label: string, problems: string[]): number {
+  const { min, max, why, timeoutFactor, writeReserveS } = RECOVERY_S;
+  if (value !== undefined && (typeof value !== 'bigint' || value < BigInt(min) || value > BigInt(max))) {
+    problems.push(`${label}: recovery_s = ${show(value)} is not an integer in ${min}..=${max} (${why})`);
+    return Number.NaN;
+  }
+  const recoveryS = value === undefined ? RECOVERY_S.default : Number(value);
+  // Only when timeout_s itself is valid: one problem per mistake.
+  const visibilityS = timeoutS === undefined ? undefined : timeoutFactor * (timeoutS + writeReserveS);
+  if (visibilityS !== undefined && recoveryS > visibilityS) {
+    const which = value === undefined ? `recovery_s (default ${recoveryS})` : `recovery_s = ${recoveryS}`;
+    problems.push(`${label}: ${which} is longer than the work queue's visibility timeout (${visibilityS} s)`);
+  }
+  return recoveryS;
 }
 
 function show(value: unknown): string {

@@ -1,16 +1,19 @@
-// One CloudWatch dashboard: alarm states, queue depth, task latency and errors, one line per tool.
+// One CloudWatch dashboard: alarm states, queue depth, task latency, errors and the sweeper's
+// repairs; one line per tool and per consumer.
 import { Aws, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { ReplyQueues } from './reply-queues';
+import type { Sweeper } from './sweeper';
 import type { ToolWorker } from './tool-worker';
 
 export interface OpsDashboardProps {
   readonly tools: readonly ToolWorker[];
   readonly dispatcher: lambda.IFunction;
-  readonly resultsQueue: sqs.IQueue;
-  readonly resultsDeadLetterQueue: sqs.IQueue;
+  readonly replyQueues: ReplyQueues;
+  readonly sweeper: Sweeper;
   readonly alarms: readonly cloudwatch.IAlarm[];
 }
 
@@ -23,9 +26,12 @@ export class OpsDashboard extends Construct {
 
   constructor(scope: Construct, id: string, props: OpsDashboardProps) {
     super(scope, id);
-    const { tools, dispatcher } = props;
+    const { tools, dispatcher, replyQueues, sweeper } = props;
     const perTool = (f: (t: ToolWorker) => cloudwatch.IMetric, label: string) =>
       tools.map((t) => withLabel(f(t), `${t.tool.name} ${label}`));
+    const replies = [...replyQueues.byConsumer.values()];
+    const perConsumer = (f: (q: { queue: sqs.IQueue; deadLetterQueue: sqs.IQueue }) => cloudwatch.IMetric, label: string) =>
+      replies.map(({ consumer, queues }) => withLabel(f(queues), `replies to ${consumer.name} ${label}`));
     const graph = (title: string, left: cloudwatch.IMetric[], unit = '') =>
       new cloudwatch.GraphWidget({ title, left, width: 8, height: 6, leftYAxis: { min: 0, label: unit } });
 
@@ -40,12 +46,12 @@ export class OpsDashboard extends Construct {
     this.dashboard.addWidgets(
       graph('Queue depth: waiting tasks', [
         ...perTool((t) => t.workQueue.metricApproximateNumberOfMessagesVisible(max), 'waiting'),
-        withLabel(props.resultsQueue.metricApproximateNumberOfMessagesVisible(max), 'results waiting'),
+        ...perConsumer((q) => q.queue.metricApproximateNumberOfMessagesVisible(max), 'waiting'),
       ], 'messages'),
       graph('Queue depth: tasks running (in flight)', perTool((t) => t.workQueue.metricApproximateNumberOfMessagesNotVisible(max), 'in flight'), 'messages'),
       graph('Dead-letter queues (should be 0)', [
         ...perTool((t) => t.deadLetterQueue.metricApproximateNumberOfMessagesVisible(max), 'DLQ'),
-        withLabel(props.resultsDeadLetterQueue.metricApproximateNumberOfMessagesVisible(max), 'results DLQ'),
+        ...perConsumer((q) => q.deadLetterQueue.metricApproximateNumberOfMessagesVisible(max), 'DLQ'),
       ], 'messages'),
     );
     this.dashboard.addWidgets(
@@ -63,8 +69,7 @@ export class OpsDashboard extends Construct {
       graph('Errors', [
         ...perTool((t) => t.function.metricErrors(sum), 'errors'),
         withLabel(dispatcher.metricErrors(sum), 'dispatcher errors'),
-        withLabel(dispatcher.metric('Url5xxCount', sum), 'dispatcher URL 5xx'),
-        withLabel(dispatcher.metric('Url4xxCount', sum), 'dispatcher URL 4xx'),
+        withLabel(sweeper.function.metricErrors(sum), 'sweeper errors'),
       ], 'count'),
       graph('Throttles', [
         ...perTool((t) => t.function.metricThrottles(sum), 'throttles'),
@@ -73,6 +78,20 @@ export class OpsDashboard extends Construct {
       graph('Invocations', [
         ...perTool((t) => t.function.metricInvocations(sum), 'worker'),
         withLabel(dispatcher.metricInvocations(sum), 'dispatcher'),
+      ], 'count'),
+    );
+    const repairs = sweeper.metricRepairs();
+    this.dashboard.addWidgets(
+      graph('Oldest open task (sweeper; alarm above 15 min)', [
+        withLabel(sweeper.metricOldestOpenTaskAge(), 'OldestOpenTaskAgeSeconds'),
+      ], 'seconds'),
+      graph('Sweeper repairs', [
+        withLabel(repairs.requeued, 'RequeuedTasks'),
+        withLabel(repairs.republished, 'RepublishedTasks'),
+      ], 'tasks'),
+      graph('Dispatcher: Function URL answers', [
+        withLabel(dispatcher.metric('Url5xxCount', sum), 'Url5xxCount'),
+        withLabel(dispatcher.metric('Url4xxCount', sum), 'Url4xxCount'),
       ], 'count'),
     );
   }

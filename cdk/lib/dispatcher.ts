@@ -1,10 +1,13 @@
-// The dispatcher: the Function URL agents call to submit, get, list and cancel tasks. It writes the
-// PENDING record, enqueues on the tool's work queue and answers at once with the task id.
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+// The dispatcher: the Function URL agents call to submit, get, list and cancel tasks, and to
+// reconcile the results they have not received. It writes the PENDING record, enqueues on the
+// tool's work queue and answers at once with the task id.
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { queueUrlsJson } from './queue-with-dlq';
+import type { ReplyQueues } from './reply-queues';
 import { RustLambda } from './rust-lambda';
 import type { TaskTable } from './task-table';
 
@@ -15,7 +18,9 @@ export interface DispatcherProps {
   readonly table: TaskTable;
   /** Tool name → its work queue. */
   readonly workQueues: ReadonlyMap<string, sqs.IQueue>;
-  readonly resultsQueue: sqs.IQueue;
+  readonly replyQueues: ReplyQueues;
+  /** Bounds what a burst of callers can take from the account's pool (and what it can cost). */
+  readonly reservedConcurrency: number;
   readonly manifestPath: string;
   readonly architecture: lambda.Architecture;
   readonly logRetention: logs.RetentionDays;
@@ -28,8 +33,6 @@ export class Dispatcher extends Construct {
 
   constructor(scope: Construct, id: string, props: DispatcherProps) {
     super(scope, id);
-    const queueUrls = Object.fromEntries([...props.workQueues].map(([tool, queue]) => [tool, queue.queueUrl]));
-
     const dispatcher = new RustLambda(this, 'Dispatcher', {
       manifestPath: props.manifestPath,
       binaryName: 'dispatcher-lambda',
@@ -37,11 +40,11 @@ export class Dispatcher extends Construct {
       // One conditional write and one SendMessage: well under a second; the rest is SDK retries.
       timeout: Duration.seconds(15),
       memorySize: 256,
+      reservedConcurrentExecutions: props.reservedConcurrency,
       environment: {
         ASYNCTOOLS_TABLE: props.table.table.tableName,
-        // A JSON object of tool name → queue URL; the URLs are deploy-time tokens, hence toJsonString.
-        ASYNCTOOLS_WORK_QUEUES: Stack.of(this).toJsonString(queueUrls),
-        ASYNCTOOLS_RESULTS_QUEUE: props.resultsQueue.queueUrl,
+        ASYNCTOOLS_WORK_QUEUES: queueUrlsJson(this, props.workQueues),
+        ASYNCTOOLS_REPLY_QUEUES: props.replyQueues.environment,
         ASYNCTOOLS_TASK_TTL_DAYS: String(TASK_TTL_DAYS),
       },
       architecture: props.architecture,
@@ -53,7 +56,7 @@ export class Dispatcher extends Construct {
     props.table.grantDispatcherAccess(dispatcher.role);
     for (const queue of props.workQueues.values()) queue.grantSendMessages(dispatcher.role);
     // Results the dispatcher settles itself (a task cancelled before it started) go out directly.
-    props.resultsQueue.grantSendMessages(dispatcher.role);
+    props.replyQueues.grantSendToAll(dispatcher.role);
 
     // AWS_IAM: only principals whose IAM policy allows lambda:InvokeFunctionUrl on this function
     // (SigV4-signed requests) can call it; there is no public access.

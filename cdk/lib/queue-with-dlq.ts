@@ -1,5 +1,5 @@
 // A queue and its dead-letter queue, both encrypted and refusing non-TLS requests.
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
@@ -8,6 +8,8 @@ export interface QueueWithDlqProps {
   readonly maxReceiveCount: number;
   /** @default 30 seconds (SQS's default) */
   readonly visibilityTimeout?: Duration;
+  /** @default 4 days (SQS's default) */
+  readonly retentionPeriod?: Duration;
 }
 
 export class QueueWithDlq extends Construct {
@@ -26,7 +28,16 @@ export class QueueWithDlq extends Construct {
     this.queue = new sqs.Queue(this, 'Queue', {
       ...common,
       visibilityTimeout: props.visibilityTimeout,
+      retentionPeriod: props.retentionPeriod,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
     });
   }
+}
+
+/**
+ * A JSON object of name → queue URL for a function's environment (ASYNCTOOLS_WORK_QUEUES,
+ * ASYNCTOOLS_REPLY_QUEUES). The URLs are deploy-time tokens, hence Stack.toJsonString.
+ */
+export function queueUrlsJson(scope: Construct, queues: ReadonlyMap<string, sqs.IQueue>): string {
+  return Stack.of(scope).toJsonString(Object.fromEntries([...queues].map(([name, queue]) => [name, queue.queueUrl])));
 }

@@ -15,6 +15,8 @@ export interface RustLambdaProps {
   readonly description: string;
   readonly timeout: Duration;
   readonly memorySize: number;
+  /** Caps (and guarantees) the function's concurrency. @default none: the account's shared pool */
+  readonly reservedConcurrentExecutions?: number;
   readonly environment: Record<string, string>;
   readonly architecture: lambda.Architecture;
   readonly logRetention: logs.RetentionDays;
@@ -46,6 +48,7 @@ export class RustLambda extends Construct {
       description: props.description,
       timeout: props.timeout,
       memorySize: props.memorySize,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       environment: props.environment,
       role: this.role,
       logGroup: this.logGroup,

@@ -1,5 +1,6 @@
-// The task table: one item per task, keyed by task id, listed per conversation through a GSI.
-// Names and key types are a contract with workers/ (its DynamoDB adapter and `asynctools local up`).
+// The task table: one item per task, keyed by task id, with three GSIs (all sorted by creation
+// time). Names and key types are a contract with workers/ (its DynamoDB adapter and `asynctools
+// local up`): keep them verbatim.
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -7,16 +8,30 @@ import { Construct } from 'constructs';
 
 export const TASK_TABLE = {
   partitionKey: 'task_id',
-  conversationIndex: 'by_conversation',
-  conversationKey: 'conversation_id',
+  /** The sort key of every index. */
   createdKey: 'created_at_ms',
   ttlAttribute: 'expires_at',
+  indexes: {
+    /** A caller's conversation: `owner_conversation` = `<owner>#<conversation>`. */
+    byOwnerConversation: { name: 'by_owner_conversation', partitionKey: 'owner_conversation' },
+    /** Sparse: tasks not yet terminal-and-published, spread over shards. The sweeper reads it. */
+    openTasks: { name: 'open_tasks', partitionKey: 'open_shard' },
+    /** Sparse: terminal tasks not yet handed to their consumer, keyed by consumer. */
+    undelivered: { name: 'undelivered', partitionKey: 'undelivered_to' },
+  },
 } as const;
+export type TaskIndex = keyof typeof TASK_TABLE.indexes;
 
 export interface TaskTableProps {
   /** Dev stacks are throwaway: DESTROY the table with the stack. Otherwise RETAIN (task history). */
   readonly dev: boolean;
 }
+
+// Item actions only. No UpdateItem: every write is a full conditional PutItem on the record's
+// revision. No ConditionCheckItem: the only transaction (TransactWriteItems is not an IAM action;
+// each item in it is authorized by its own action) holds Puts. No Query on the base table: its
+// key is the task id, so GetItem already reads anything a Query could.
+const ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem'];
 
 export class TaskTable extends Construct {
   readonly table: dynamodb.Table;
@@ -36,42 +51,44 @@ export class TaskTable extends Construct {
       removalPolicy: props.dev ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
       deletionProtection: !props.dev,
     });
-    this.table.addGlobalSecondaryIndex({
-      indexName: TASK_TABLE.conversationIndex,
-      partitionKey: { name: TASK_TABLE.conversationKey, type: dynamodb.AttributeType.STRING },
-      sortKey: { name: TASK_TABLE.createdKey, type: dynamodb.AttributeType.NUMBER },
-      projectionType: dynamodb.ProjectionType.ALL,
-    });
+    // Projection ALL: each reader needs whole records, and a GetItem per listed task would cost more.
+    for (const index of Object.values(TASK_TABLE.indexes)) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
+        sortKey: { name: TASK_TABLE.createdKey, type: dynamodb.AttributeType.NUMBER },
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+    }
   }
 
-  /** The GSI's ARN, named exactly (no `index/*` wildcard). */
-  get conversationIndexArn(): string {
-    return `${this.table.tableArn}/index/${TASK_TABLE.conversationIndex}`;
+  /** A GSI's ARN, named exactly (no `index/*` wildcard). */
+  indexArn(index: TaskIndex): string {
+    return `${this.table.tableArn}/index/${TASK_TABLE.indexes[index].name}`;
   }
 
-  /** Item reads and writes the worker needs: claim, transition and record a task. No queries. */
+  /** The worker claims, transitions and records its task: item reads and writes, no queries. */
   grantWorkerAccess(grantee: iam.IGrantable): void {
-    this.grantItems(grantee, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    this.grant(grantee, []);
   }
 
-  /** The dispatcher creates, reads, cancels and lists tasks. */
+  /** The dispatcher creates, reads and cancels tasks, lists a conversation, and serves reconcile. */
   grantDispatcherAccess(grantee: iam.IGrantable): void {
-    // TransactWriteItems is not an IAM action: each item in a transaction is authorized by its own
-    // action (Put/Update/ConditionCheckItem), so conditional writes and transactions need only these.
-    // Query on the base table reads no more than GetItem already can (the key is the task id).
-    this.grantItems(grantee, [
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
-      'dynamodb:ConditionCheckItem',
-      'dynamodb:Query',
-    ]);
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [this.conversationIndexArn] }),
-    );
+    this.grant(grantee, ['byOwnerConversation', 'undelivered']);
   }
 
-  private grantItems(grantee: iam.IGrantable, actions: string[]): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources: [this.table.tableArn] }));
+  /** The sweeper finds open tasks and re-enqueues or republishes them. */
+  grantSweeperAccess(grantee: iam.IGrantable): void {
+    this.grant(grantee, ['openTasks']);
+  }
+
+  private grant(grantee: iam.IGrantable, queryIndexes: TaskIndex[]): void {
+    const principal = grantee.grantPrincipal;
+    principal.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ITEM_ACTIONS, resources: [this.table.tableArn] }));
+    if (queryIndexes.length > 0) {
+      principal.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: queryIndexes.map((i) => this.indexArn(i)) }),
+      );
+    }
   }
 }

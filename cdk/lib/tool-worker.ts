@@ -10,8 +10,16 @@ import { Construct } from 'constructs';
 import { Alarms } from './alarms';
 import type { ToolSpec } from './catalog';
 import { QueueWithDlq } from './queue-with-dlq';
+import type { ReplyQueues } from './reply-queues';
 import { RustLambda } from './rust-lambda';
 import type { TaskTable } from './task-table';
+
+/**
+ * The worker keeps 20 s after a full-budget tool run (timeout_s) for its terminal write and result
+ * publish, each bounded by the SDK operation timeout: the function's timeout is timeout_s + 20.
+ * The same constant is `limits::WRITE_RESERVE_S` in workers/.
+ */
+export const WRITE_RESERVE_S = 20;
 
 /**
  * AWS's advice for SQS event sources: a visibility timeout of at least 6 x the function timeout,
@@ -23,7 +31,7 @@ export const VISIBILITY_TIMEOUT_FACTOR = 6;
 export interface ToolWorkerProps {
   readonly tool: ToolSpec;
   readonly table: TaskTable;
-  readonly resultsQueue: sqs.IQueue;
+  readonly replyQueues: ReplyQueues;
   readonly manifestPath: string;
   readonly architecture: lambda.Architecture;
   readonly logRetention: logs.RetentionDays;
@@ -41,7 +49,11 @@ export class ToolWorker extends Construct {
     super(scope, id);
     const { tool } = props;
     this.tool = tool;
-    const visibilityTimeout = Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * tool.timeoutS);
+    const functionTimeout = Duration.seconds(tool.timeoutS + WRITE_RESERVE_S);
+    // The queue's visibility holds from the poller's receive until the worker shortens it to
+    // recovery_s (renewed by a heartbeat while the tool runs), so a batch Lambda is still retrying
+    // after a throttle is not handed out twice.
+    const visibilityTimeout = Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * functionTimeout.toSeconds());
 
     const queues = new QueueWithDlq(this, 'WorkQueue', {
       visibilityTimeout,
@@ -54,11 +66,11 @@ export class ToolWorker extends Construct {
       manifestPath: props.manifestPath,
       binaryName: 'worker-lambda',
       description: `asynctools worker for the "${tool.name}" tool: runs tasks from its work queue`,
-      timeout: Duration.seconds(tool.timeoutS),
+      timeout: functionTimeout,
       memorySize: tool.memoryMb,
       environment: {
         ASYNCTOOLS_TABLE: props.table.table.tableName,
-        ASYNCTOOLS_RESULTS_QUEUE: props.resultsQueue.queueUrl,
+        ASYNCTOOLS_REPLY_QUEUES: props.replyQueues.environment,
         ASYNCTOOLS_TOOL: tool.name,
         ASYNCTOOLS_WORK_QUEUE: this.workQueue.queueUrl,
       },
@@ -68,7 +80,8 @@ export class ToolWorker extends Construct {
     });
     this.function = worker.function;
 
-    // The event source grants what consuming needs (receive, delete, change visibility, attributes).
+    // The event source grants what consuming needs (receive, delete, attributes) including
+    // ChangeMessageVisibility, which the worker's heartbeat uses to keep a running task hidden.
     this.function.addEventSource(
       new SqsEventSource(this.workQueue, {
         batchSize: tool.batchSize,
@@ -77,7 +90,7 @@ export class ToolWorker extends Construct {
       }),
     );
     props.table.grantWorkerAccess(worker.role);
-    props.resultsQueue.grantSendMessages(worker.role);
+    props.replyQueues.grantSendToAll(worker.role);
 
     const what = `tool ${tool.name}`;
     const alarms = props.alarms;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { ofType, refId, single, synth, toolToml, writeCatalog } from './helpers';
+import { grantsOf, ofType, refId, resolveJsonEnv, single, synth, toolToml, writeCatalog } from './helpers';
 
 const REAL_CATALOG = path.resolve(__dirname, '../../workers/tools.toml');
 
@@ -18,7 +18,7 @@ describe('catalog-driven stack', () => {
     const before = synth({ stackProps: { catalogPath: REAL_CATALOG } });
     const extended = writeCatalog(
       readFileSync(REAL_CATALOG, 'utf8') +
-        toolToml({ name: 'web-search', timeout_s: 45, memory_mb: 512, batch_size: 2, max_concurrency: 7, max_receive_count: 4 }),
+        toolToml({ name: 'web-search', timeout_s: 45, memory_mb: 512, batch_size: 2, max_concurrency: 7, max_receive_count: 6 }),
     );
     const after = synth({ stackProps: { catalogPath: extended } });
 
@@ -39,14 +39,14 @@ describe('catalog-driven stack', () => {
     const queueId = refId(outputs['WorkQueueUrlWebSearch']?.Value)!;
     const dlqId = refId(outputs['DeadLetterQueueUrlWebSearch']?.Value)!;
     const queue = after.resources[queueId]!.Properties;
-    assert.equal(queue['VisibilityTimeout'], 6 * 45);
-    assert.deepEqual(queue['RedrivePolicy'], { deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] }, maxReceiveCount: 4 });
+    assert.equal(queue['VisibilityTimeout'], 6 * (45 + 20));
+    assert.deepEqual(queue['RedrivePolicy'], { deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] }, maxReceiveCount: 6 });
 
     const [fnId, fn] = single(
       ofType(after.resources, 'AWS::Lambda::Function').filter(([, f]) => f.Properties['Environment'].Variables.ASYNCTOOLS_TOOL === 'web-search'),
       'web-search worker',
     );
-    assert.equal(fn.Properties['Timeout'], 45);
+    assert.equal(fn.Properties['Timeout'], 45 + 20);
     assert.equal(fn.Properties['MemorySize'], 512);
     const [, mapping] = single(
       ofType(after.resources, 'AWS::Lambda::EventSourceMapping').filter(([, m]) => refId(m.Properties['FunctionName']) === fnId),
@@ -55,15 +55,18 @@ describe('catalog-driven stack', () => {
     assert.equal(mapping.Properties['BatchSize'], 2);
     assert.deepEqual(mapping.Properties['ScalingConfig'], { MaximumConcurrency: 7 });
 
-    // The dispatcher knows the new queue and may send to it.
-    const dispatcherId = refId(outputs['DispatcherArn']?.Value)!;
-    const env = JSON.stringify(after.resources[dispatcherId]!.Properties['Environment'].Variables.ASYNCTOOLS_WORK_QUEUES);
-    assert.ok(env.includes('\\"web-search\\":\\"') && env.includes(queueId), env);
+    // The dispatcher and the sweeper know the new queue and may send to it.
+    for (const key of ['DispatcherArn', 'SweeperArn']) {
+      const fnId = refId(outputs[key]?.Value)!;
+      const env = resolveJsonEnv(after.resources[fnId]!.Properties['Environment'].Variables.ASYNCTOOLS_WORK_QUEUES);
+      assert.equal(env['web-search'], `https://sqs/${queueId}`, key);
+      assert.deepEqual(grantsOf(after, fnId)['WorkQueueUrlWebSearch'], ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'], key);
+    }
   });
 
   it('a catalog with one tool gives a working stack with one worker', () => {
     const s = synth({ stackProps: { catalogPath: writeCatalog(`version = 1\n${toolToml({ name: 'solo' })}`) } });
-    assert.equal(ofType(s.resources, 'AWS::Lambda::Function').length, 2);
+    assert.equal(ofType(s.resources, 'AWS::Lambda::Function').length, 3, 'the worker, the dispatcher and the sweeper');
     assert.ok('WorkQueueUrlSolo' in s.outputs && 'DeadLetterQueueUrlSolo' in s.outputs);
   });
 });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { CatalogError, LIMITS, loadCatalog, parseCatalog, pascalCase } from '../lib/catalog';
+import { CatalogError, LIMITS, loadCatalog, parseCatalog, pascalCase, RECOVERY_S } from '../lib/catalog';
 import { synth, toolToml, writeCatalog } from './helpers';
 
 const REAL_CATALOG = path.resolve(__dirname, '../../workers/tools.toml');
@@ -30,6 +30,7 @@ describe('tool catalog', () => {
     const research = catalog.tools.find((t) => t.name === 'research');
     assert.equal(research?.timeoutS, 120);
     assert.equal(research?.pascalName, 'Research');
+    for (const tool of catalog.tools) assert.ok(tool.maxReceiveCount >= 5 && tool.recoveryS >= 5, tool.name);
   });
 
   it('turns names into PascalCase output keys', () => {
@@ -41,7 +42,8 @@ describe('tool catalog', () => {
   it('accepts values at the limits', () => {
     for (const [field, { min, max }] of Object.entries(LIMITS)) {
       for (const value of [min, max]) {
-        const catalog = parseCatalog(`version = 1\n${toolToml({ name: 'edge', [field]: value })}`, 'edge.toml');
+        // recovery_s = 5 so that timeout_s = 1 is not refused for the default recovery_s (30 > 6 x 1).
+        const catalog = parseCatalog(`version = 1\n${toolToml({ name: 'edge', recovery_s: 5, [field]: value })}`, 'edge.toml');
         assert.equal(catalog.tools.length, 1, `${field} = ${value}`);
       }
     }
@@ -58,8 +60,8 @@ describe('tool catalog', () => {
 
   it('refuses a float, a string and a missing field', () => {
     const base = 'version = 1\n[[tools]]\nname = "x"\ndescription = "d"\nbatch_size = 1\nmax_concurrency = 2\n';
-    const e = refused(`${base}timeout_s = 10.5\nmemory_mb = "big"\nmax_receive_count = 3\n`);
-    assert.match(e.message, /tool "x": timeout_s = 10\.5 is not an integer in 1\.\.=900/);
+    const e = refused(`${base}timeout_s = 10.5\nmemory_mb = "big"\nmax_receive_count = 5\n`);
+    assert.match(e.message, /tool "x": timeout_s = 10\.5 is not an integer in 1\.\.=880/);
     assert.match(e.message, /tool "x": memory_mb = "big" is not an integer/);
     const missing = refused(`${base}timeout_s = 5\nmemory_mb = 128\n`);
     assert.match(missing.message, /tool "x": max_receive_count is missing/);
@@ -85,13 +87,51 @@ describe('tool catalog', () => {
   });
 
   it('makes the stack refuse an invalid catalog, naming file, tool, field and limit', () => {
-    const file = writeCatalog(`version = 1\n${toolToml({ name: 'slow', timeout_s: 901 })}`);
+    const file = writeCatalog(`version = 1\n${toolToml({ name: 'slow', timeout_s: 881 })}`);
     assert.throws(
       () => synth({ stackProps: { catalogPath: file } }),
       (e: unknown) =>
         e instanceof CatalogError &&
         e.message.includes(file) &&
-        e.message.includes('tool "slow": timeout_s = 901 is not an integer in 1..=900 (Lambda\'s maximum timeout)'),
+        e.message.includes('tool "slow": timeout_s = 881 is not an integer in 1..=880 (Lambda\'s maximum timeout less the worker\'s 20 s write reserve)'),
     );
+  });
+
+  it('refuses max_receive_count 3 (AWS advises at least 5) and timeout_s 881 (881 + 20 > 900)', () => {
+    assert.match(
+      refused(`version = 1\n${toolToml({ name: 'flaky', max_receive_count: 3 })}`).message,
+      /tool "flaky": max_receive_count = 3 is not an integer in 5\.\.=100 \(.*AWS advises at least 5/,
+    );
+    assert.match(refused(`version = 1\n${toolToml({ name: 'slow', timeout_s: 881 })}`).message, /tool "slow": timeout_s = 881 is not an integer in 1\.\.=880/);
+  });
+
+  describe('recovery_s', () => {
+    const one = (fields: Record<string, number>) => `version = 1\n${toolToml({ name: 'r', ...fields })}`;
+
+    it('defaults to 30, and is read when given', () => {
+      assert.equal(RECOVERY_S.default, 30);
+      assert.equal(parseCatalog(one({}), 'r.toml').tools[0]?.recoveryS, 30);
+      assert.equal(parseCatalog(one({ recovery_s: 5 }), 'r.toml').tools[0]?.recoveryS, 5);
+      assert.equal(parseCatalog(one({ timeout_s: 150, recovery_s: 900 }), 'r.toml').tools[0]?.recoveryS, 900);
+    });
+
+    it('refuses 4, 901 and a float, naming file, tool and field', () => {
+      for (const [value, shown] of [[4, '4'], [901, '901']] as const) {
+        assert.match(
+          refused(one({ timeout_s: 200, recovery_s: value })).message,
+          new RegExp(`tool "r": recovery_s = ${shown} is not an integer in 5\\.\\.=900 \\(how long a crashed worker's tasks wait`),
+        );
+      }
+      assert.match(refused(`${one({})}recovery_s = 30.5\n`).message, /tool "r": recovery_s = 30\.5 is not an integer in 5\.\.=900/);
+    });
+
+    it('must fit in the work queue visibility timeout, 6 x (timeout_s + 20), as the Rust reader says', () => {
+      assert.equal(parseCatalog(one({ timeout_s: 1, recovery_s: 126 }), 'r.toml').tools[0]?.recoveryS, 126);
+      assert.match(
+        refused(one({ timeout_s: 1, recovery_s: 127 })).message,
+        /tool "r": recovery_s = 127 is longer than the work queue's visibility timeout \(126 s\)/,
+      );
+      assert.equal(parseCatalog(one({ timeout_s: 1 }), 'r.toml').tools[0]?.recoveryS, 30);
+    });
   });
 });

@@ -48,7 +48,7 @@ export function toolToml(fields: Record<string, string | number>): string {
     memory_mb: 256,
     batch_size: 5,
     max_concurrency: 5,
-    max_receive_count: 3,
+    max_receive_count: 5,
     ...fields,
   };
   const lines = Object.entries(all).map(([k, v]) => `${k} = ${typeof v === 'string' ? JSON.stringify(v) : v}`);
@@ -69,4 +69,60 @@ export function refId(value: unknown): string | undefined {
 export function single<T>(list: readonly T[], what: string): T {
   if (list.length !== 1) throw new Error(`expected exactly one ${what}, found ${list.length}`);
   return list[0]!;
+}
+
+/** The value of an output's `{ Ref }` / `{ Fn::GetAtt }`: the logical id it names. */
+export function outputId(s: Synthesized, key: string): string {
+  const id = refId(s.outputs[key]?.Value);
+  if (!id || !s.resources[id]) throw new Error(`output ${key} does not reference a resource: ${JSON.stringify(s.outputs[key])}`);
+  return id;
+}
+
+/**
+ * A `{ Fn::Join }` environment value (Stack.toJsonString) resolved with `https://sqs/<logical id>`
+ * for each queue Ref, and parsed as the function will parse it.
+ */
+export function resolveJsonEnv(value: unknown): Record<string, string> {
+  const [sep, parts] = (value as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
+  return JSON.parse(parts.map((p) => (typeof p === 'string' ? p : `https://sqs/${refId(p)}`)).join(sep));
+}
+
+/** Every statement of the identity policies attached to a function's role. */
+export function roleStatements(s: Synthesized, fnId: string): any[] {
+  const role = refId(s.resources[fnId]!.Properties['Role']);
+  return ofType(s.resources, 'AWS::IAM::Policy')
+    .filter(([, p]) => p.Properties['Roles'].some((r: unknown) => refId(r) === role))
+    .flatMap(([, p]) => p.Properties['PolicyDocument'].Statement);
+}
+
+/**
+ * What a function may do, as { resource label: sorted actions }. Resources are labelled by the
+ * output naming them (`TaskTableName`, `WorkQueueUrlSentiment`, `ReplyQueueUrlDefault`...), GSIs as
+ * `TaskTableName/index/<name>`, the function's own log group as `own log group`; anything else
+ * keeps its JSON, so an unexpected grant shows up in the diff.
+ */
+export function grantsOf(s: Synthesized, fnId: string): Record<string, string[]> {
+  const labels = new Map<string, string>();
+  for (const key of Object.keys(s.outputs)) {
+    const id = refId(s.outputs[key]?.Value);
+    if (id) labels.set(JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] }), key);
+  }
+  const table = JSON.stringify({ 'Fn::GetAtt': [outputId(s, 'TaskTableName'), 'Arn'] });
+  const logGroup = refId(s.resources[fnId]!.Properties['LoggingConfig']?.LogGroup);
+  labels.set(JSON.stringify({ 'Fn::GetAtt': [logGroup, 'Arn'] }), 'own log group');
+  const label = (resource: unknown): string => {
+    const json = JSON.stringify(resource);
+    const join = (resource as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+    if (join && join[0] === '' && join[1].length === 2 && JSON.stringify(join[1][0]) === table) return `TaskTableName${String(join[1][1])}`;
+    return labels.get(json) ?? json;
+  };
+  const grants: Record<string, string[]> = {};
+  for (const st of roleStatements(s, fnId)) {
+    if (st.Effect !== 'Allow') continue;
+    for (const resource of [st.Resource].flat()) {
+      const key = label(resource);
+      grants[key] = [...new Set([...(grants[key] ?? []), ...[st.Action].flat()])].sort();
+    }
+  }
+  return grants;
 }

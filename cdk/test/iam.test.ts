@@ -1,9 +1,9 @@
 // Walks every policy document in the template (identity policies, trust policies, queue, topic and
 // key policies) and fails on `Action: "*"`, on managed policies, and on any `*` in a resource that
-// is not on the allow-list below.
+// is not on the allow-list below. Then checks the exact grants of each kind of function.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { type Resource, synth } from './helpers';
+import { before, describe, it } from 'node:test';
+import { grantsOf, ofType, outputId, type Resource, synth, type Synthesized } from './helpers';
 
 /**
  * The only places a `*` resource is allowed, each because the AWS API has nothing narrower.
@@ -87,5 +87,82 @@ describe('IAM policies', () => {
     assert.match(policyProblems(bad('AWS::IAM::ManagedPolicy', {})).problems[0] ?? '', /a managed policy/);
     assert.match(policyProblems(bad('AWS::SQS::QueuePolicy', doc({ Principal: { AWS: '*' } }))).problems[0] ?? '', /Principal "\*"/);
     assert.deepEqual(policyProblems(bad('AWS::KMS::Key', { KeyPolicy: { Statement: [{ Effect: 'Allow', Action: 'kms:Decrypt', Resource: '*' }] } })).problems, []);
+  });
+});
+
+// Exact action sets, as the AWS grants render them.
+const ITEMS = ['dynamodb:GetItem', 'dynamodb:PutItem'];
+const QUERY = ['dynamodb:Query'];
+const SEND = ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'];
+// ChangeMessageVisibility: the worker's heartbeat keeps a running task's message hidden with it.
+const CONSUME = ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'];
+const LOGS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
+
+describe('exact grants of each function', () => {
+  // Two consumers, one with an outside principal: grants must cover every reply queue.
+  let s: Synthesized;
+  before(() => {
+    s = synth({ context: { consumers: '{"default": null, "agents": "arn:aws:iam::123456789012:role/AgentRole"}' } });
+  });
+  const fnWithEnv = (name: string, value?: string) =>
+    ofType(s.resources, 'AWS::Lambda::Function').filter(([, f]) => {
+      const v = f.Properties['Environment'].Variables[name];
+      return value === undefined ? v !== undefined : v === value;
+    });
+  const keys = (prefix: string) => Object.keys(s.outputs).filter((k) => k.startsWith(prefix));
+  const each = (outputPrefix: string, actions: string[]) => Object.fromEntries(keys(outputPrefix).map((k) => [k, actions]));
+
+  it('worker: items on the table, consume its own queue, send to every reply queue, its logs', () => {
+    const tools = s.stack.catalog.tools;
+    assert.equal(fnWithEnv('ASYNCTOOLS_TOOL').length, tools.length);
+    for (const tool of tools) {
+      const [[fnId]] = fnWithEnv('ASYNCTOOLS_TOOL', tool.name) as [[string, Resource]];
+      const grants = grantsOf(s, fnId);
+      assert.ok(grants[`WorkQueueUrl${tool.pascalName}`]?.includes('sqs:ChangeMessageVisibility'), 'the heartbeat needs ChangeMessageVisibility');
+      assert.deepEqual(grants, {
+        TaskTableName: ITEMS,
+        [`WorkQueueUrl${tool.pascalName}`]: CONSUME,
+        ...each('ReplyQueueUrl', SEND),
+        'own log group': LOGS,
+      });
+    }
+  });
+
+  it('dispatcher: items, Query on by_owner_conversation and undelivered, send to every work and reply queue', () => {
+    assert.deepEqual(grantsOf(s, outputId(s, 'DispatcherArn')), {
+      TaskTableName: ITEMS,
+      'TaskTableName/index/by_owner_conversation': QUERY,
+      'TaskTableName/index/undelivered': QUERY,
+      ...each('WorkQueueUrl', SEND),
+      ...each('ReplyQueueUrl', SEND),
+      'own log group': LOGS,
+    });
+  });
+
+  it('sweeper: items, Query on open_tasks, send to every work and reply queue', () => {
+    assert.deepEqual(grantsOf(s, outputId(s, 'SweeperArn')), {
+      TaskTableName: ITEMS,
+      'TaskTableName/index/open_tasks': QUERY,
+      ...each('WorkQueueUrl', SEND),
+      ...each('ReplyQueueUrl', SEND),
+      'own log group': LOGS,
+    });
+  });
+
+  it('nowhere UpdateItem, ConditionCheckItem, a dynamodb wildcard, or Query on the base table', () => {
+    const table = JSON.stringify({ 'Fn::GetAtt': [outputId(s, 'TaskTableName'), 'Arn'] });
+    const dynamoStatements = Object.values(s.resources)
+      .flatMap((r) => policyDocuments(r.Properties))
+      .flatMap((doc) => doc.Statement)
+      .filter((st) => [st.Action].flat().some((a) => String(a).startsWith('dynamodb:')));
+    assert.ok(dynamoStatements.length >= 3, 'found the DynamoDB statements');
+    for (const st of dynamoStatements) {
+      const actions = [st.Action].flat().map(String);
+      for (const banned of ['dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem']) assert.ok(!actions.includes(banned), `${banned} in ${JSON.stringify(st)}`);
+      assert.ok(!actions.some((a) => a.includes('*')), `wildcard action in ${JSON.stringify(st)}`);
+      if (actions.includes('dynamodb:Query')) {
+        assert.ok(![st.Resource].flat().some((r) => JSON.stringify(r) === table), `Query on the base table: ${JSON.stringify(st)}`);
+      }
+    }
   });
 });

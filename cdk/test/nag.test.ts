@@ -12,15 +12,17 @@ import { synth } from './helpers';
 
 /**
  * Every acknowledged cdk-nag rule, with the reason a security reviewer reads. Empty: the stack
- * fixes each finding instead (own roles and log groups, SSE, enforceSSL, DLQs, PITR, named GSI).
+ * fixes each finding instead (own roles and log groups, SSE, enforceSSL, DLQs, PITR, named GSIs).
  */
 const EXPECTED_ACKNOWLEDGEMENTS: { path: string; id: string }[] = [];
 // e.g. { path: 'AsyncTools/Foo', id: 'AwsSolutions::AwsSolutions-IAM5' }
 
 describe('cdk-nag AwsSolutionsChecks', () => {
-  it('passes on the stack, also as a dev stack', () => {
+  it('passes on the stack, also as a dev stack, and with consumers that have principals', () => {
     assert.doesNotThrow(() => synth());
     assert.doesNotThrow(() => synth({ context: { dev: 'true', alarmEmail: 'ops@example.com' } }));
+    const consumers = { default: null, agents: 'arn:aws:iam::123456789012:role/AgentRole', ci: 'arn:aws:iam::210987654321:root' };
+    assert.doesNotThrow(() => synth({ context: { consumers: JSON.stringify(consumers), dispatcherReservedConcurrency: '10' } }));
   });
 
   it('is really on: an unencrypted queue without a DLQ fails the synth', () => {

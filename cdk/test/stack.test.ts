@@ -1,10 +1,11 @@
 // Template assertions for the contract with workers/ and the Rust CLI, and for the standards the
 // stack promises (encryption, DLQs, visibility timeouts, own roles and log groups, alarms, outputs).
+// The exact IAM grants of each function are in iam.test.ts.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { Match } from 'aws-cdk-lib/assertions';
 import type { ToolSpec } from '../lib/catalog';
-import { ofType, refId, type Resource, single, synth, type Synthesized } from './helpers';
+import { ContextError } from '../lib/context';
+import { ofType, refId, type Resource, resolveJsonEnv, single, synth, type Synthesized, toolToml, writeCatalog } from './helpers';
 
 let s: Synthesized;
 let tools: readonly ToolSpec[];
@@ -15,10 +16,10 @@ before(() => {
 
 const out = (key: string) => s.outputs[key]?.Value;
 /** The resource an output's `{ Ref }` / `{ Fn::GetAtt }` names. */
-const fromOutput = (key: string): [string, Resource] => {
-  const id = refId(out(key));
-  assert.ok(id && s.resources[id], `output ${key} does not reference a resource: ${JSON.stringify(out(key))}`);
-  return [id, s.resources[id]];
+const fromOutput = (key: string, from: Synthesized = s): [string, Resource] => {
+  const id = refId(from.outputs[key]?.Value);
+  assert.ok(id && from.resources[id], `output ${key} does not reference a resource: ${JSON.stringify(from.outputs[key])}`);
+  return [id, from.resources[id]];
 };
 const functionWithEnv = (name: string, value: string) =>
   ofType(s.resources, 'AWS::Lambda::Function').filter(([, r]) => r.Properties['Environment']?.Variables?.[name] === value);
@@ -26,27 +27,42 @@ const workerOf = (tool: string): [string, Resource] => {
   const found = functionWithEnv('ASYNCTOOLS_TOOL', tool);
   return single(found, `worker function for ${tool}`);
 };
-const dispatcher = (): [string, Resource] => fromOutput('DispatcherArn');
+const dispatcher = (from: Synthesized = s): [string, Resource] => fromOutput('DispatcherArn', from);
+const sweeper = (from: Synthesized = s): [string, Resource] => fromOutput('SweeperArn', from);
+/** ASYNCTOOLS_WORK_QUEUES / ASYNCTOOLS_REPLY_QUEUES as the functions see them (placeholder URLs). */
+const urlsOf = (prefix: string, names: readonly { name: string; pascalName: string }[], from: Synthesized = s) =>
+  Object.fromEntries(names.map((n) => [n.name, `https://sqs/${fromOutput(`${prefix}${n.pascalName}`, from)[0]}`]));
+const DEFAULT_CONSUMER = [{ name: 'default', pascalName: 'Default' }];
+
+const alarmsIn = (from: Synthesized) => ofType(from.resources, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+const alarms = () => alarmsIn(s);
+const alarmsOn = (metric: string, dimension: string, id: string, from: Synthesized = s) =>
+  alarmsIn(from).filter((a) => a['MetricName'] === metric && a['Dimensions']?.some((d: any) => d.Name === dimension && refId(d.Value) === id));
 
 describe('task table', () => {
-  it('has task_id as key, the by_conversation GSI, TTL, on-demand billing, PITR and encryption', () => {
+  it('has task_id as key, the three GSIs on created_at_ms, TTL, on-demand billing, PITR and encryption', () => {
     s.template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    const gsi = (IndexName: string, key: string) => ({
+      IndexName,
+      KeySchema: [
+        { AttributeName: key, KeyType: 'HASH' },
+        { AttributeName: 'created_at_ms', KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'ALL' },
+    });
     s.template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [{ AttributeName: 'task_id', KeyType: 'HASH' }],
-      AttributeDefinitions: Match.arrayWith([
+      AttributeDefinitions: [
         { AttributeName: 'task_id', AttributeType: 'S' },
-        { AttributeName: 'conversation_id', AttributeType: 'S' },
+        { AttributeName: 'owner_conversation', AttributeType: 'S' },
         { AttributeName: 'created_at_ms', AttributeType: 'N' },
-      ]),
+        { AttributeName: 'open_shard', AttributeType: 'S' },
+        { AttributeName: 'undelivered_to', AttributeType: 'S' },
+      ],
       GlobalSecondaryIndexes: [
-        {
-          IndexName: 'by_conversation',
-          KeySchema: [
-            { AttributeName: 'conversation_id', KeyType: 'HASH' },
-            { AttributeName: 'created_at_ms', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
+        gsi('by_owner_conversation', 'owner_conversation'),
+        gsi('open_tasks', 'open_shard'),
+        gsi('undelivered', 'undelivered_to'),
       ],
       TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
       BillingMode: 'PAY_PER_REQUEST',
@@ -73,7 +89,7 @@ describe('queues', () => {
   it('every queue is encrypted, refuses plain HTTP, and has a DLQ unless it is one', () => {
     const queues = ofType(s.resources, 'AWS::SQS::Queue');
     const dlqIds = new Set(queues.map(([, q]) => refId(q.Properties['RedrivePolicy']?.deadLetterTargetArn)).filter(Boolean));
-    assert.equal(queues.length, 2 * (tools.length + 1), 'a queue and a DLQ per tool, and for the results');
+    assert.equal(queues.length, 2 * (tools.length + 1), 'a queue and a DLQ per tool, and for the default consumer');
     for (const [id, queue] of queues) {
       assert.equal(queue.Properties['SqsManagedSseEnabled'], true, `${id} encrypted`);
       assert.ok(dlqIds.has(id) || queue.Properties['RedrivePolicy'], `${id} has a DLQ or is one`);
@@ -91,7 +107,7 @@ describe('queues', () => {
     }
   });
 
-  it('each tool: DLQ after max_receive_count, visibility timeout >= 6 x timeout_s', () => {
+  it('each tool: DLQ after max_receive_count, visibility timeout = 6 x (timeout_s + 20)', () => {
     for (const tool of tools) {
       const [, queue] = fromOutput(`WorkQueueUrl${tool.pascalName}`);
       const [dlqId] = fromOutput(`DeadLetterQueueUrl${tool.pascalName}`);
@@ -99,28 +115,49 @@ describe('queues', () => {
         deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
         maxReceiveCount: tool.maxReceiveCount,
       });
-      const visibility = queue.Properties['VisibilityTimeout'];
-      assert.ok(visibility >= 6 * tool.timeoutS, `${tool.name}: visibility ${visibility} < 6 x ${tool.timeoutS}`);
+      assert.equal(queue.Properties['VisibilityTimeout'], 6 * (tool.timeoutS + 20), tool.name);
     }
   });
 
-  it('results queue has its own DLQ, and survives watchers peeking at other conversations', () => {
-    const [, results] = fromOutput('ResultsQueueUrl');
-    const [dlqId] = fromOutput('ResultsDeadLetterQueueUrl');
-    // As `asynctools local up` creates it (workers/src/aws/provision.rs): each look by a watcher of
-    // another conversation counts as a receive, so a low count would dead-letter live results.
-    assert.deepEqual(results.Properties['RedrivePolicy'], {
-      deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
-      maxReceiveCount: 1000,
-    });
-    assert.equal(results.Properties['VisibilityTimeout'], 30);
+  it('a reply queue per consumer: visibility 30 s, DLQ after 10 receives, 4 days; DLQ keeps 14 days', () => {
+    const [, reply] = fromOutput('ReplyQueueUrlDefault');
+    const [dlqId, dlq] = fromOutput('ReplyDeadLetterQueueUrlDefault');
+    assert.deepEqual(reply.Properties['RedrivePolicy'], { deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] }, maxReceiveCount: 10 });
+    assert.equal(reply.Properties['VisibilityTimeout'], 30);
+    assert.equal(reply.Properties['MessageRetentionPeriod'], 4 * 24 * 3600);
+    assert.equal(dlq.Properties['MessageRetentionPeriod'], 14 * 24 * 3600);
+  });
+
+  it('a consumer with a principal: its queue policy lets exactly that principal consume that queue', () => {
+    const principal = 'arn:aws:iam::123456789012:role/AgentRole';
+    const two = synth({ context: { consumers: JSON.stringify({ default: null, agents: principal }) } });
+    const allowsOn = (queueId: string) =>
+      ofType(two.resources, 'AWS::SQS::QueuePolicy')
+        .filter(([, p]) => p.Properties['Queues'].some((q: unknown) => refId(q) === queueId))
+        .flatMap(([, p]) => p.Properties['PolicyDocument'].Statement)
+        .filter((st: any) => st.Effect === 'Allow');
+    const [agentsQueue] = fromOutput('ReplyQueueUrlAgents', two);
+    assert.deepEqual(allowsOn(agentsQueue), [
+      {
+        Sid: 'AllowConsumerToReceive',
+        Effect: 'Allow',
+        Principal: { AWS: principal },
+        Action: ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
+        Resource: { 'Fn::GetAtt': [agentsQueue, 'Arn'] },
+      },
+    ]);
+    // Nothing for the principal anywhere else: not its DLQ, not the other consumer's queue.
+    for (const key of ['ReplyDeadLetterQueueUrlAgents', 'ReplyQueueUrlDefault', 'ReplyDeadLetterQueueUrlDefault']) {
+      assert.deepEqual(allowsOn(fromOutput(key, two)[0]), [], key);
+    }
+    assert.equal(ofType(two.resources, 'AWS::SQS::Queue').length, 2 * (tools.length + 2));
   });
 });
 
 describe('functions', () => {
   it('each function: Rust on provided.al2023 (arm64), its own role and its own log group with retention', () => {
     const functions = ofType(s.resources, 'AWS::Lambda::Function');
-    assert.equal(functions.length, tools.length + 1);
+    assert.equal(functions.length, tools.length + 2, 'a worker per tool, the dispatcher and the sweeper');
     const roles = new Set<string>();
     const logGroups = new Set<string>();
     for (const [id, fn] of functions) {
@@ -140,21 +177,28 @@ describe('functions', () => {
     s.template.resourceCountIs('AWS::IAM::Role', functions.length);
   });
 
-  it('each worker: timeout, memory and environment from the catalog', () => {
+  it('each worker: timeout = timeout_s + 20, memory and environment from the catalog', () => {
     for (const tool of tools) {
       const [, fn] = workerOf(tool.name);
-      assert.equal(fn.Properties['Timeout'], tool.timeoutS);
+      assert.equal(fn.Properties['Timeout'], tool.timeoutS + 20, tool.name);
       assert.equal(fn.Properties['MemorySize'], tool.memoryMb);
-      const [tableId] = fromOutput('TaskTableName');
-      const [resultsId] = fromOutput('ResultsQueueUrl');
-      const [queueId] = fromOutput(`WorkQueueUrl${tool.pascalName}`);
-      assert.deepEqual(fn.Properties['Environment'].Variables, {
-        ASYNCTOOLS_TABLE: { Ref: tableId },
-        ASYNCTOOLS_RESULTS_QUEUE: { Ref: resultsId },
-        ASYNCTOOLS_TOOL: tool.name,
-        ASYNCTOOLS_WORK_QUEUE: { Ref: queueId },
-      });
+      const env = fn.Properties['Environment'].Variables;
+      assert.deepEqual(Object.keys(env).sort(), ['ASYNCTOOLS_REPLY_QUEUES', 'ASYNCTOOLS_TABLE', 'ASYNCTOOLS_TOOL', 'ASYNCTOOLS_WORK_QUEUE']);
+      assert.deepEqual(env.ASYNCTOOLS_TABLE, { Ref: fromOutput('TaskTableName')[0] });
+      assert.equal(env.ASYNCTOOLS_TOOL, tool.name);
+      assert.deepEqual(env.ASYNCTOOLS_WORK_QUEUE, { Ref: fromOutput(`WorkQueueUrl${tool.pascalName}`)[0] });
+      assert.deepEqual(resolveJsonEnv(env.ASYNCTOOLS_REPLY_QUEUES), urlsOf('ReplyQueueUrl', DEFAULT_CONSUMER));
     }
+  });
+
+  it('a tool with timeout_s = 880 gets the Lambda maximum of 900 s', () => {
+    const slow = synth({ stackProps: { catalogPath: writeCatalog(`version = 1\n${toolToml({ name: 'slow', timeout_s: 880 })}`) } });
+    const [, fn] = single(
+      ofType(slow.resources, 'AWS::Lambda::Function').filter(([, f]) => f.Properties['Environment'].Variables.ASYNCTOOLS_TOOL === 'slow'),
+      'slow worker',
+    );
+    assert.equal(fn.Properties['Timeout'], 900);
+    assert.equal(fromOutput('WorkQueueUrlSlow', slow)[1].Properties['VisibilityTimeout'], 6 * 900);
   });
 
   it('each worker reads its own queue: batch size, max concurrency, ReportBatchItemFailures', () => {
@@ -175,19 +219,15 @@ describe('functions', () => {
     }
   });
 
-  it('dispatcher: environment with every work queue as JSON, TTL days, Function URL with AWS_IAM', () => {
+  it('dispatcher: environment (work and reply queues as JSON, TTL days), reserved concurrency 100, Function URL with AWS_IAM', () => {
     const [fnId, fn] = dispatcher();
     const env = fn.Properties['Environment'].Variables;
+    assert.deepEqual(Object.keys(env).sort(), ['ASYNCTOOLS_REPLY_QUEUES', 'ASYNCTOOLS_TABLE', 'ASYNCTOOLS_TASK_TTL_DAYS', 'ASYNCTOOLS_WORK_QUEUES']);
     assert.deepEqual(env.ASYNCTOOLS_TABLE, { Ref: fromOutput('TaskTableName')[0] });
-    assert.deepEqual(env.ASYNCTOOLS_RESULTS_QUEUE, { Ref: fromOutput('ResultsQueueUrl')[0] });
     assert.equal(env.ASYNCTOOLS_TASK_TTL_DAYS, '7');
-    // Resolve the Fn::Join with placeholder URLs and parse it as CloudFormation will produce it.
-    const [sep, parts] = env.ASYNCTOOLS_WORK_QUEUES['Fn::Join'] as [string, unknown[]];
-    const json = parts.map((p) => (typeof p === 'string' ? p : `https://sqs/${refId(p)}`)).join(sep);
-    assert.deepEqual(
-      JSON.parse(json),
-      Object.fromEntries(tools.map((t) => [t.name, `https://sqs/${fromOutput(`WorkQueueUrl${t.pascalName}`)[0]}`])),
-    );
+    assert.deepEqual(resolveJsonEnv(env.ASYNCTOOLS_WORK_QUEUES), urlsOf('WorkQueueUrl', tools));
+    assert.deepEqual(resolveJsonEnv(env.ASYNCTOOLS_REPLY_QUEUES), urlsOf('ReplyQueueUrl', DEFAULT_CONSUMER));
+    assert.equal(fn.Properties['ReservedConcurrentExecutions'], 100);
 
     const urls = ofType(s.resources, 'AWS::Lambda::Url');
     assert.equal(urls.length, 1);
@@ -195,61 +235,62 @@ describe('functions', () => {
     assert.deepEqual(urls[0]![1].Properties['TargetFunctionArn'], { 'Fn::GetAtt': [fnId, 'Arn'] });
     assert.equal(refId(out('DispatcherUrl')), urls[0]![0]);
   });
-});
 
-describe('permissions (what each function may do)', () => {
-  const statementsOf = (fnId: string): any[] => {
-    const role = refId(s.resources[fnId]!.Properties['Role']);
-    return ofType(s.resources, 'AWS::IAM::Policy')
-      .filter(([, p]) => p.Properties['Roles'].some((r: unknown) => refId(r) === role))
-      .flatMap(([, p]) => p.Properties['PolicyDocument'].Statement);
-  };
-  const actionsOn = (statements: any[], resource: unknown): string[] =>
-    statements
-      .filter((st) => [st.Resource].flat().some((r: unknown) => JSON.stringify(r) === JSON.stringify(resource)))
-      .flatMap((st) => [st.Action].flat())
-      .sort();
-  const arn = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
-
-  it('worker: items on the table (no query), consume its own queue, send results, write its logs', () => {
-    const [tableId] = fromOutput('TaskTableName');
-    const [resultsId] = fromOutput('ResultsQueueUrl');
-    for (const tool of tools) {
-      const [fnId, fn] = workerOf(tool.name);
-      const statements = statementsOf(fnId);
-      assert.deepEqual(actionsOn(statements, arn(tableId)), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
-      assert.deepEqual(actionsOn(statements, arn(fromOutput(`WorkQueueUrl${tool.pascalName}`)[0])), [
-        'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage',
-      ]);
-      assert.deepEqual(actionsOn(statements, arn(resultsId)), ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage']);
-      assert.deepEqual(actionsOn(statements, arn(refId(fn.Properties['LoggingConfig'].LogGroup)!)), ['logs:CreateLogStream', 'logs:PutLogEvents']);
-      // Nothing else: no other queue, no index, no other log group.
-      assert.equal(statements.flatMap((st) => [st.Resource].flat()).length, 4, `${tool.name}: ${JSON.stringify(statements)}`);
+  it('dispatcher: reserved concurrency from -c dispatcherReservedConcurrency, refused outside 1..=1000', () => {
+    for (const [value, expected] of [['250', 250], [1, 1], ['1000', 1000]] as const) {
+      const [, fn] = dispatcher(synth({ context: { dispatcherReservedConcurrency: value } }));
+      assert.equal(fn.Properties['ReservedConcurrentExecutions'], expected, String(value));
+    }
+    for (const bad of ['0', '1001', 'lots', '2.5', 7.5, '-3', '']) {
+      assert.throws(
+        () => synth({ context: { dispatcherReservedConcurrency: bad } }),
+        (e: unknown) =>
+          e instanceof ContextError && e.message.includes('"dispatcherReservedConcurrency"') && e.message.includes(`${JSON.stringify(bad)} is not an integer in 1..=1000`),
+        String(bad),
+      );
     }
   });
 
-  it('dispatcher: items and query on the table, query on the named GSI, send to every work queue and results', () => {
-    const [fnId] = dispatcher();
-    const [tableId] = fromOutput('TaskTableName');
-    const statements = statementsOf(fnId);
-    assert.deepEqual(actionsOn(statements, arn(tableId)), [
-      'dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
+  it('sweeper: every minute by an EventBridge rule, reserved concurrency 1, 60 s, 256 MB, its environment', () => {
+    const [fnId, fn] = sweeper();
+    assert.equal(fn.Properties['ReservedConcurrentExecutions'], 1);
+    assert.equal(fn.Properties['Timeout'], 60);
+    assert.equal(fn.Properties['MemorySize'], 256);
+    const env = fn.Properties['Environment'].Variables;
+    assert.deepEqual(Object.keys(env).sort(), [
+      'ASYNCTOOLS_REPLY_QUEUES', 'ASYNCTOOLS_STACK_NAME', 'ASYNCTOOLS_SWEEP_OLDER_THAN_S', 'ASYNCTOOLS_TABLE', 'ASYNCTOOLS_WORK_QUEUES',
     ]);
-    assert.deepEqual(actionsOn(statements, { 'Fn::Join': ['', [arn(tableId), '/index/by_conversation']] }), ['dynamodb:Query']);
-    for (const key of [...tools.map((t) => `WorkQueueUrl${t.pascalName}`), 'ResultsQueueUrl']) {
-      assert.ok(actionsOn(statements, arn(fromOutput(key)[0])).includes('sqs:SendMessage'), key);
-    }
-    assert.ok(!JSON.stringify(statements).includes('sqs:ReceiveMessage'), 'the dispatcher consumes no queue');
+    assert.deepEqual(env.ASYNCTOOLS_TABLE, { Ref: fromOutput('TaskTableName')[0] });
+    assert.equal(env.ASYNCTOOLS_SWEEP_OLDER_THAN_S, '60');
+    assert.equal(env.ASYNCTOOLS_STACK_NAME, 'AsyncTools');
+    assert.deepEqual(resolveJsonEnv(env.ASYNCTOOLS_WORK_QUEUES), urlsOf('WorkQueueUrl', tools));
+    assert.deepEqual(resolveJsonEnv(env.ASYNCTOOLS_REPLY_QUEUES), urlsOf('ReplyQueueUrl', DEFAULT_CONSUMER));
+
+    const [ruleId, rule] = single(ofType(s.resources, 'AWS::Events::Rule'), 'EventBridge rule');
+    assert.equal(rule.Properties['ScheduleExpression'], 'rate(1 minute)');
+    assert.equal(rule.Properties['State'], 'ENABLED');
+    assert.deepEqual(rule.Properties['Targets'].map((t: any) => t.Arn), [{ 'Fn::GetAtt': [fnId, 'Arn'] }]);
+    // EventBridge may invoke it, from this rule only.
+    const [, permission] = single(ofType(s.resources, 'AWS::Lambda::Permission'), 'Lambda permission');
+    assert.deepEqual(permission.Properties, {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [fnId, 'Arn'] },
+      Principal: 'events.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
+    });
+    // A missed run is not retried: the next one comes a minute later.
+    s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: fnId },
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+    });
   });
 });
 
 describe('operations', () => {
-  const alarms = () => ofType(s.resources, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
-  const alarmsOn = (metric: string, dimension: string, id: string) =>
-    alarms().filter((a) => a['MetricName'] === metric && a['Dimensions']?.some((d: any) => d.Name === dimension && refId(d.Value) === id));
-
   it('alarm when any DLQ holds a message', () => {
-    const dlqKeys = [...tools.map((t) => `DeadLetterQueueUrl${t.pascalName}`), 'ResultsDeadLetterQueueUrl'];
+    const dlqKeys = Object.keys(s.outputs).filter((k) => k.includes('DeadLetterQueueUrl'));
+    assert.equal(dlqKeys.length, tools.length + 1);
     for (const key of dlqKeys) {
       const found = alarmsOn('ApproximateNumberOfMessagesVisible', 'QueueName', fromOutput(key)[0]);
       assert.equal(found.length, 1, key);
@@ -262,51 +303,120 @@ describe('operations', () => {
     for (const tool of tools) {
       const found = alarmsOn('ApproximateAgeOfOldestMessage', 'QueueName', fromOutput(`WorkQueueUrl${tool.pascalName}`)[0]);
       assert.equal(found.length, 1, tool.name);
-      assert.ok(found[0]!['Threshold'] >= 6 * tool.timeoutS, `${tool.name}: no alarm before a retry is even possible`);
+      assert.ok(found[0]!['Threshold'] >= 6 * (tool.timeoutS + 20), `${tool.name}: no alarm before a retry is even possible`);
     }
   });
 
-  it('alarms on errors and throttles of every function, all notifying the alarm topic', () => {
+  it('alarms on errors of every function and throttles of the dispatcher and workers, all notifying the alarm topic', () => {
+    const [sweeperId] = sweeper();
     for (const [fnId] of ofType(s.resources, 'AWS::Lambda::Function')) {
       assert.equal(alarmsOn('Errors', 'FunctionName', fnId).length, 1, `${fnId} errors`);
-      assert.equal(alarmsOn('Throttles', 'FunctionName', fnId).length, 1, `${fnId} throttles`);
+      assert.equal(alarmsOn('Throttles', 'FunctionName', fnId).length, fnId === sweeperId ? 0 : 1, `${fnId} throttles`);
     }
     const topic = refId(out('AlarmTopicArn'));
     assert.equal(s.resources[topic!]?.Type, 'AWS::SNS::Topic');
     for (const alarm of alarms()) {
       assert.deepEqual(alarm['AlarmActions'], [{ Ref: topic }]);
-      assert.equal(alarm['TreatMissingData'], 'notBreaching');
+      assert.deepEqual(alarm['OKActions'], [{ Ref: topic }]);
+      const expected = alarm['MetricName'] === 'OldestOpenTaskAgeSeconds' ? 'breaching' : 'notBreaching';
+      assert.equal(alarm['TreatMissingData'], expected, alarm['MetricName']);
     }
-    assert.equal(alarms().length, 2 + 4 * tools.length + 1, 'dispatcher 2, per tool 4, results DLQ 1');
+    assert.equal(alarms().length, 3 + 4 * tools.length + 1 + 2, 'dispatcher 3, per tool 4, per consumer 1, sweeper 2');
   });
 
-  it('dashboard with queue depth, task latency and error panels', () => {
+  it('dispatcher: alarm on any Function URL 5xx answer in 5 minutes', () => {
+    const [fnId] = dispatcher();
+    const [alarm] = alarmsOn('Url5xxCount', 'FunctionName', fnId);
+    assert.deepEqual(
+      {
+        Namespace: alarm?.['Namespace'],
+        Dimensions: alarm?.['Dimensions'],
+        Statistic: alarm?.['Statistic'],
+        Period: alarm?.['Period'],
+        Threshold: alarm?.['Threshold'],
+        ComparisonOperator: alarm?.['ComparisonOperator'],
+        EvaluationPeriods: alarm?.['EvaluationPeriods'],
+      },
+      {
+        Namespace: 'AWS/Lambda',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnId } }],
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 1,
+      },
+    );
+  });
+
+  it('sweeper: alarm when the oldest open task passes 15 minutes, or the sweeper stops reporting', () => {
+    const found = alarms().filter((a) => a['MetricName'] === 'OldestOpenTaskAgeSeconds');
+    assert.equal(found.length, 1);
+    const { AlarmActions, OKActions, AlarmDescription, ...alarm } = found[0]!;
+    assert.ok(AlarmActions && OKActions && AlarmDescription);
+    assert.deepEqual(alarm, {
+      Namespace: 'AsyncTools',
+      MetricName: 'OldestOpenTaskAgeSeconds',
+      Dimensions: [{ Name: 'Stack', Value: 'AsyncTools' }],
+      Statistic: 'Maximum',
+      Period: 60,
+      Threshold: 900,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 2,
+      DatapointsToAlarm: 2,
+      TreatMissingData: 'breaching',
+    });
+  });
+
+  it('dashboard with queue depth, task latency, error, reply queue and sweeper panels', () => {
     const dashboards = ofType(s.resources, 'AWS::CloudWatch::Dashboard');
     assert.equal(dashboards.length, 1);
     const body = JSON.stringify(dashboards[0]![1].Properties['DashboardBody']);
-    for (const text of ['Queue depth', 'Task latency', 'Errors', 'Throttles', 'Dead-letter queues', 'ApproximateAgeOfOldestMessage', 'Duration']) {
+    for (const text of [
+      'Queue depth', 'Task latency', 'Errors', 'Throttles', 'Dead-letter queues', 'ApproximateAgeOfOldestMessage', 'Duration',
+      'replies to default waiting', 'replies to default DLQ', 'OldestOpenTaskAgeSeconds', 'RequeuedTasks', 'RepublishedTasks', 'Url5xxCount',
+    ]) {
       assert.ok(body.includes(text), `dashboard shows ${text}`);
     }
     for (const tool of tools) assert.ok(body.includes(`${tool.name} waiting`), `dashboard has ${tool.name}`);
+    assert.ok(!body.includes('results'), 'no results queue left on the dashboard');
   });
 });
 
 describe('outputs', () => {
   it('has exactly the keys the Rust CLI reads, plus Region and AlarmTopicArn', () => {
     const expected = [
-      'TaskTableName', 'ResultsQueueUrl', 'ResultsDeadLetterQueueUrl', 'DispatcherUrl', 'DispatcherArn',
+      'TaskTableName', 'DispatcherUrl', 'DispatcherArn', 'SweeperArn', 'Consumers',
       ...tools.flatMap((t) => [`WorkQueueUrl${t.pascalName}`, `DeadLetterQueueUrl${t.pascalName}`]),
+      'ReplyQueueUrlDefault', 'ReplyDeadLetterQueueUrlDefault',
       'Region', 'AlarmTopicArn',
     ];
     assert.deepEqual(Object.keys(s.outputs).sort(), expected.sort());
     assert.deepEqual(['WorkQueueUrlSentiment', 'WorkQueueUrlResearch', 'WorkQueueUrlSynthetic'].filter((k) => !(k in s.outputs)), []);
     assert.equal(s.stack.stackName, 'AsyncTools');
+    assert.equal(s.outputs.Consumers.Value, 'default');
+  });
+
+  it('a reply queue and its DLQ per consumer, named in PascalCase', () => {
+    const three = synth({ context: { consumers: 'default, agents,batch-jobs' } });
+    const keys = Object.keys(three.outputs).filter((k) => k.startsWith('Reply')).sort();
+    assert.deepEqual(keys, [
+      'ReplyDeadLetterQueueUrlAgents', 'ReplyDeadLetterQueueUrlBatchJobs', 'ReplyDeadLetterQueueUrlDefault',
+      'ReplyQueueUrlAgents', 'ReplyQueueUrlBatchJobs', 'ReplyQueueUrlDefault',
+    ]);
+    const names = [{ name: 'default', pascalName: 'Default' }, { name: 'agents', pascalName: 'Agents' }, { name: 'batch-jobs', pascalName: 'BatchJobs' }];
+    for (const [id, fn] of [dispatcher(three), sweeper(three)]) {
+      assert.deepEqual(resolveJsonEnv(fn.Properties['Environment'].Variables.ASYNCTOOLS_REPLY_QUEUES), urlsOf('ReplyQueueUrl', names, three), id);
+    }
+    assert.equal(alarmsIn(three).length, 3 + 4 * tools.length + 3 + 2);
   });
 
   it('each output holds the right kind of value', () => {
     assert.equal(fromOutput('TaskTableName')[1].Type, 'AWS::DynamoDB::Table');
-    assert.equal(fromOutput('DispatcherArn')[1].Type, 'AWS::Lambda::Function');
-    assert.deepEqual(out('DispatcherArn'), { 'Fn::GetAtt': [fromOutput('DispatcherArn')[0], 'Arn'] });
+    for (const key of ['DispatcherArn', 'SweeperArn']) {
+      assert.equal(fromOutput(key)[1].Type, 'AWS::Lambda::Function');
+      assert.deepEqual(out(key), { 'Fn::GetAtt': [fromOutput(key)[0], 'Arn'] });
+    }
     assert.deepEqual(out('DispatcherUrl'), { 'Fn::GetAtt': [fromOutput('DispatcherUrl')[0], 'FunctionUrl'] });
     for (const key of Object.keys(s.outputs).filter((k) => k.includes('QueueUrl'))) {
       assert.equal(fromOutput(key)[1].Type, 'AWS::SQS::Queue', key);

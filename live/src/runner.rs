@@ -26,14 +26,17 @@ use sim::engine::EventQueue;
 use sim::policy::Policy;
 use sim::scenario::Scenario;
 use sim::time::Nanos;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
+use workers::delivery::{ResultSink, VecSink};
 use workers::poller::{PollerSettings, PollerStats, run_poller};
-use workers::ports::MessageQueue;
 use workers::tools::{Tool, ToolContext, ToolFailure};
-use workers::{Backend, Dispatcher, DispatcherSettings, ResultMessage, TaskRequest, ToolBox};
+use workers::{
+    Backend, Caller, Dispatcher, DispatcherSettings, ResultMessage, ResultRouter, TaskRequest,
+    ToolBox,
+};
 
 /// The catalog tool every live call runs as.
 pub const SYNTHETIC: &str = "synthetic";
@@ -321,6 +324,8 @@ struct Shared {
     scenario: Arc<Scenario>,
     policies: Vec<Policy>,
     dispatcher: Arc<Dispatcher>,
+    caller: Caller,
+    consumer: String,
     t0: Instant,
     scale: f64,
     run_id: String,
@@ -505,13 +510,23 @@ pub async fn run_live(
         }
     }
     let duplicates = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    if let Err(e) = warm_up(&dispatcher, backend.results.as_ref(), &run_id).await {
+    // Each run is its own owner: its router hands over only this run's results.
+    let caller = Caller::new(format!("live:{run_id}"))
+        .map_err(|e| LiveError::Pipeline(e.to_string()))?;
+    let consumer = match options.backend {
+        BackendKind::Memory => "live",
+        BackendKind::Aws => workers::limits::DEFAULT_CONSUMER,
+    };
+    let mut router = backend
+        .router(&caller.principal, consumer)
+        .map_err(|e| LiveError::Pipeline(e.to_string()))?;
+    if let Err(e) = warm_up(&dispatcher, &caller, consumer, &mut router, &run_id).await {
         let _ = stop_tx.send(true);
         let _ = poller.await;
         return Err(e);
     }
     let router = tokio::spawn(route_results(
-        backend.results.clone(),
+        router,
         run_id.clone(),
         routes,
         stop_rx,
@@ -523,6 +538,8 @@ pub async fn run_live(
         scenario: scenario.clone(),
         policies: options.policies.clone(),
         dispatcher,
+        caller: caller.clone(),
+        consumer: consumer.to_string(),
         t0,
         scale,
         run_id,
@@ -679,36 +696,31 @@ const WARM_UP_LIMIT: Duration = Duration::from_secs(60);
 /// session of a steady pipeline sees, and the simulator does not model.
 async fn warm_up(
     dispatcher: &Dispatcher,
-    results: &dyn MessageQueue,
+    caller: &Caller,
+    consumer: &str,
+    router: &mut ResultRouter,
     run_id: &str,
 ) -> Result<(), LiveError> {
     let conversation = format!("{run_id}.warm-up");
     let ack = dispatcher
-        .submit(TaskRequest::new(
-            &conversation,
-            SYNTHETIC,
-            json!({ "sleep_ms": 0 }),
-        ))
+        .submit(
+            caller,
+            TaskRequest {
+                reply_to: Some(consumer.to_string()),
+                ..TaskRequest::new(&conversation, SYNTHETIC, json!({ "sleep_ms": 0 }))
+            },
+        )
         .await
         .map_err(|e| LiveError::Pipeline(format!("warm-up submit: {e}")))?;
     let started = Instant::now();
+    let mut sink = VecSink::default();
     while started.elapsed() < WARM_UP_LIMIT {
-        let messages = results
-            .receive(10, Duration::from_secs(1))
+        router
+            .poll(&mut sink, Duration::from_secs(1))
             .await
             .map_err(|e| LiveError::Pipeline(format!("warm-up receive: {e}")))?;
-        for m in messages {
-            if ResultMessage::parse(&m.body).is_ok_and(|r| r.task_id == ack.task_id) {
-                results
-                    .delete(&m.receipt_handle)
-                    .await
-                    .map_err(|e| LiveError::Pipeline(format!("warm-up delete: {e}")))?;
-                return Ok(());
-            }
-            // Someone else's result: make it visible again at once.
-            let _ = results
-                .change_visibility(&m.receipt_handle, Duration::ZERO)
-                .await;
+        if sink.0.iter().any(|r| r.task_id == ack.task_id) {
+            return Ok(());
         }
     }
     Err(LiveError::Pipeline(format!(
@@ -717,59 +729,54 @@ async fn warm_up(
     )))
 }
 
-/// Reads the results queue and hands each of this run's results, once, to its session. Other
-/// conversations' messages are left alone (they reappear after the visibility timeout).
+/// Hands each of this run's results to its session, stamped with the moment the router received it.
+struct SessionSink {
+    prefix: String,
+    routes: Routes,
+}
+
+#[async_trait]
+impl ResultSink for SessionSink {
+    async fn hand_over(&mut self, result: ResultMessage) -> anyhow::Result<()> {
+        let at = Instant::now();
+        if let Some((session, policy, call, attempt)) =
+            parse_conversation(&self.prefix, &result.conversation_id)
+            && let Some(tx) = self.routes.get(&(session, policy))
+        {
+            let _ = tx.send(Arrived {
+                call,
+                attempt,
+                at,
+                task_id: result.task_id,
+                status: result.status.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The run's router: each result once to its session (the router drops repeats, counted here).
 async fn route_results(
-    results: Arc<dyn MessageQueue>,
+    mut router: ResultRouter,
     prefix: String,
     routes: Routes,
     mut stop: watch::Receiver<bool>,
     duplicates: Arc<std::sync::atomic::AtomicU64>,
 ) {
-    let mut seen = HashSet::new();
-    while !*stop.borrow() {
-        let received = tokio::select! {
-            r = results.receive(10, Duration::from_secs(1)) => r,
+    let mut sink = SessionSink { prefix, routes };
+    while !*stop.borrow_and_update() {
+        let polled = tokio::select! {
+            r = router.poll(&mut sink, Duration::from_secs(1)) => r,
             _ = stop.changed() => break,
         };
-        let at = Instant::now();
-        let messages = match received {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(error = %e, "receiving results failed; retrying");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let mut done = Vec::new();
-        for m in messages {
-            let Ok(result) = ResultMessage::parse(&m.body) else {
-                continue;
-            };
-            let Some((session, policy, call, attempt)) =
-                parse_conversation(&prefix, &result.conversation_id)
-            else {
-                continue;
-            };
-            done.push(m.receipt_handle);
-            if !seen.insert(result.task_id.clone()) {
-                duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                continue;
-            }
-            if let Some(tx) = routes.get(&(session, policy)) {
-                let _ = tx.send(Arrived {
-                    call,
-                    attempt,
-                    at,
-                    task_id: result.task_id,
-                    status: result.status.to_string(),
-                });
-            }
+        if let Err(e) = polled {
+            tracing::warn!(error = %e, "receiving results failed; retrying");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        if let Err(e) = results.delete_batch(&done).await {
-            // They come back and are recognised as duplicates.
-            tracing::warn!(error = %e, "deleting delivered results failed");
-        }
+        duplicates.store(
+            router.stats.duplicates_dropped,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 }
 
@@ -848,14 +855,17 @@ async fn run_session(
             attempt_no[call as usize] += 1;
             issued.insert((call, attempt), (now, run));
             let wall_ms = (run as f64 * shared.scale / 1e6).ceil() as u64;
-            let request = TaskRequest::new(
-                shared.conversation(session_index, p, call, attempt),
-                SYNTHETIC,
-                json!({ "sleep_ms": wall_ms }),
-            );
-            let dispatcher = shared.dispatcher.clone();
+            let request = TaskRequest {
+                reply_to: Some(shared.consumer.clone()),
+                ..TaskRequest::new(
+                    shared.conversation(session_index, p, call, attempt),
+                    SYNTHETIC,
+                    json!({ "sleep_ms": wall_ms }),
+                )
+            };
+            let (dispatcher, caller) = (shared.dispatcher.clone(), shared.caller.clone());
             // Submitted concurrently: the agent host does not wait for acks in turn.
-            submitting.spawn(async move { dispatcher.submit(request).await.map(|_| ()) });
+            submitting.spawn(async move { dispatcher.submit(&caller, request).await.map(|_| ()) });
         }
         if session.is_done() {
             break;

@@ -9,6 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use workers::ports::{MessageQueue, QueueDepth, ReceivedMessage};
+use std::collections::BTreeMap;
+use workers::replies::{ReplyQueue, ReplyQueues};
 use workers::{Backend, Catalog, QueueError};
 
 /// A queue whose sends take `delay` longer: the network hop or service time of a slower queue.
@@ -26,8 +28,13 @@ impl MessageQueue for SlowSend {
         tokio::time::sleep(self.delay).await;
         self.inner.send(body).await
     }
-    async fn receive(&self, max: u32, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
-        self.inner.receive(max, wait).await
+    async fn receive(
+        &self,
+        max: u32,
+        wait: Duration,
+        visibility: Option<Duration>,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        self.inner.receive(max, wait, visibility).await
     }
     async fn delete(&self, handle: &str) -> Result<(), QueueError> {
         self.inner.delete(handle).await
@@ -53,10 +60,21 @@ fn backend(work_delay: Duration, results_delay: Duration) -> Backend {
             delay: work_delay,
         }),
     );
-    b.results = Arc::new(SlowSend {
-        inner: b.results.clone(),
-        delay: results_delay,
-    });
+    // `live` hands results over on the consumer "live" of a memory backend.
+    let replies = b.replies.queue("live").unwrap();
+    b.replies = Arc::new(
+        ReplyQueues::fixed(BTreeMap::from([(
+            "live".to_string(),
+            ReplyQueue {
+                queue: Arc::new(SlowSend {
+                    inner: replies,
+                    delay: results_delay,
+                }),
+                dead_letter: None,
+            },
+        )]))
+        .unwrap(),
+    );
     b
 }
 

@@ -17,12 +17,14 @@ use workers::aws::{
     AwsSettings, DEFAULT_STACK_NAME, FunctionUrlClient, ProvisionOptions, ResourceOverrides,
     Resources, provision, sdk_config, url_encode,
 };
+use workers::delivery::{FileSink, ResultSink, StdoutSink};
 use workers::demo::{DemoOptions, run_demo};
-use workers::limits::DEFAULT_LIST_PAGE;
+use workers::limits::{DEFAULT_CONSUMER, DEFAULT_LIST_PAGE};
 use workers::poller::{PoolOptions, WorkerPool};
+use workers::sweeper::{Remedy, SweepSettings};
 use workers::{
-    Backend, Catalog, Dispatcher, DispatcherSettings, InputError, PipelineError, ResultMessage,
-    TaskRecord, TaskRequest, ToolBox,
+    Backend, Caller, Catalog, Dispatcher, DispatcherSettings, InputError, PipelineError,
+    ResultMessage, TaskRecord, TaskRequest, ToolBox,
 };
 
 #[derive(clap::Subcommand, Debug)]
@@ -47,10 +49,17 @@ pub enum TasksCommand {
     Status(StatusArgs),
     /// List a conversation's tasks, oldest first.
     List(ListArgs),
-    /// Cancel a pending or running task (a running tool is not interrupted; its result is discarded).
+    /// Cancel a pending or running task (a running tool is told at its next heartbeat; whatever it
+    /// returns is discarded).
     Cancel(StatusArgs),
-    /// Print a conversation's results as they arrive, each once (JSON lines).
+    /// Hand over a consumer's results as they arrive, each exactly once (JSON lines).
     Watch(WatchArgs),
+    /// Re-enqueue lost tasks and publish unpublished results once (what the stack's sweeper does).
+    Sweep(SweepArgs),
+    /// List open tasks past a bound, unpublished results and DLQ depths, without acting.
+    Stuck(SweepArgs),
+    /// Send a task's work message again (or publish its result), or do so for every stuck task.
+    Requeue(RequeueArgs),
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -83,9 +92,10 @@ pub struct BackendArgs {
     /// Task table name (overrides ASYNCTOOLS_TABLE and the outputs file).
     #[arg(long)]
     table: Option<String>,
-    /// Results queue URL (overrides ASYNCTOOLS_RESULTS_QUEUE and the outputs file).
-    #[arg(long, value_name = "URL")]
-    results_queue: Option<String>,
+    /// Who you are, locally: tasks belong to the principal that submitted them and are invisible to
+    /// others. Against a deployed dispatcher your IAM identity is the principal instead.
+    #[arg(long, env = "ASYNCTOOLS_PRINCIPAL", default_value = "local")]
+    principal: String,
     /// A tool's work queue URL, repeatable (overrides ASYNCTOOLS_WORK_QUEUES and the outputs file).
     #[arg(long = "work-queue", value_name = "TOOL=URL")]
     work_queues: Vec<String>,
@@ -113,6 +123,9 @@ pub struct SubmitArgs {
     /// Give up on the task unless it starts within this long (e.g. 30s, 5m).
     #[arg(long, value_parser = humantime::parse_duration)]
     deadline: Option<Duration>,
+    /// The consumer whose reply queue gets the result (`tasks watch --consumer`).
+    #[arg(long, default_value = DEFAULT_CONSUMER)]
+    reply_to: String,
     /// Wait for the task to finish and print its result message (always on with the memory backend).
     #[arg(long)]
     wait: bool,
@@ -146,8 +159,13 @@ pub struct ListArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct WatchArgs {
-    #[arg(long)]
-    conversation: String,
+    /// The consumer whose reply queue to read: every result of yours sent to it, any conversation.
+    #[arg(long, default_value = DEFAULT_CONSUMER)]
+    consumer: String,
+    /// Append results to this file instead of printing them. The file is the checkpoint: a
+    /// restarted watcher skips what it holds, so each result lands in it exactly once.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
     /// Stop after this many results.
     #[arg(long)]
     count: Option<usize>,
@@ -172,6 +190,38 @@ pub struct WorkerArgs {
     /// Written into leases; default: local:<host>:<pid>.
     #[arg(long)]
     worker_id: Option<String>,
+    /// Replace every tool's recovery_s: how long this worker's tasks stay hidden if it dies.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    recovery: Option<Duration>,
+    /// Also sweep the table this often (0s: never); see `tasks sweep`.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    sweep_every: Duration,
+    /// The sweep's bound: tasks waiting longer than this are re-enqueued or published.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    sweep_older_than: Duration,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SweepArgs {
+    /// Tasks waiting longer than this count as stuck.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    older_than: Duration,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RequeueArgs {
+    /// The task to re-enqueue (or whose result to publish, if it has finished).
+    #[arg(required_unless_present = "stuck", conflicts_with = "stuck")]
+    task_id: Option<String>,
+    /// Every stuck task (as `tasks stuck` lists them).
+    #[arg(long)]
+    stuck: bool,
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    older_than: Duration,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -186,6 +236,9 @@ pub struct LocalUpArgs {
     outputs: PathBuf,
     #[arg(long, default_value = DEFAULT_STACK_NAME)]
     stack_name: String,
+    /// Consumers to create a reply queue (+ DLQ) for, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_CONSUMER)]
+    consumers: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -207,6 +260,9 @@ pub fn run(cmd: PipelineCommand) -> CmdResult {
             PipelineCommand::Tasks(TasksCommand::List(args)) => list(args).await,
             PipelineCommand::Tasks(TasksCommand::Cancel(args)) => cancel(args).await,
             PipelineCommand::Tasks(TasksCommand::Watch(args)) => watch(args).await,
+            PipelineCommand::Tasks(TasksCommand::Sweep(args)) => sweep(args).await,
+            PipelineCommand::Tasks(TasksCommand::Stuck(args)) => stuck(args).await,
+            PipelineCommand::Tasks(TasksCommand::Requeue(args)) => requeue(args).await,
             PipelineCommand::Worker(args) => worker(args).await,
             PipelineCommand::Local(LocalCommand::Up(args)) => local_up(args).await,
             PipelineCommand::Demo(args) => demo(args).await,
@@ -269,7 +325,7 @@ async fn aws_parts(args: &BackendArgs) -> Result<AwsParts, CmdError> {
         .map_err(CmdError::input)?;
     let mut flags = ResourceOverrides {
         table: args.table.clone(),
-        results_queue_url: args.results_queue.clone(),
+        reply_queue_urls: BTreeMap::new(),
         work_queue_urls: BTreeMap::new(),
     };
     for pair in &args.work_queues {
@@ -306,6 +362,10 @@ impl BackendArgs {
     pub(crate) fn is_aws(&self) -> bool {
         self.backend == BackendKind::Aws
     }
+
+    pub(crate) fn caller(&self) -> Result<Caller, CmdError> {
+        Caller::new(&self.principal).map_err(CmdError::input)
+    }
 }
 
 pub(crate) async fn aws_backend(args: &BackendArgs) -> Result<Backend, CmdError> {
@@ -321,7 +381,7 @@ struct AwsParts {
 /// Where `tasks submit|status|list|cancel` go: the dispatcher logic in this process, or the deployed
 /// dispatcher's Function URL (SigV4-signed) when the stack outputs name one. Both answer the same JSON.
 enum Front {
-    Local(Dispatcher),
+    Local(Box<Dispatcher>, Caller),
     Remote(Box<FunctionUrlClient>),
 }
 
@@ -332,7 +392,10 @@ impl Front {
             Some(url) => Ok(Front::Remote(Box::new(
                 FunctionUrlClient::new(&parts.sdk, &url).map_err(CmdError::runtime)?,
             ))),
-            None => Ok(Front::Local(dispatcher(&parts.backend)?)),
+            None => Ok(Front::Local(
+                Box::new(dispatcher(&parts.backend)?),
+                args.caller()?,
+            )),
         }
     }
 
@@ -362,7 +425,11 @@ impl Front {
 
     async fn submit(&self, request: TaskRequest) -> Result<Value, CmdError> {
         match self {
-            Front::Local(d) => to_value(&d.submit(request).await.map_err(from_pipeline)?),
+            Front::Local(d, caller) => to_value(
+                &d.submit(caller, request)
+                    .await
+                    .map_err(from_pipeline)?,
+            ),
             Front::Remote(c) => {
                 let body = serde_json::to_string(&request).map_err(CmdError::runtime)?;
                 Self::remote(c, "POST", "/tasks", Some(&body)).await
@@ -372,7 +439,9 @@ impl Front {
 
     async fn get(&self, task_id: &str) -> Result<Value, CmdError> {
         match self {
-            Front::Local(d) => to_value(&d.get(task_id).await.map_err(from_pipeline)?),
+            Front::Local(d, caller) => {
+                to_value(&d.get(caller, task_id).await.map_err(from_pipeline)?)
+            }
             Front::Remote(c) => {
                 Self::remote(c, "GET", &format!("/tasks/{}", url_encode(task_id)), None).await
             }
@@ -386,9 +455,9 @@ impl Front {
         cursor: Option<&str>,
     ) -> Result<Value, CmdError> {
         match self {
-            Front::Local(d) => {
+            Front::Local(d, caller) => {
                 let page = d
-                    .list(conversation_id, limit, cursor)
+                    .list(caller, conversation_id, limit, cursor)
                     .await
                     .map_err(from_pipeline)?;
                 Ok(json!({ "tasks": page.tasks, "next_cursor": page.next_cursor }))
@@ -408,8 +477,8 @@ impl Front {
 
     async fn cancel(&self, task_id: &str) -> Result<Value, CmdError> {
         match self {
-            Front::Local(d) => {
-                let outcome = d.cancel(task_id).await.map_err(from_pipeline)?;
+            Front::Local(d, caller) => {
+                let outcome = d.cancel(caller, task_id).await.map_err(from_pipeline)?;
                 Ok(json!({ "cancelled": outcome.cancelled, "task": outcome.record }))
             }
             Front::Remote(c) => {
@@ -444,6 +513,7 @@ fn aws_settings(endpoint: Option<String>) -> AwsSettings {
         region: (endpoint.is_some() && !has_region).then(|| "us-east-1".to_string()),
         endpoint_url: endpoint,
         max_attempts: None,
+        operation_timeout: None,
     }
 }
 
@@ -469,6 +539,7 @@ async fn submit(args: SubmitArgs) -> CmdResult {
     let request = TaskRequest {
         idempotency_key: args.idempotency_key.clone(),
         deadline_ms,
+        reply_to: Some(args.reply_to.clone()),
         ..TaskRequest::new(&args.conversation, &args.tool, arguments)
     };
     let (front, pool) = match args.backend.backend {
@@ -487,7 +558,10 @@ async fn submit(args: SubmitArgs) -> CmdResult {
                 &options,
             )
             .map_err(CmdError::input)?;
-            (Front::Local(dispatcher(&backend)?), Some(pool))
+            (
+                Front::Local(Box::new(dispatcher(&backend)?), args.backend.caller()?),
+                Some(pool),
+            )
         }
         BackendKind::Aws => (Front::for_args(&args.backend).await?, None),
     };
@@ -554,38 +628,150 @@ async fn watch(args: WatchArgs) -> CmdResult {
     if args.backend.backend == BackendKind::Memory {
         return Err(memory_only_here("tasks watch"));
     }
-    workers::protocol::check_conversation_id(&args.conversation).map_err(CmdError::input)?;
+    let caller = args.backend.caller()?;
     let backend = aws_backend(&args.backend).await?;
-    let mut watcher = backend.watcher(&args.conversation);
-    // A signal only stops the loop between polls: a poll cut short could have deleted results it had
-    // not yet returned, and those would be lost.
+    let mut router = backend
+        .router(&caller.principal, &args.consumer)
+        .map_err(CmdError::input)?;
+    let mut sink: Box<dyn ResultSink> = match &args.out {
+        Some(path) => Box::new(FileSink::open(path).map_err(CmdError::input)?),
+        None => Box::new(StdoutSink),
+    };
+    // A signal stops the loop between polls, never inside one: a result is handed over, marked
+    // delivered and only then deleted, and each of those steps finishes.
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         let _ = shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
     let started = Instant::now();
-    let mut printed = 0;
+    let mut handed = router
+        .reconcile(sink.as_mut())
+        .await
+        .map_err(from_pipeline)?;
+    let mut last_reconcile = Instant::now();
     loop {
         let done = *stop.borrow()
-            || args.count.is_some_and(|n| printed >= n)
+            || args.count.is_some_and(|n| handed >= n)
             || args.timeout.is_some_and(|t| started.elapsed() >= t);
         if done {
+            eprintln!("watch stopped: {:?}", router.stats);
             return Ok(());
         }
         let left = args
             .timeout
             .map_or(Duration::MAX, |t| t.saturating_sub(started.elapsed()));
-        let wait = left.min(WATCH_POLL_WAIT);
-        let results = watcher
-            .poll(wait)
-            .await
-            .map_err(|e| CmdError::runtime(anyhow!(e)))?;
-        for result in results {
-            print_line(&result)?;
-            printed += 1;
+        match router.poll(sink.as_mut(), left.min(WATCH_POLL_WAIT)).await {
+            Ok(n) => handed += n,
+            Err(e) if e.is_caller_error() => return Err(from_pipeline(e)),
+            Err(e) => {
+                eprintln!("watch: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        if last_reconcile.elapsed() >= workers::delivery::RECONCILE_EVERY {
+            handed += router
+                .reconcile(sink.as_mut())
+                .await
+                .map_err(from_pipeline)?;
+            last_reconcile = Instant::now();
         }
     }
+}
+
+fn sweep_settings(older_than: Duration) -> SweepSettings {
+    SweepSettings {
+        older_than_ms: older_than.as_millis() as u64,
+        ..SweepSettings::default()
+    }
+}
+
+async fn sweep(args: SweepArgs) -> CmdResult {
+    if args.backend.backend == BackendKind::Memory {
+        return Err(memory_only_here("tasks sweep"));
+    }
+    let backend = aws_backend(&args.backend).await?;
+    let report = workers::sweeper::sweep(
+        backend.store.as_ref(),
+        &backend.work_queues,
+        &backend.replies,
+        sweep_settings(args.older_than),
+    )
+    .await
+    .map_err(from_pipeline)?;
+    print_json(&report)
+}
+
+async fn stuck(args: SweepArgs) -> CmdResult {
+    if args.backend.backend == BackendKind::Memory {
+        return Err(memory_only_here("tasks stuck"));
+    }
+    let backend = aws_backend(&args.backend).await?;
+    let report = workers::sweeper::find_stuck(backend.store.as_ref(), sweep_settings(args.older_than))
+        .await
+        .map_err(from_pipeline)?;
+    let mut dead_letters = serde_json::Map::new();
+    let depth = |q: &Arc<dyn workers::ports::MessageQueue>| {
+        let q = q.clone();
+        async move { q.depth().await.map(|d| d.visible + d.in_flight) }
+    };
+    for (tool, queue) in &backend.dead_letter_queues {
+        let n = depth(queue).await.map_err(|e| CmdError::runtime(anyhow!(e)))?;
+        dead_letters.insert(format!("tool:{tool}"), json!(n));
+    }
+    for (consumer, reply) in backend.replies.all() {
+        if let Some(queue) = &reply.dead_letter {
+            let n = depth(queue).await.map_err(|e| CmdError::runtime(anyhow!(e)))?;
+            dead_letters.insert(format!("consumer:{consumer}"), json!(n));
+        }
+    }
+    print_json(&json!({
+        "older_than_s": args.older_than.as_secs(),
+        "oldest_open_age_s": report.oldest_open_age_s,
+        "stuck": report.stuck,
+        "dead_letter_queues": dead_letters,
+    }))
+}
+
+async fn requeue(args: RequeueArgs) -> CmdResult {
+    if args.backend.backend == BackendKind::Memory {
+        return Err(memory_only_here("tasks requeue"));
+    }
+    let backend = aws_backend(&args.backend).await?;
+    if args.stuck {
+        return sweep(SweepArgs {
+            older_than: args.older_than,
+            backend: args.backend,
+        })
+        .await;
+    }
+    let task_id = args.task_id.unwrap_or_default();
+    workers::protocol::check_task_id(&task_id).map_err(CmdError::input)?;
+    let record = backend
+        .store
+        .get(&task_id)
+        .await
+        .map_err(|e| from_pipeline(e.into()))?
+        .ok_or_else(|| from_pipeline(PipelineError::NotFound(task_id.clone())))?;
+    let remedy = match record.status {
+        s if !s.is_terminal() => Remedy::Requeue,
+        _ if !record.result_published => Remedy::Publish,
+        s => {
+            return Err(CmdError::input(anyhow!(
+                "task {task_id} is {s} and its result was published: nothing to requeue"
+            )));
+        }
+    };
+    workers::sweeper::apply(
+        backend.store.as_ref(),
+        &backend.work_queues,
+        &backend.replies,
+        record,
+        remedy,
+    )
+    .await
+    .map_err(from_pipeline)?;
+    print_json(&json!({ "task_id": task_id, "done": remedy }))
 }
 
 /// Short enough that Ctrl-C ends `tasks watch` promptly.
@@ -604,8 +790,12 @@ async fn worker(args: WorkerArgs) -> CmdResult {
     let mut options = PoolOptions::new(worker_id(args.worker_id.clone()));
     options.concurrency = args.concurrency;
     options.wait = args.wait;
+    options.recovery_ms = args.recovery.map(|d| d.as_millis() as u64);
+    options.sweep_every = (!args.sweep_every.is_zero()).then_some(args.sweep_every);
+    options.sweep = sweep_settings(args.sweep_older_than);
     match args.backend.backend {
         BackendKind::Aws => {
+            args.backend.caller()?;
             let backend = aws_backend(&args.backend).await?;
             let pool = WorkerPool::start(&backend, &ToolBox::builtin(), &tools, &options)
                 .map_err(CmdError::input)?;
@@ -620,7 +810,7 @@ async fn worker(args: WorkerArgs) -> CmdResult {
             eprintln!("worker stopped: {stats:?}");
             Ok(())
         }
-        BackendKind::Memory => memory_worker(tools, options).await,
+        BackendKind::Memory => memory_worker(tools, options, args.backend.caller()?).await,
     }
 }
 
@@ -636,9 +826,14 @@ async fn shutdown_signal() -> CmdResult {
 
 /// The memory worker reads task requests (JSON lines) from stdin, prints each acknowledgement, and
 /// prints results as they land; it exits when stdin is closed and every task has finished.
-async fn memory_worker(tools: Vec<String>, mut options: PoolOptions) -> CmdResult {
+async fn memory_worker(tools: Vec<String>, mut options: PoolOptions, caller: Caller) -> CmdResult {
     let backend = Backend::in_memory(catalog());
     options.wait = Duration::from_secs(1);
+    options.sweep_every = None;
+    let mut router = backend
+        .router(&caller.principal, DEFAULT_CONSUMER)
+        .map_err(CmdError::input)?;
+    let mut results = workers::delivery::VecSink::default();
     let pool = WorkerPool::start(&backend, &ToolBox::builtin(), &tools, &options)
         .map_err(CmdError::input)?;
     let dispatcher = dispatcher(&backend)?;
@@ -664,7 +859,7 @@ async fn memory_worker(tools: Vec<String>, mut options: PoolOptions) -> CmdResul
                 Some(Ok(line)) if line.trim().is_empty() => {}
                 Some(Ok(line)) => {
                     let submitted = match TaskRequest::from_json(&line) {
-                        Ok(request) if tools.contains(&request.tool) => dispatcher.submit(request).await.map_err(|e| e.to_string()),
+                        Ok(request) if tools.contains(&request.tool) => dispatcher.submit(&caller, request).await.map_err(|e| e.to_string()),
                         Ok(request) => Err(format!("tool {:?} is not served by this worker", request.tool)),
                         Err(e) => Err(e.to_string()),
                     };
@@ -680,11 +875,10 @@ async fn memory_worker(tools: Vec<String>, mut options: PoolOptions) -> CmdResul
                     }
                 }
             },
-            received = backend.results.receive(10, Duration::from_millis(500)) => {
-                for message in received.map_err(|e| CmdError::runtime(anyhow!(e)))? {
-                    let result = ResultMessage::parse(&message.body).map_err(CmdError::runtime)?;
+            polled = router.poll(&mut results, Duration::from_millis(500)) => {
+                polled.map_err(from_pipeline)?;
+                for result in results.0.drain(..) {
                     print_line(&result)?;
-                    backend.results.delete(&message.receipt_handle).await.map_err(|e| CmdError::runtime(anyhow!(e)))?;
                     pending = pending.saturating_sub(1);
                 }
             }
@@ -703,8 +897,8 @@ async fn local_up(args: LocalUpArgs) -> CmdResult {
     let catalog = catalog();
     let sdk = sdk_config(&AwsSettings::emulator(&args.endpoint)).await;
     let options = ProvisionOptions {
-        stack_name: args.stack_name.clone(),
-        work_visibility_timeout_s: None,
+        consumers: args.consumers.clone(),
+        ..ProvisionOptions::new(&args.stack_name)
     };
     let resources = provision(&sdk, &catalog, &options)
         .await
@@ -719,9 +913,11 @@ async fn local_up(args: LocalUpArgs) -> CmdResult {
         .with_context(|| format!("writing {}", args.outputs.display()))
         .map_err(CmdError::runtime)?;
     println!(
-        "created on {}: table {}, results queue, and a work queue + DLQ for each of {}",
+        "created on {}: table {}, a reply queue + DLQ for each consumer ({}), and a work queue + DLQ \
+         for each of {}",
         args.endpoint,
         resources.table,
+        args.consumers.join(", "),
         catalog.names().join(", ")
     );
     println!("wrote {}", args.outputs.display());

@@ -2,12 +2,13 @@
 
 use crate::aws::{DynamoStore, Resources, SqsQueue};
 use crate::catalog::Catalog;
+use crate::delivery::{ResultRouter, StoreLedger};
 use crate::dispatcher::{Dispatcher, DispatcherSettings};
 use crate::error::InputError;
 use crate::memory::{MemoryQueue, MemoryStore, QueueSettings};
 use crate::ports::{MessageQueue, TaskStore};
+use crate::replies::{ReplyQueue, ReplyQueues};
 use crate::tools::ToolBox;
-use crate::watch::ResultWatcher;
 use crate::worker::{Worker, WorkerSettings};
 use aws_config::SdkConfig;
 use std::collections::BTreeMap;
@@ -20,8 +21,8 @@ pub struct Backend {
     pub store: Arc<dyn TaskStore>,
     pub work_queues: BTreeMap<String, Arc<dyn MessageQueue>>,
     pub dead_letter_queues: BTreeMap<String, Arc<dyn MessageQueue>>,
-    pub results: Arc<dyn MessageQueue>,
-    pub results_dead_letter: Option<Arc<dyn MessageQueue>>,
+    /// One reply queue per consumer.
+    pub replies: Arc<ReplyQueues>,
 }
 
 impl Backend {
@@ -54,24 +55,12 @@ impl Backend {
             );
             dead_letter_queues.insert(tool.name.clone(), dlq);
         }
-        let results_dlq = Arc::new(MemoryQueue::new("results-dlq", QueueSettings::default()));
-        let results = Arc::new(MemoryQueue::new(
-            "results",
-            QueueSettings {
-                visibility_timeout: Duration::from_secs(u64::from(
-                    crate::aws::RESULTS_VISIBILITY_TIMEOUT_S,
-                )),
-                max_receive_count: crate::aws::RESULTS_MAX_RECEIVE_COUNT,
-                dead_letter: Some(results_dlq.clone()),
-            },
-        ));
         Backend {
             catalog,
             store: Arc::new(MemoryStore::new()),
             work_queues,
             dead_letter_queues,
-            results,
-            results_dead_letter: Some(results_dlq),
+            replies: Arc::new(ReplyQueues::in_memory()),
         }
     }
 
@@ -86,6 +75,17 @@ impl Backend {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let queue =
             |url: &String| -> Arc<dyn MessageQueue> { Arc::new(SqsQueue::new(sqs.clone(), url)) };
+        let replies = resources
+            .reply_queue_urls
+            .iter()
+            .map(|(consumer, url)| {
+                let reply = ReplyQueue {
+                    queue: queue(url),
+                    dead_letter: resources.reply_dead_letter_queue_urls.get(consumer).map(queue),
+                };
+                (consumer.clone(), reply)
+            })
+            .collect();
         Ok(Backend {
             store: Arc::new(DynamoStore::new(dynamodb, &resources.table)),
             work_queues: resources
@@ -98,8 +98,7 @@ impl Backend {
                 .iter()
                 .map(|(t, u)| (t.clone(), queue(u)))
                 .collect(),
-            results: queue(&resources.results_queue_url),
-            results_dead_letter: resources.results_dead_letter_queue_url.as_ref().map(queue),
+            replies: Arc::new(ReplyQueues::fixed(replies)?),
             catalog,
         })
     }
@@ -114,7 +113,7 @@ impl Backend {
             tools,
             self.store.clone(),
             self.work_queues.clone(),
-            self.results.clone(),
+            self.replies.clone(),
             settings,
         )
     }
@@ -130,7 +129,8 @@ impl Backend {
             spec,
             tools,
             self.store.clone(),
-            self.results.clone(),
+            self.replies.clone(),
+            Some(self.work_queue(tool)?),
             settings,
         )
     }
@@ -145,7 +145,16 @@ impl Backend {
         })
     }
 
-    pub fn watcher(&self, conversation_id: &str) -> ResultWatcher {
-        ResultWatcher::new(self.results.clone(), conversation_id)
+    /// The router of one consumer process: `owner`'s results from `consumer`'s reply queue, with the
+    /// table read directly.
+    pub fn router(&self, owner: &str, consumer: &str) -> Result<ResultRouter, InputError> {
+        crate::protocol::check_principal(owner)?;
+        let queue = self.replies.queue(consumer)?;
+        let ledger = Arc::new(StoreLedger {
+            store: self.store.clone(),
+            owner: owner.to_string(),
+            consumer: consumer.to_string(),
+        });
+        Ok(ResultRouter::new(queue, ledger, owner))
     }
 }

@@ -12,11 +12,15 @@ use thiserror::Error;
 pub const EMBEDDED_CATALOG_TOML: &str = include_str!("../tools.toml");
 pub const CATALOG_VERSION: u32 = 1;
 
-const TIMEOUT_S: RangeInclusive<u32> = 1..=900;
+/// Lambda's 900 s maximum, less the worker's write reserve (`limits::WRITE_RESERVE_S`).
+const TIMEOUT_S: RangeInclusive<u32> = 1..=880;
 const MEMORY_MB: RangeInclusive<u32> = 128..=10240;
 const BATCH_SIZE: RangeInclusive<u32> = 1..=10;
 const MAX_CONCURRENCY: RangeInclusive<u32> = 2..=1000;
-const MAX_RECEIVE_COUNT: RangeInclusive<u32> = 1..=10;
+/// AWS advises at least 5 for SQS event sources: throttled invocations count as receives.
+const MAX_RECEIVE_COUNT: RangeInclusive<u32> = 5..=100;
+const RECOVERY_S: RangeInclusive<u32> = 5..=900;
+pub const DEFAULT_RECOVERY_S: u32 = 30;
 const MAX_NAME_CHARS: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -33,12 +37,21 @@ pub struct ToolSpec {
     pub batch_size: u32,
     pub max_concurrency: u32,
     pub max_receive_count: u32,
+    /// How long a crashed worker's tasks wait before another worker takes them over: the worker
+    /// hides each message it runs for this long and renews it (and its lease) with a heartbeat.
+    #[serde(default = "default_recovery_s")]
+    pub recovery_s: u32,
+}
+
+fn default_recovery_s() -> u32 {
+    DEFAULT_RECOVERY_S
 }
 
 impl ToolSpec {
     /// AWS's advice for SQS event sources: six times the function timeout.
+    /// (The worker function's timeout is `timeout_s` plus the write reserve.)
     pub fn visibility_timeout_s(&self) -> u32 {
-        6 * self.timeout_s
+        6 * (self.timeout_s + crate::limits::WRITE_RESERVE_S)
     }
 
     /// `web-search` -> `WebSearch`: the suffix of the stack outputs `WorkQueueUrl<Tool>`.
@@ -140,12 +153,12 @@ fn check_tool(index: usize, tool: &ToolSpec) -> Result<(), CatalogError> {
             "tools[{index}]: name = {name:?} must be 1..={MAX_NAME_CHARS} lowercase letters, digits or '-'"
         )));
     }
-    let ranges: [(&str, u32, &RangeInclusive<u32>, &str); 5] = [
+    let ranges: [(&str, u32, &RangeInclusive<u32>, &str); 6] = [
         (
             "timeout_s",
             tool.timeout_s,
             &TIMEOUT_S,
-            " (Lambda's maximum)",
+            " (Lambda's maximum less the 20 s write reserve)",
         ),
         ("memory_mb", tool.memory_mb, &MEMORY_MB, " (Lambda's range)"),
         (
@@ -164,8 +177,9 @@ fn check_tool(index: usize, tool: &ToolSpec) -> Result<(), CatalogError> {
             "max_receive_count",
             tool.max_receive_count,
             &MAX_RECEIVE_COUNT,
-            "",
+            " (AWS advises at least 5)",
         ),
+        ("recovery_s", tool.recovery_s, &RECOVERY_S, ""),
     ];
     for (field, value, range, why) in ranges {
         if !range.contains(&value) {
@@ -175,6 +189,13 @@ fn check_tool(index: usize, tool: &ToolSpec) -> Result<(), CatalogError> {
                 range.end()
             )));
         }
+    }
+    if tool.recovery_s > tool.visibility_timeout_s() {
+        return Err(CatalogError(format!(
+            "tools[{index}] ({name}): recovery_s = {} is longer than the work queue's visibility timeout ({} s)",
+            tool.recovery_s,
+            tool.visibility_timeout_s()
+        )));
     }
     Ok(())
 }
@@ -192,7 +213,7 @@ timeout_s = 10
 memory_mb = 256
 batch_size = 10
 max_concurrency = 20
-max_receive_count = 3
+max_receive_count = 5
 "#;
 
     #[test]
@@ -215,7 +236,7 @@ max_receive_count = 3
         let catalog = Catalog::parse(ONE).unwrap();
         assert_eq!(
             catalog.get("web-search").unwrap().visibility_timeout_s(),
-            60
+            180
         );
     }
 
@@ -242,12 +263,12 @@ max_receive_count = 3
             (
                 "timeout_s = 10",
                 "timeout_s = 0",
-                "timeout_s = 0 is outside 1..=900",
+                "timeout_s = 0 is outside 1..=880",
             ),
             (
                 "timeout_s = 10",
-                "timeout_s = 901",
-                "timeout_s = 901 is outside 1..=900",
+                "timeout_s = 881",
+                "timeout_s = 881 is outside 1..=880",
             ),
             (
                 "memory_mb = 256",
@@ -280,14 +301,24 @@ max_receive_count = 3
                 "max_concurrency = 1001 is outside 2..=1000",
             ),
             (
+                "max_receive_count = 5",
                 "max_receive_count = 3",
-                "max_receive_count = 0",
-                "max_receive_count = 0 is outside 1..=10",
+                "max_receive_count = 3 is outside 5..=100 (AWS advises at least 5)",
             ),
             (
-                "max_receive_count = 3",
-                "max_receive_count = 11",
-                "max_receive_count = 11 is outside 1..=10",
+                "max_receive_count = 5",
+                "max_receive_count = 101",
+                "max_receive_count = 101 is outside 5..=100",
+            ),
+            (
+                "max_receive_count = 5",
+                "max_receive_count = 5\nrecovery_s = 4",
+                "recovery_s = 4 is outside 5..=900",
+            ),
+            (
+                "timeout_s = 10",
+                "timeout_s = 1\nrecovery_s = 900",
+                "recovery_s = 900 is longer than the work queue's visibility timeout (126 s)",
             ),
             (
                 "\"web-search\"",

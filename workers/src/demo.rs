@@ -4,7 +4,8 @@
 
 use crate::backend::Backend;
 use crate::catalog::Catalog;
-use crate::dispatcher::DispatcherSettings;
+use crate::delivery::VecSink;
+use crate::dispatcher::{Caller, DispatcherSettings};
 use crate::poller::{PoolOptions, WorkerPool};
 use crate::protocol::{ResultMessage, SubmitAck, TaskRequest};
 use crate::tools::ToolBox;
@@ -30,6 +31,7 @@ pub struct DemoReport {
 
 const REVIEW: &str = "The battery life is great, but the screen is awful and support was rude.";
 const CONVERSATION: &str = "demo-conversation";
+const DEMO_PRINCIPAL: &str = "local:demo";
 
 struct Transcript<'a> {
     out: &'a mut (dyn Write + Send),
@@ -64,7 +66,8 @@ pub async fn run_demo(out: &mut (dyn Write + Send), options: &DemoOptions) -> Re
             .collect::<Vec<_>>(),
         &pool_options,
     )?;
-    let mut watcher = backend.watcher(CONVERSATION);
+    let caller = Caller::new(DEMO_PRINCIPAL)?;
+    let mut router = backend.router(DEMO_PRINCIPAL, crate::limits::DEFAULT_CONSUMER)?;
     let mut t = Transcript {
         out,
         started: Instant::now(),
@@ -87,7 +90,7 @@ pub async fn run_demo(out: &mut (dyn Write + Send), options: &DemoOptions) -> Re
         &format!("calls research({research_args})"),
     )?;
     let research = dispatcher
-        .submit(TaskRequest::new(CONVERSATION, "research", research_args))
+        .submit(&caller, TaskRequest::new(CONVERSATION, "research", research_args))
         .await
         .context("submitting the research call")?;
     t.say("dispatcher", "ack research", &ack_line(&research))?;
@@ -98,7 +101,7 @@ pub async fn run_demo(out: &mut (dyn Write + Send), options: &DemoOptions) -> Re
         &format!("calls sentiment({sentiment_args})"),
     )?;
     let sentiment = dispatcher
-        .submit(TaskRequest::new(CONVERSATION, "sentiment", sentiment_args))
+        .submit(&caller, TaskRequest::new(CONVERSATION, "sentiment", sentiment_args))
         .await
         .context("submitting the sentiment call")?;
     t.say("dispatcher", "ack sentiment", &ack_line(&sentiment))?;
@@ -118,7 +121,9 @@ pub async fn run_demo(out: &mut (dyn Write + Send), options: &DemoOptions) -> Re
         if Instant::now() > give_up {
             anyhow::bail!("the demo's results did not arrive in time");
         }
-        for result in watcher.poll(Duration::from_millis(500)).await? {
+        let mut sink = VecSink::default();
+        router.poll(&mut sink, Duration::from_millis(500)).await?;
+        for result in sink.0 {
             pending -= 1;
             let event = format!("result {}", result.tool);
             t.say("result", &event, &result_line(&result))?;

@@ -7,9 +7,11 @@ use crate::error::{InputError, PipelineError, StoreError};
 use crate::limits::*;
 use crate::ports::{CreateOutcome, MessageQueue, TaskPage, TaskStore, check_list_args};
 use crate::protocol::{
-    PROTOCOL_VERSION, SubmitAck, TaskRequest, WorkMessage, check_conversation_id, check_task_id,
+    SubmitAck, TaskRequest, WorkMessage, check_consumer_name, check_conversation_id,
+    check_principal, check_task_id,
 };
-use crate::record::TaskRecord;
+use crate::record::{NewTask, TaskRecord};
+use crate::replies::ReplyQueues;
 use crate::results::{Publication, ensure_published};
 use crate::state::TaskStatus;
 use crate::tools::ToolBox;
@@ -19,18 +21,46 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct DispatcherSettings {
     pub task_ttl_days: u32,
-    /// A replayed request whose task is still PENDING after this long is enqueued again: it covers a
-    /// dispatcher that died between the record write and the enqueue. Duplicates are harmless (the
-    /// worker's conditional claim runs the tool once).
-    pub reenqueue_pending_after_ms: u64,
 }
 
 impl Default for DispatcherSettings {
     fn default() -> Self {
         DispatcherSettings {
             task_ttl_days: DEFAULT_TASK_TTL_DAYS,
-            reenqueue_pending_after_ms: 30_000,
         }
+    }
+}
+
+/// Who is calling: the IAM principal behind a Function URL request, or an explicit local name. Every
+/// task belongs to the caller that submitted it; to any other caller it does not exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub principal: String,
+}
+
+impl Caller {
+    pub fn new(principal: impl Into<String>) -> Result<Caller, InputError> {
+        let principal = principal.into();
+        check_principal(&principal)?;
+        Ok(Caller { principal })
+    }
+
+    /// The owner recorded for an IAM caller. An assumed role's ARN names a session
+    /// (`arn:aws:sts::<account>:assumed-role/<role>/<session>`) that changes with every set of
+    /// credentials, so the owner is the role: a restarted agent still owns its tasks.
+    pub fn from_iam_arn(arn: &str) -> Result<Caller, InputError> {
+        let principal = match arn.split_once(":assumed-role/") {
+            Some((prefix, rest)) => {
+                let role = rest.split('/').next().unwrap_or(rest);
+                format!("{prefix}:assumed-role/{role}")
+            }
+            None => arn.to_string(),
+        };
+        Caller::new(principal)
+    }
+
+    fn owns(&self, record: &TaskRecord) -> bool {
+        record.owner == self.principal
     }
 }
 
@@ -64,7 +94,7 @@ pub struct Dispatcher {
     tools: ToolBox,
     store: Arc<dyn TaskStore>,
     work_queues: BTreeMap<String, Arc<dyn MessageQueue>>,
-    results: Arc<dyn MessageQueue>,
+    replies: Arc<ReplyQueues>,
     settings: DispatcherSettings,
 }
 
@@ -74,7 +104,7 @@ impl Dispatcher {
         tools: ToolBox,
         store: Arc<dyn TaskStore>,
         work_queues: BTreeMap<String, Arc<dyn MessageQueue>>,
-        results: Arc<dyn MessageQueue>,
+        replies: Arc<ReplyQueues>,
         settings: DispatcherSettings,
     ) -> Result<Dispatcher, InputError> {
         settings.check()?;
@@ -92,7 +122,7 @@ impl Dispatcher {
             tools,
             store,
             work_queues,
-            results,
+            replies,
             settings,
         })
     }
@@ -101,57 +131,68 @@ impl Dispatcher {
         &self.catalog
     }
 
-    pub async fn submit(&self, request: TaskRequest) -> Result<SubmitAck, PipelineError> {
+    pub fn tools(&self) -> &ToolBox {
+        &self.tools
+    }
+
+    /// Records the call PENDING, enqueues it and acknowledges. The same idempotency key (per owner
+    /// and conversation) with the same request returns the same task, enqueued again while it is
+    /// still PENDING (duplicates are harmless: the worker's conditional claim runs the tool once);
+    /// with a different request it is refused.
+    pub async fn submit(
+        &self,
+        caller: &Caller,
+        request: TaskRequest,
+    ) -> Result<SubmitAck, PipelineError> {
         let now = now_ms();
         request.validate(&self.catalog, now)?;
         self.tools
             .get(&request.tool)?
             .check_arguments(&request.arguments)?;
-        let record = TaskRecord {
-            version: PROTOCOL_VERSION,
-            task_id: ulid::Ulid::generate().to_string(),
-            conversation_id: request.conversation_id,
-            tool: request.tool,
-            arguments: request.arguments,
-            status: TaskStatus::Pending,
-            revision: 1,
-            idempotency_key: request.idempotency_key,
-            deadline_ms: request.deadline_ms,
-            created_at_ms: now,
-            updated_at_ms: now,
-            started_at_ms: None,
-            finished_at_ms: None,
-            attempts: 0,
-            lease_owner: None,
-            lease_expires_at_ms: None,
-            result: None,
-            error: None,
-            result_published: false,
-            expires_at: now / 1000 + u64::from(self.settings.task_ttl_days) * 86_400,
-        };
+        let reply_to = request.consumer().to_string();
+        self.replies.get(&reply_to)?;
+        let record = TaskRecord::pending(
+            NewTask {
+                task_id: ulid::Ulid::generate().to_string(),
+                owner: caller.principal.clone(),
+                reply_to,
+                conversation_id: request.conversation_id,
+                tool: request.tool,
+                arguments: request.arguments,
+                idempotency_key: request.idempotency_key,
+                deadline_ms: request.deadline_ms,
+            },
+            now,
+            self.settings.task_ttl_days,
+        );
         match self.store.create(&record).await? {
             CreateOutcome::Created => {
+                crate::fault::point("after-create");
                 self.enqueue(&record).await?;
                 Ok(SubmitAck::for_record(&record, false))
             }
             CreateOutcome::Existing(existing) => {
-                if existing.tool != record.tool || existing.arguments != record.arguments {
+                // Idempotency items are keyed by owner: `existing` is the caller's own task.
+                debug_assert!(caller.owns(&existing));
+                let same_request = existing.tool == record.tool
+                    && existing.arguments == record.arguments
+                    && existing.deadline_ms == record.deadline_ms
+                    && existing.reply_to == record.reply_to;
+                if !same_request {
                     return Err(InputError::new(
                         "idempotency_key",
                         format!(
-                            "{:?} was already used in conversation {} for a different request (task {}, tool {})",
+                            "{:?} was already used in conversation {} for a different request \
+                             (tool, arguments, deadline or reply_to differ)",
                             record.idempotency_key.as_deref().unwrap_or_default(),
                             existing.conversation_id,
-                            existing.task_id,
-                            existing.tool
                         ),
                     )
                     .into());
                 }
-                let stale = now.saturating_sub(existing.created_at_ms)
-                    >= self.settings.reenqueue_pending_after_ms;
-                if existing.status == TaskStatus::Pending && stale {
+                if existing.status == TaskStatus::Pending {
                     self.enqueue(&existing).await?;
+                    self.note_enqueued(&existing).await;
                 }
                 Ok(SubmitAck::for_record(&existing, true))
             }
@@ -171,16 +212,27 @@ impl Dispatcher {
         Ok(())
     }
 
-    pub async fn get(&self, task_id: &str) -> Result<TaskRecord, PipelineError> {
+    /// Best effort: the sweeper only looks at how long ago a task was enqueued, so a lost note costs
+    /// at most one extra (harmless) message.
+    async fn note_enqueued(&self, record: &TaskRecord) {
+        let next = record.mark_enqueued(now_ms());
+        if let Err(e) = self.store.transition(record, &next).await {
+            tracing::debug!(task_id = %record.task_id, error = %e, "could not note the re-enqueue");
+        }
+    }
+
+    /// The caller's task; another owner's task is reported exactly like a missing one.
+    pub async fn get(&self, caller: &Caller, task_id: &str) -> Result<TaskRecord, PipelineError> {
         check_task_id(task_id)?;
-        self.store
-            .get(task_id)
-            .await?
-            .ok_or_else(|| PipelineError::NotFound(task_id.to_string()))
+        match self.store.get(task_id).await? {
+            Some(record) if caller.owns(&record) => Ok(record),
+            _ => Err(PipelineError::NotFound(task_id.to_string())),
+        }
     }
 
     pub async fn list(
         &self,
+        caller: &Caller,
         conversation_id: &str,
         limit: u32,
         cursor: Option<&str>,
@@ -189,16 +241,48 @@ impl Dispatcher {
         let cursor = check_list_args(limit, cursor)?;
         Ok(self
             .store
-            .list_by_conversation(conversation_id, limit, cursor.as_ref())
+            .list_by_conversation(&caller.principal, conversation_id, limit, cursor.as_ref())
             .await?)
     }
 
-    /// PENDING or RUNNING -> CANCELLED, then a CANCELLED result on the results queue. A running tool is
-    /// not interrupted; its late result is discarded because its conditional write loses.
-    pub async fn cancel(&self, task_id: &str) -> Result<CancelOutcome, PipelineError> {
+    /// The caller's terminal tasks that `consumer` has not handed over yet: what a router reconciles.
+    pub async fn undelivered(
+        &self,
+        caller: &Caller,
+        consumer: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<TaskPage, PipelineError> {
+        check_consumer_name(consumer)?;
+        let cursor = check_list_args(limit, cursor)?;
+        let page = self
+            .store
+            .list_undelivered(&caller.principal, consumer, limit, cursor.as_ref())
+            .await?;
+        Ok(page)
+    }
+
+    /// Notes that the caller's consumer handed the result over. Idempotent.
+    pub async fn mark_delivered(
+        &self,
+        caller: &Caller,
+        task_id: &str,
+    ) -> Result<TaskRecord, PipelineError> {
+        let record = self.get(caller, task_id).await?;
+        crate::delivery::mark_delivered(self.store.as_ref(), record).await
+    }
+
+    /// PENDING or RUNNING -> CANCELLED, then a CANCELLED result to the consumer. A running tool is
+    /// told through its context at its next heartbeat; whatever it returns later is discarded,
+    /// because its conditional write loses.
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        task_id: &str,
+    ) -> Result<CancelOutcome, PipelineError> {
         check_task_id(task_id)?;
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let current = self.get(task_id).await?;
+            let current = self.get(caller, task_id).await?;
             if current.status.is_terminal() {
                 return Ok(CancelOutcome {
                     record: current,
@@ -218,7 +302,7 @@ impl Dispatcher {
                 Ok(()) => {
                     let record = match ensure_published(
                         self.store.as_ref(),
-                        self.results.as_ref(),
+                        &self.replies,
                         next,
                         CANCEL_PUBLISHER,
                     )
@@ -236,5 +320,22 @@ impl Dispatcher {
             }
         }
         Err(StoreError::Conflict(task_id.to_string()).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Caller;
+
+    #[test]
+    fn an_assumed_role_owns_across_sessions() {
+        let a = Caller::from_iam_arn("arn:aws:sts::123456789012:assumed-role/Agent/i-0abc").unwrap();
+        let b = Caller::from_iam_arn("arn:aws:sts::123456789012:assumed-role/Agent/i-0def").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.principal, "arn:aws:sts::123456789012:assumed-role/Agent");
+        let user = Caller::from_iam_arn("arn:aws:iam::123456789012:user/alice").unwrap();
+        assert_eq!(user.principal, "arn:aws:iam::123456789012:user/alice");
+        assert!(Caller::new("a#b").is_err());
+        assert!(Caller::new("").is_err());
     }
 }

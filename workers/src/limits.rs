@@ -26,9 +26,10 @@ pub const DEFAULT_TASK_TTL_DAYS: u32 = 7;
 pub const MAX_TASK_TTL_DAYS: u32 = 365;
 /// Optimistic-concurrency retries of one store transition before giving up for this delivery.
 pub const MAX_CONFLICT_RETRIES: u32 = 5;
-/// The extra time a worker's lease lasts beyond the run budget: a live worker always finishes (or times
-/// out) and writes its terminal state before its lease can be taken over.
-pub const MAX_LEASE_MARGIN_MS: u64 = 15 * 60 * 1000;
+/// A worker's lease (and its message's visibility while it runs) lasts the tool's `recovery_s`,
+/// renewed every third of it; tests may shorten it to this minimum.
+pub const MIN_RECOVERY_MS: u64 = 300;
+pub const MAX_RECOVERY_MS: u64 = 900_000;
 /// Concurrent receive loops of one local worker per queue.
 pub const MAX_LOCAL_CONCURRENCY: usize = 1000;
 
@@ -36,3 +37,25 @@ pub const MAX_LOCAL_CONCURRENCY: usize = 1000;
 pub fn bytes_label(bytes: usize) -> String {
     format!("{bytes} bytes ({} KiB)", bytes / 1024)
 }
+
+/// Seconds the worker keeps after a full-budget tool run for its terminal write and the result
+/// publish; the worker function's timeout is the tool's timeout plus this (the CDK stack adds it).
+pub const WRITE_RESERVE_S: u32 = 20;
+/// Each AWS call of a function gets at most this long (one attempt), so a stuck call cannot eat the
+/// function's budget: the write reserve holds several.
+pub const FUNCTION_OPERATION_TIMEOUT_S: u64 = 5;
+/// Consumers (reply queues) of one deployment, and the characters of a consumer name.
+pub const MAX_CONSUMERS: usize = 50;
+pub const MAX_CONSUMER_NAME_CHARS: usize = 32;
+/// The consumer a request names when it names none.
+pub const DEFAULT_CONSUMER: &str = "default";
+/// Principals (task owners): an IAM ARN or a local name.
+pub const MAX_PRINCIPAL_CHARS: usize = 512;
+/// One sweep reads at most this many open tasks; the next sweep goes on.
+pub const MAX_SWEEP_TASKS: u32 = 1000;
+/// Default age past which the sweeper re-enqueues a task still waiting to start or to be published.
+pub const DEFAULT_SWEEP_OLDER_THAN_S: u64 = 60;
+/// Shards of the sparse `open_tasks` index, so a burst of writes spreads over partitions.
+pub const OPEN_SHARDS: u32 = 8;
+// The reserve must hold the terminal write, the publish and its note, each bounded by the timeout.
+const _: () = assert!(WRITE_RESERVE_S as u64 >= 3 * FUNCTION_OPERATION_TIMEOUT_S + 2);

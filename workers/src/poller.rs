@@ -1,5 +1,9 @@
 //! The local worker: long-polls a work queue and runs the same handler as the Lambda function, with
 //! the SQS event source's semantics (batch size, partial batch failure, visibility timeout, DLQ).
+//! Each message it takes is hidden for the tool's `recovery_s` (renewed by the worker's heartbeat
+//! while it runs), so a killed worker strands its tasks for at most that long. Stopping lets every
+//! receive in progress finish (no long poll is left open on the queue's side), releases what those
+//! receives bring, and finishes the batches already running.
 
 use crate::error::InputError;
 use crate::limits::*;
@@ -74,14 +78,22 @@ async fn receive_loop(
     worker: Arc<Worker>,
     queue: Arc<dyn MessageQueue>,
     settings: PollerSettings,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     stats: Arc<PollerStats>,
 ) {
+    let hide_for = Duration::from_millis(worker.lease_ms());
     while !*stop.borrow() {
-        let received = tokio::select! {
-            received = queue.receive(settings.batch_size, settings.wait) => received,
-            _ = stop.changed() => break,
-        };
+        // Not raced against `stop`: dropping a long poll on our side leaves it open on the queue's,
+        // which may hand it a message that then stays hidden for the visibility timeout.
+        let received = queue
+            .receive(settings.batch_size, settings.wait, Some(hide_for))
+            .await;
+        if *stop.borrow() {
+            if let Ok(messages) = &received {
+                release(queue.as_ref(), messages).await;
+            }
+            break;
+        }
         let messages = match received {
             Ok(messages) => messages,
             Err(e) => {
@@ -100,6 +112,7 @@ async fn receive_loop(
                 message_id: m.message_id.clone(),
                 body: m.body.clone(),
                 receive_count: m.receive_count,
+                receipt_handle: Some(m.receipt_handle.clone()),
             })
             .collect();
         let failed: HashSet<String> = worker
@@ -127,6 +140,15 @@ async fn receive_loop(
     }
 }
 
+/// Makes messages taken during a stop visible again at once, for another worker.
+async fn release(queue: &dyn MessageQueue, messages: &[crate::ports::ReceivedMessage]) {
+    for m in messages {
+        if let Err(e) = queue.change_visibility(&m.receipt_handle, Duration::ZERO).await {
+            tracing::warn!(queue = queue.name(), error = %e, "could not release a message while stopping");
+        }
+    }
+}
+
 /// Options of a pool of local workers.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
@@ -134,7 +156,11 @@ pub struct PoolOptions {
     /// Receive loops per tool; default: the tool's `max_concurrency`, at most 8 (one machine).
     pub concurrency: Option<usize>,
     pub wait: Duration,
-    pub lease_margin_ms: Option<u64>,
+    /// Replaces each tool's `recovery_s` (tests use short ones).
+    pub recovery_ms: Option<u64>,
+    /// Also sweep the table (see `sweeper`) this often; `None`: no sweeper in this pool.
+    pub sweep_every: Option<Duration>,
+    pub sweep: crate::sweeper::SweepSettings,
 }
 
 impl PoolOptions {
@@ -142,8 +168,11 @@ impl PoolOptions {
         PoolOptions {
             worker_id: worker_id.into(),
             concurrency: None,
-            wait: Duration::from_secs(MAX_RECEIVE_WAIT_S),
-            lease_margin_ms: None,
+            // Short enough that a stop (which waits for receives in progress) is prompt.
+            wait: Duration::from_secs(5),
+            recovery_ms: None,
+            sweep_every: None,
+            sweep: crate::sweeper::SweepSettings::default(),
         }
     }
 }
@@ -168,7 +197,7 @@ impl WorkerPool {
         for name in tool_names {
             let settings = crate::worker::WorkerSettings {
                 worker_id: options.worker_id.clone(),
-                lease_margin_ms: options.lease_margin_ms,
+                recovery_ms: options.recovery_ms,
             };
             let worker = Arc::new(backend.worker(name, tools, settings)?);
             let spec = worker.spec().clone();
@@ -188,6 +217,35 @@ impl WorkerPool {
                 stopped.clone(),
                 stats.clone(),
             )));
+        }
+        if let Some(every) = options.sweep_every {
+            let backend = backend.clone();
+            let settings = options.sweep;
+            let mut stopped = stopped.clone();
+            pollers.push(tokio::spawn(async move {
+                settings.check()?;
+                while !*stopped.borrow() {
+                    match crate::sweeper::sweep(
+                        backend.store.as_ref(),
+                        &backend.work_queues,
+                        &backend.replies,
+                        settings,
+                    )
+                    .await
+                    {
+                        Ok(report) if report.requeued + report.republished > 0 => {
+                            tracing::info!(requeued = report.requeued, republished = report.republished, "sweep");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "sweep failed"),
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(every) => {}
+                        _ = stopped.changed() => {}
+                    }
+                }
+                Ok(())
+            }));
         }
         Ok(WorkerPool {
             stop,

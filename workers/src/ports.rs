@@ -52,11 +52,31 @@ pub trait TaskStore: Send + Sync {
     /// `StoreError::Conflict` otherwise. `next` must be a legal successor of `current`.
     async fn transition(&self, current: &TaskRecord, next: &TaskRecord) -> Result<(), StoreError>;
 
-    /// Tasks of a conversation in creation order, `limit` (checked by `check_list_args`) at a time,
-    /// starting after `cursor`.
+    /// An owner's tasks of a conversation in creation order, `limit` (checked by `check_list_args`)
+    /// at a time, starting after `cursor`.
     async fn list_by_conversation(
         &self,
+        owner: &str,
         conversation_id: &str,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<TaskPage, StoreError>;
+
+    /// Open tasks of one shard (`0..OPEN_SHARDS`; see `TaskRecord::open_shard`), oldest first: not
+    /// terminal, or terminal with the result not yet published. What the sweeper reads.
+    async fn list_open(
+        &self,
+        shard: u32,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<TaskPage, StoreError>;
+
+    /// An owner's terminal tasks whose result `consumer` has not yet handed over, oldest first: what
+    /// a consumer's router reconciles when it starts.
+    async fn list_undelivered(
+        &self,
+        owner: &str,
+        consumer: &str,
         limit: u32,
         cursor: Option<&Cursor>,
     ) -> Result<TaskPage, StoreError>;
@@ -86,10 +106,12 @@ pub trait MessageQueue: Send + Sync {
     async fn send(&self, body: &str) -> Result<String, QueueError>;
 
     /// Up to `max_messages` (1..=10), waiting up to `wait` (<= 20 s) for the first one (long poll).
+    /// `visibility` hides them for that long instead of the queue's visibility timeout.
     async fn receive(
         &self,
         max_messages: u32,
         wait: Duration,
+        visibility: Option<Duration>,
     ) -> Result<Vec<ReceivedMessage>, QueueError>;
 
     async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError>;
@@ -120,6 +142,18 @@ pub fn check_send(body: &str) -> Result<(), InputError> {
                 "is {} bytes; the limit is {}",
                 body.len(),
                 bytes_label(MAX_MESSAGE_BYTES)
+            ),
+        ));
+    }
+    if let Some((at, bad)) = body
+        .char_indices()
+        .find(|(_, c)| !crate::protocol::sqs_allows(*c))
+    {
+        return Err(InputError::new(
+            "message body",
+            format!(
+                "has U+{:04X} at byte {at}, a character SQS refuses (outside XML 1.0's set)",
+                bad as u32
             ),
         ));
     }
@@ -218,4 +252,29 @@ pub fn check_transition(current: &TaskRecord, next: &TaskRecord) -> Result<(), S
 pub fn check_list_args(limit: u32, cursor: Option<&str>) -> Result<Option<Cursor>, InputError> {
     check_page_limit(limit)?;
     cursor.map(Cursor::decode).transpose()
+}
+
+/// Applies `change` to the latest revision of `record` and writes it conditionally, re-reading on
+/// conflicts up to `MAX_CONFLICT_RETRIES` times. `change` returns `None` when there is nothing to do
+/// (the latest record is returned as it is); a task that disappeared is `Ok(None)`.
+pub async fn update_with_retry(
+    store: &dyn TaskStore,
+    record: TaskRecord,
+    change: impl Fn(&TaskRecord) -> Option<TaskRecord>,
+) -> Result<Option<TaskRecord>, StoreError> {
+    let mut current = record;
+    for _ in 0..MAX_CONFLICT_RETRIES {
+        let Some(next) = change(&current) else {
+            return Ok(Some(current));
+        };
+        match store.transition(&current, &next).await {
+            Ok(()) => return Ok(Some(next)),
+            Err(StoreError::Conflict(_)) => match store.get(&current.task_id).await? {
+                Some(latest) => current = latest,
+                None => return Ok(None),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Conflict(current.task_id))
 }

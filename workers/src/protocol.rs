@@ -35,6 +35,10 @@ pub struct TaskRequest {
     /// Epoch milliseconds after which the task must not start; it then ends TIMED_OUT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_ms: Option<u64>,
+    /// The consumer (a process hosting conversations) whose reply queue gets the result; one of the
+    /// deployment's consumers. Default: `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
 }
 
 impl TaskRequest {
@@ -50,7 +54,13 @@ impl TaskRequest {
             arguments,
             idempotency_key: None,
             deadline_ms: None,
+            reply_to: None,
         }
+    }
+
+    /// The consumer named, or the default one.
+    pub fn consumer(&self) -> &str {
+        self.reply_to.as_deref().unwrap_or(DEFAULT_CONSUMER)
     }
 
     /// Checks everything that does not depend on the tool's own argument schema.
@@ -59,6 +69,7 @@ impl TaskRequest {
         check_conversation_id(&self.conversation_id)?;
         catalog.get(&self.tool)?;
         check_arguments(&self.arguments)?;
+        check_consumer_name(self.consumer())?;
         if let Some(key) = &self.idempotency_key {
             check_token("idempotency_key", key, MAX_IDEMPOTENCY_KEY_CHARS)?;
         }
@@ -96,6 +107,46 @@ pub fn check_version(field: &str, version: u32) -> Result<(), InputError> {
             format!(
                 "protocol version {version} is not supported (this build speaks {PROTOCOL_VERSION})"
             ),
+        ));
+    }
+    Ok(())
+}
+
+/// Consumer names become queue-name suffixes and output keys: like tool names.
+pub fn check_consumer_name(name: &str) -> Result<(), InputError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_CONSUMER_NAME_CHARS
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(InputError::new(
+            "reply_to",
+            format!(
+                "{name:?} must be 1..={MAX_CONSUMER_NAME_CHARS} lowercase letters, digits or '-'"
+            ),
+        ))
+    }
+}
+
+/// A principal: an IAM ARN, or a local name. Part of storage keys (`<owner>#<conversation>`), so
+/// no '#', and printable ASCII only.
+pub fn check_principal(principal: &str) -> Result<(), InputError> {
+    if principal.is_empty() || principal.len() > MAX_PRINCIPAL_CHARS {
+        return Err(InputError::new(
+            "principal",
+            format!("must be 1..={MAX_PRINCIPAL_CHARS} characters"),
+        ));
+    }
+    if let Some(bad) = principal
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || *c == '#')
+    {
+        return Err(InputError::new(
+            "principal",
+            format!("contains {bad:?}; allowed are printable ASCII characters except '#'"),
         ));
     }
     Ok(())
@@ -157,6 +208,30 @@ pub fn check_result(result: &Value) -> Result<(), InputError> {
         ));
     }
     Ok(())
+}
+
+/// Whether SQS accepts `c` in a message body: XML 1.0's characters (#x9 | #xA | #xD | [#x20-#xD7FF]
+/// | [#xE000-#xFFFD] | [#x10000-#x10FFFF]).
+pub fn sqs_allows(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Rewrites the characters SQS refuses as JSON `\uXXXX` escapes. Valid only on JSON text: outside
+/// strings JSON is ASCII, and serde_json already escapes control characters, so the refused ones
+/// (U+FFFE, U+FFFF) can only stand inside strings, where the escape means the same character.
+pub fn sqs_safe_json(json: String) -> String {
+    if json.chars().all(sqs_allows) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if sqs_allows(c) {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        }
+    }
+    out
 }
 
 /// Task ids are ULIDs (26 Crockford base32 characters, time-ordered).
@@ -242,6 +317,9 @@ pub struct WorkMessage {
 pub struct MalformedMessage {
     pub task_id: Option<String>,
     pub reason: String,
+    /// Written by a newer protocol than this build speaks: during a rolling deploy a newer worker
+    /// will take it, so it is retried rather than failing its task.
+    pub newer_version: bool,
 }
 
 impl WorkMessage {
@@ -261,6 +339,7 @@ impl WorkMessage {
         let value: Value = serde_json::from_str(body).map_err(|e| MalformedMessage {
             task_id: None,
             reason: format!("work message is not JSON: {e}"),
+            newer_version: false,
         })?;
         let task_id = value
             .get("task_id")
@@ -270,7 +349,18 @@ impl WorkMessage {
         let malformed = |reason: String| MalformedMessage {
             task_id: task_id.clone(),
             reason,
+            newer_version: false,
         };
+        if let Some(version) = value.get("version").and_then(Value::as_u64)
+            && version > u64::from(PROTOCOL_VERSION)
+        {
+            return Err(MalformedMessage {
+                newer_version: true,
+                ..malformed(format!(
+                    "work message version {version} is newer than this worker's {PROTOCOL_VERSION}"
+                ))
+            });
+        }
         let message: WorkMessage = serde_json::from_value(value.clone())
             .map_err(|e| malformed(format!("work message is malformed: {e}")))?;
         check_version("work message version", message.version)
@@ -280,12 +370,17 @@ impl WorkMessage {
     }
 }
 
-/// Published on the results queue when a task reaches a terminal state.
+/// Published on the consumer's reply queue when a task reaches a terminal state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultMessage {
     pub version: u32,
     pub task_id: String,
+    pub owner: String,
+    pub reply_to: String,
     pub conversation_id: String,
+    /// The caller's own key, when it gave one: lets it match results to its calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
     pub tool: String,
     pub status: TaskStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -302,7 +397,10 @@ impl ResultMessage {
         ResultMessage {
             version: PROTOCOL_VERSION,
             task_id: record.task_id.clone(),
+            owner: record.owner.clone(),
+            reply_to: record.reply_to.clone(),
             conversation_id: record.conversation_id.clone(),
+            idempotency_key: record.idempotency_key.clone(),
             tool: record.tool.clone(),
             status: record.status,
             result: record.result.clone(),
@@ -312,8 +410,10 @@ impl ResultMessage {
         }
     }
 
+    /// JSON that SQS accepts: characters outside XML's set (U+FFFE, U+FFFF), which a tool may echo,
+    /// are written as `\u` escapes, so the same JSON value arrives.
     pub fn to_body(&self) -> String {
-        serde_json::to_string(self).expect("a ResultMessage always serializes")
+        sqs_safe_json(serde_json::to_string(self).expect("a ResultMessage always serializes"))
     }
 
     pub fn parse(body: &str) -> Result<ResultMessage, InputError> {

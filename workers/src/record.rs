@@ -44,6 +44,11 @@ impl TaskError {
 pub struct TaskRecord {
     pub version: u32,
     pub task_id: String,
+    /// Who submitted it (the IAM principal on AWS, an explicit name locally). Only the owner can read,
+    /// list, cancel or receive it; to anyone else it does not exist.
+    pub owner: String,
+    /// The consumer whose reply queue gets the result.
+    pub reply_to: String,
     pub conversation_id: String,
     pub tool: String,
     pub arguments: Value,
@@ -70,8 +75,13 @@ pub struct TaskRecord {
     pub result: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<TaskError>,
-    /// Set once the terminal state's result message is on the results queue.
+    /// Set once the terminal state's result message is on the consumer's reply queue.
     pub result_published: bool,
+    /// Set once the consumer has handed the result over (to its conversation, file or screen).
+    #[serde(default)]
+    pub delivered: bool,
+    /// When a work message for it was last sent (by the dispatcher, a replay or the sweeper).
+    pub enqueued_at_ms: u64,
     /// Epoch seconds: the DynamoDB TTL attribute.
     pub expires_at: u64,
 }
@@ -92,7 +102,84 @@ pub enum Outcome {
     TimedOut(String),
 }
 
+/// What a new task is made of; `TaskRecord::pending` adds the bookkeeping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    pub task_id: String,
+    pub owner: String,
+    pub reply_to: String,
+    pub conversation_id: String,
+    pub tool: String,
+    pub arguments: Value,
+    pub idempotency_key: Option<String>,
+    pub deadline_ms: Option<u64>,
+}
+
 impl TaskRecord {
+    /// A new PENDING task created at `now_ms`, kept `ttl_days` (the table's TTL).
+    pub fn pending(task: NewTask, now_ms: u64, ttl_days: u32) -> TaskRecord {
+        TaskRecord {
+            version: crate::protocol::PROTOCOL_VERSION,
+            task_id: task.task_id,
+            owner: task.owner,
+            reply_to: task.reply_to,
+            conversation_id: task.conversation_id,
+            tool: task.tool,
+            arguments: task.arguments,
+            status: TaskStatus::Pending,
+            revision: 1,
+            idempotency_key: task.idempotency_key,
+            deadline_ms: task.deadline_ms,
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            started_at_ms: None,
+            finished_at_ms: None,
+            attempts: 0,
+            lease_owner: None,
+            lease_expires_at_ms: None,
+            result: None,
+            error: None,
+            result_published: false,
+            delivered: false,
+            enqueued_at_ms: now_ms,
+            expires_at: now_ms / 1000 + u64::from(ttl_days) * 86_400,
+        }
+    }
+
+    /// The key of the `by_owner_conversation` index: owners and conversation ids have no '#'.
+    pub fn owner_conversation_key(owner: &str, conversation_id: &str) -> String {
+        format!("{owner}#{conversation_id}")
+    }
+
+    /// The key of the `undelivered` index.
+    pub fn undelivered_key(owner: &str, consumer: &str) -> String {
+        format!("{owner}#{consumer}")
+    }
+
+    /// Its `open_tasks` shard while the sweeper may have work on it (not terminal, or not yet
+    /// published); `None` after, which drops it from that sparse index.
+    pub fn open_shard(&self) -> Option<u32> {
+        if self.status.is_terminal() && self.result_published {
+            return None;
+        }
+        // FNV-1a over the id: stable across builds and machines, unlike std's hasher.
+        let hash = self
+            .task_id
+            .bytes()
+            .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        Some(hash % crate::limits::OPEN_SHARDS)
+    }
+
+    /// Whether it belongs in its consumer's `undelivered` index: terminal and not handed over.
+    pub fn awaits_delivery(&self) -> bool {
+        self.status.is_terminal() && !self.delivered
+    }
+
+    /// Terminal, published and handed over: nothing more will happen to it.
+    pub fn is_settled(&self) -> bool {
+        self.status.is_terminal() && self.result_published && self.delivered
+    }
+
     pub fn lease_is_live(&self, now_ms: u64) -> bool {
         self.status == TaskStatus::Running && self.lease_expires_at_ms.is_some_and(|t| t > now_ms)
     }
@@ -194,8 +281,44 @@ impl TaskRecord {
     /// Notes that the result message is out. Not a state change: terminal states stay as they are.
     pub fn mark_published(&self, now_ms: u64) -> TaskRecord {
         debug_assert!(self.status.is_terminal());
-        let mut next = self.clone();
+        let mut next = self.bookkeeping(now_ms);
         next.result_published = true;
+        next
+    }
+
+    /// Notes that the consumer handed the result over. Terminal records only.
+    pub fn mark_delivered(&self, now_ms: u64) -> TaskRecord {
+        debug_assert!(self.status.is_terminal());
+        let mut next = self.bookkeeping(now_ms);
+        next.delivered = true;
+        next
+    }
+
+    /// Notes that a work message was sent again (a replay or the sweeper). Open records only.
+    pub fn mark_enqueued(&self, now_ms: u64) -> TaskRecord {
+        debug_assert!(!self.status.is_terminal());
+        let mut next = self.bookkeeping(now_ms);
+        next.enqueued_at_ms = now_ms.max(self.enqueued_at_ms);
+        next
+    }
+
+    /// RUNNING -> RUNNING by the lease holder: the heartbeat that keeps a live run's lease.
+    pub fn renew(&self, me: &str, now_ms: u64, lease_ms: u64) -> Result<TaskRecord, TransitionError> {
+        if self.status != TaskStatus::Running || self.lease_owner.as_deref() != Some(me) {
+            return Err(TransitionError {
+                task_id: self.task_id.clone(),
+                action: "renew a lease it does not hold",
+                from: self.status,
+            });
+        }
+        let mut next = self.bookkeeping(now_ms);
+        next.lease_expires_at_ms = Some(now_ms + lease_ms);
+        Ok(next)
+    }
+
+    /// The same record one revision on: a write that changes no state.
+    fn bookkeeping(&self, now_ms: u64) -> TaskRecord {
+        let mut next = self.clone();
         next.revision = self.revision + 1;
         next.updated_at_ms = now_ms.max(self.updated_at_ms);
         next
@@ -204,9 +327,27 @@ impl TaskRecord {
     /// Checks that `next` is a legal successor of `self`; stores call it before every conditional write.
     pub fn check_successor(&self, next: &TaskRecord) -> Result<(), TransitionError> {
         let same_terminal = self.status == next.status && self.status.is_terminal();
+        // A pending task is only ever re-enqueued in place.
+        let touched_pending = self.status == TaskStatus::Pending
+            && next.status == TaskStatus::Pending
+            && next.attempts == self.attempts
+            && next.lease_owner.is_none();
+        let identity_kept = next.task_id == self.task_id
+            && next.owner == self.owner
+            && next.reply_to == self.reply_to
+            && next.conversation_id == self.conversation_id
+            && next.tool == self.tool
+            && next.arguments == self.arguments
+            && next.created_at_ms == self.created_at_ms;
+        // Published and delivered never go back to false within a terminal state.
+        let flags_forward = !same_terminal
+            || ((next.result_published || !self.result_published)
+                && (next.delivered || !self.delivered));
         let legal = next.revision == self.revision + 1
-            && next.task_id == self.task_id
+            && identity_kept
+            && flags_forward
             && (self.status.can_move_to(next.status)
+                || touched_pending
                 || (same_terminal && next.result == self.result && next.error == self.error));
         if legal {
             Ok(())
@@ -226,28 +367,22 @@ pub(crate) mod tests {
     use proptest::prelude::*;
 
     pub fn pending(task_id: &str) -> TaskRecord {
-        TaskRecord {
-            version: 1,
-            task_id: task_id.into(),
-            conversation_id: "c1".into(),
-            tool: "synthetic".into(),
-            arguments: serde_json::json!({}),
-            status: TaskStatus::Pending,
-            revision: 1,
-            idempotency_key: None,
-            deadline_ms: None,
-            created_at_ms: 1_000,
-            updated_at_ms: 1_000,
-            started_at_ms: None,
-            finished_at_ms: None,
-            attempts: 0,
-            lease_owner: None,
-            lease_expires_at_ms: None,
-            result: None,
-            error: None,
-            result_published: false,
-            expires_at: 10,
-        }
+        let mut record = TaskRecord::pending(
+            NewTask {
+                task_id: task_id.into(),
+                owner: "alice".into(),
+                reply_to: "default".into(),
+                conversation_id: "c1".into(),
+                tool: "synthetic".into(),
+                arguments: serde_json::json!({}),
+                idempotency_key: None,
+                deadline_ms: None,
+            },
+            1_000,
+            1,
+        );
+        record.expires_at = 10;
+        record
     }
 
     #[derive(Debug, Clone)]
@@ -258,6 +393,9 @@ pub(crate) mod tests {
         TimeOut,
         Cancel,
         Publish,
+        Deliver,
+        Enqueue,
+        Renew,
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -268,6 +406,9 @@ pub(crate) mod tests {
             Just(Op::TimeOut),
             Just(Op::Cancel),
             Just(Op::Publish),
+            Just(Op::Deliver),
+            Just(Op::Enqueue),
+            Just(Op::Renew),
         ]
     }
 
@@ -293,6 +434,9 @@ pub(crate) mod tests {
                     Op::TimeOut => record.finish(Outcome::TimedOut("t".into()), now).ok(),
                     Op::Cancel => record.cancel(now).ok(),
                     Op::Publish => record.status.is_terminal().then(|| record.mark_published(now)),
+                    Op::Deliver => record.status.is_terminal().then(|| record.mark_delivered(now)),
+                    Op::Enqueue => (!record.status.is_terminal()).then(|| record.mark_enqueued(now)),
+                    Op::Renew => record.renew("w", now, 1_000).ok(),
                 };
                 if let Some(next) = next {
                     prop_assert!(record.check_successor(&next).is_ok());
@@ -300,7 +444,10 @@ pub(crate) mod tests {
                     if record.status.is_terminal() {
                         prop_assert_eq!(next.status, record.status);
                         prop_assert_eq!(&next.result, &record.result);
+                        prop_assert!(next.result_published >= record.result_published);
+                        prop_assert!(next.delivered >= record.delivered);
                     }
+                    prop_assert_eq!(&next.owner, &record.owner);
                     prop_assert_eq!(next.revision, record.revision + 1);
                     record = next;
                 }
@@ -317,6 +464,35 @@ pub(crate) mod tests {
         let taken = claimed.claim("b", 3_000, 1_000).unwrap();
         assert_eq!(taken.lease_owner.as_deref(), Some("b"));
         assert_eq!(taken.attempts, 2);
+    }
+
+    #[test]
+    fn a_successor_cannot_change_the_owner_or_undo_a_delivery() {
+        let record = pending("01ARZ3NDEKTSV4RRFFQ69G5FAV");
+        let mut stolen = record.mark_enqueued(2_000);
+        stolen.owner = "mallory".into();
+        assert!(record.check_successor(&stolen).is_err());
+        let done = record
+            .claim("w", 2_000, 1_000)
+            .unwrap()
+            .finish(Outcome::Succeeded(serde_json::json!(1)), 2_500)
+            .unwrap();
+        let delivered = done.mark_delivered(2_600);
+        let mut undone = delivered.mark_published(2_700);
+        undone.delivered = false;
+        assert!(delivered.check_successor(&undone).is_err());
+        assert!(delivered.check_successor(&delivered.mark_published(2_700)).is_ok());
+    }
+
+    #[test]
+    fn only_the_lease_holder_renews() {
+        let claimed = pending("01ARZ3NDEKTSV4RRFFQ69G5FAV")
+            .claim("a", 2_000, 1_000)
+            .unwrap();
+        let renewed = claimed.renew("a", 2_500, 1_000).unwrap();
+        assert_eq!(renewed.lease_expires_at_ms, Some(3_500));
+        assert!(claimed.check_successor(&renewed).is_ok());
+        assert!(claimed.renew("b", 2_500, 1_000).is_err());
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! Publishing results: at least once, recorded on the task so a redelivery does not publish again.
+//! Publishing results: at least once, on the consumer's reply queue, recorded on the task so a
+//! redelivery does not publish again.
 
 use crate::clock::now_ms;
 use crate::error::{PipelineError, StoreError};
-use crate::ports::{MessageQueue, TaskStore};
+use crate::ports::TaskStore;
 use crate::protocol::ResultMessage;
 use crate::record::TaskRecord;
+use crate::replies::ReplyQueues;
 
 /// What `ensure_published` did.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,10 +20,10 @@ pub enum Publication {
 
 /// Publishes the result of a terminal `record` unless that is already done or someone else (with a
 /// live lease) is doing it, then notes it on the record. A crash between the send and the note means
-/// one more send on redelivery; readers dedupe by task id.
+/// one more send on redelivery; routers drop results already handed over.
 pub async fn ensure_published(
     store: &dyn TaskStore,
-    results: &dyn MessageQueue,
+    replies: &ReplyQueues,
     record: TaskRecord,
     me: &str,
 ) -> Result<Publication, PipelineError> {
@@ -40,16 +42,29 @@ pub async fn ensure_published(
     if record.held_by_other(me, now_ms()) {
         return Ok(Publication::HeldElsewhere(record));
     }
-    results
-        .send(&ResultMessage::for_record(&record).to_body())
-        .await?;
-    let published = record.mark_published(now_ms());
-    match store.transition(&record, &published).await {
-        Ok(()) => Ok(Publication::Published(published)),
-        // Someone else updated it meanwhile: the result is out either way.
-        Err(StoreError::Conflict(_)) => Ok(Publication::Published(
-            store.get(&record.task_id).await?.unwrap_or(published),
-        )),
-        Err(e) => Err(e.into()),
+    // A delivered result (the router reconciled it from the table) needs no message.
+    if !record.delivered {
+        replies
+            .queue(&record.reply_to)?
+            .send(&ResultMessage::for_record(&record).to_body())
+            .await?;
     }
+    let mut latest = record;
+    for _ in 0..crate::limits::MAX_CONFLICT_RETRIES {
+        let published = latest.mark_published(now_ms());
+        match store.transition(&latest, &published).await {
+            Ok(()) => return Ok(Publication::Published(published)),
+            // Someone else wrote it meanwhile (a router marking it delivered, a sweeper): the result
+            // is out either way; note it on the latest revision.
+            Err(StoreError::Conflict(_)) => match store.get(&latest.task_id).await? {
+                Some(current) if current.result_published => {
+                    return Ok(Publication::Published(current));
+                }
+                Some(current) => latest = current,
+                None => return Ok(Publication::Published(published)),
+            },
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Publication::Published(latest))
 }

@@ -133,8 +133,8 @@ pub async fn provision_backend(
 ) -> anyhow::Result<(Backend, Resources)> {
     let sdk = sdk_config(&AwsSettings::emulator(endpoint)).await;
     let options = ProvisionOptions {
-        stack_name: stack.to_string(),
         work_visibility_timeout_s,
+        ..ProvisionOptions::new(stack)
     };
     let resources = provision(&sdk, &catalog, &options).await?;
     let backend = Backend::aws(&sdk, &resources, catalog)?;

@@ -1,39 +1,43 @@
 //! The worker: turns one delivery of a work message into at most one run of the tool.
 //!
 //! Per message: read the task; claim it with a conditional write that carries a lease; run the tool
-//! under its budget; write the terminal state conditionally; publish the result; ack. Only retryable
-//! failures (backend errors, messages naming no task) are reported back, so the queue redelivers them
-//! and, past its max receive count, moves them to the DLQ.
+//! under its budget while a heartbeat renews the lease and the message's visibility every third of
+//! the tool's `recovery_s` (so a crashed worker's tasks come back after at most that long, and a
+//! cancel reaches the tool); write the terminal state conditionally; publish the result to the
+//! consumer's reply queue; ack. Only retryable failures (backend errors, messages naming no task,
+//! newer protocol versions, a task running under another live lease) are reported back, so the queue
+//! redelivers them and, past its max receive count, moves them to the DLQ.
 
 use crate::catalog::ToolSpec;
 use crate::clock::now_ms;
 use crate::error::{InputError, PipelineError, StoreError};
 use crate::limits::*;
-use crate::ports::{MessageQueue, TaskStore};
+use crate::ports::{MessageQueue, TaskStore, update_with_retry};
 use crate::protocol::{MalformedMessage, WorkMessage, check_result};
 use crate::record::{ErrorKind, Outcome, TaskError, TaskRecord};
+use crate::replies::ReplyQueues;
 use crate::results::{Publication, ensure_published};
 use crate::tools::{Tool, ToolBox, ToolContext};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     /// Written into leases: who holds a task.
     pub worker_id: String,
-    /// Lease = run budget + margin. Must stay below the queue's visibility timeout, so a message comes
-    /// back only after its lease has expired. Default: the tool's timeout (lease = 2 x timeout, with
-    /// the visibility timeout at 6 x timeout).
-    pub lease_margin_ms: Option<u64>,
+    /// Replaces the tool's `recovery_s` (tests use short ones): the lease and the message's
+    /// visibility last this long and are renewed every third of it.
+    pub recovery_ms: Option<u64>,
 }
 
 impl WorkerSettings {
     pub fn new(worker_id: impl Into<String>) -> Self {
         WorkerSettings {
             worker_id: worker_id.into(),
-            lease_margin_ms: None,
+            recovery_ms: None,
         }
     }
 }
@@ -44,6 +48,8 @@ pub struct Delivery {
     pub message_id: String,
     pub body: String,
     pub receive_count: u32,
+    /// With it the heartbeat keeps the message hidden while the task runs.
+    pub receipt_handle: Option<String>,
 }
 
 /// What to do with a delivery.
@@ -59,7 +65,9 @@ pub struct Worker {
     spec: ToolSpec,
     tool: Arc<dyn Tool>,
     store: Arc<dyn TaskStore>,
-    results: Arc<dyn MessageQueue>,
+    replies: Arc<ReplyQueues>,
+    /// The queue deliveries come from, for the heartbeat's visibility renewals.
+    work_queue: Option<Arc<dyn MessageQueue>>,
     worker_id: String,
     lease_ms: u64,
 }
@@ -72,29 +80,37 @@ impl Worker {
         spec: ToolSpec,
         tools: &ToolBox,
         store: Arc<dyn TaskStore>,
-        results: Arc<dyn MessageQueue>,
+        replies: Arc<ReplyQueues>,
+        work_queue: Option<Arc<dyn MessageQueue>>,
         settings: WorkerSettings,
     ) -> Result<Worker, InputError> {
         let tool = tools.get(&spec.name)?.clone();
-        let timeout_ms = u64::from(spec.timeout_s) * 1000;
-        let margin_ms = settings.lease_margin_ms.unwrap_or(timeout_ms);
-        if margin_ms > MAX_LEASE_MARGIN_MS {
+        let lease_ms = settings
+            .recovery_ms
+            .unwrap_or(u64::from(spec.recovery_s) * 1000);
+        if !(MIN_RECOVERY_MS..=MAX_RECOVERY_MS).contains(&lease_ms) {
             return Err(InputError::new(
-                "lease_margin_ms",
-                format!("{margin_ms} is above the limit {MAX_LEASE_MARGIN_MS}"),
+                "recovery_ms",
+                format!("{lease_ms} is outside {MIN_RECOVERY_MS}..={MAX_RECOVERY_MS}"),
             ));
         }
         if settings.worker_id.is_empty() {
             return Err(InputError::new("worker_id", "must not be empty"));
         }
         Ok(Worker {
-            lease_ms: timeout_ms + margin_ms,
+            lease_ms,
             spec,
             tool,
             store,
-            results,
+            replies,
+            work_queue,
             worker_id: settings.worker_id,
         })
+    }
+
+    /// How often the heartbeat renews a running task's lease and message visibility.
+    pub fn heartbeat_every(&self) -> Duration {
+        Duration::from_millis(self.lease_ms / 3)
     }
 
     pub fn tool_name(&self) -> &str {
@@ -147,12 +163,19 @@ impl Worker {
         let message = match WorkMessage::parse(&delivery.body) {
             Ok(message) => message,
             Err(MalformedMessage {
+                newer_version: true,
+                reason,
+                ..
+            }) => return Ok(Disposition::Retry(reason)),
+            Err(MalformedMessage {
                 task_id: Some(task_id),
                 reason,
+                ..
             }) => return self.fail_named_task(&task_id, reason).await,
             Err(MalformedMessage {
                 task_id: None,
                 reason,
+                ..
             }) => return Ok(Disposition::Retry(reason)),
         };
         if message.tool != self.spec.name {
@@ -181,11 +204,14 @@ impl Worker {
                 return self.publish(current).await;
             }
             if current.lease_is_live(now) {
-                // Another worker holds it; its own delivery stays in flight until it finishes, and
-                // comes back if it dies. This copy is a duplicate.
-                return Ok(Disposition::Done(format!(
-                    "duplicate delivery: task {} is running under a live lease",
-                    current.task_id
+                // Another worker holds it. This may be a duplicate message, or this very message
+                // redelivered while its holder still runs it: acknowledging would delete the
+                // holder's in-flight copy, and nothing would bring the task back if it then died.
+                // Left in flight, it returns after the visibility timeout and finds the task done.
+                return Ok(Disposition::Retry(format!(
+                    "task {} is running under a live lease held by {:?}",
+                    current.task_id,
+                    current.lease_owner.as_deref().unwrap_or_default()
                 )));
             }
             let next = if current.attempts > 0
@@ -217,7 +243,7 @@ impl Worker {
             };
             match self.store.transition(&current, &next).await {
                 Ok(()) if next.status.is_terminal() => return self.publish(next).await,
-                Ok(()) => return self.run_claimed(next, budget_end_ms).await,
+                Ok(()) => return self.run_claimed(next, delivery, budget_end_ms).await,
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -231,6 +257,7 @@ impl Worker {
     async fn run_claimed(
         &self,
         claimed: TaskRecord,
+        delivery: &Delivery,
         budget_end_ms: Option<u64>,
     ) -> Result<Disposition, PipelineError> {
         let now = now_ms();
@@ -242,14 +269,27 @@ impl Worker {
             budget_ms = budget_ms.min(end.saturating_sub(now));
         }
         let budget = Duration::from_millis(budget_ms);
+        let cancelled = CancellationToken::new();
         let context = ToolContext {
             task_id: claimed.task_id.clone(),
             conversation_id: claimed.conversation_id.clone(),
             budget,
+            cancelled: cancelled.clone(),
         };
-        let run =
-            AssertUnwindSafe(self.tool.run(claimed.arguments.clone(), context)).catch_unwind();
-        let outcome = match tokio::time::timeout(budget, run).await {
+        let latest = Mutex::new(claimed.clone());
+        let run = AssertUnwindSafe(tokio::time::timeout(
+            budget,
+            self.tool.run(claimed.arguments.clone(), context),
+        ))
+        .catch_unwind();
+        tokio::pin!(run);
+        let result = loop {
+            tokio::select! {
+                result = &mut run => break result,
+                () = self.heartbeat(&latest, delivery, &cancelled) => {}
+            }
+        };
+        let outcome = match result {
             Ok(Ok(Ok(value))) => match check_result(&value) {
                 Ok(()) => Outcome::Succeeded(value),
                 Err(e) => Outcome::Failed(TaskError::new(ErrorKind::ToolFailed, e.to_string())),
@@ -257,26 +297,88 @@ impl Worker {
             Ok(Ok(Err(failure))) => {
                 Outcome::Failed(TaskError::new(ErrorKind::ToolFailed, failure.0))
             }
-            Ok(Err(_panic)) => {
+            Err(_panic) => {
                 Outcome::Failed(TaskError::new(ErrorKind::ToolFailed, "the tool panicked"))
             }
-            Err(_elapsed) => {
+            Ok(Err(_elapsed)) => {
                 Outcome::TimedOut(format!("the run exceeded its budget of {budget_ms} ms"))
             }
         };
-        let finished = finish_or_bug(&claimed, outcome, now_ms())?;
+        let held = latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let me = self.worker_id.clone();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.store.transition(&claimed, &finished).await {
-                Ok(()) => return self.publish(finished).await,
-                Err(StoreError::Conflict(_)) => return self.after_lost_finish(&claimed).await,
+            // Re-read on conflicts: a heartbeat cut short may still have renewed the lease (a new
+            // revision), which is no reason to lose the run; a cancel or a takeover is.
+            let written = update_with_retry(self.store.as_ref(), held.clone(), |current| {
+                let ours = current.status == crate::state::TaskStatus::Running
+                    && current.lease_owner.as_deref() == Some(me.as_str());
+                if !ours {
+                    return None;
+                }
+                current.finish(outcome.clone(), now_ms()).ok()
+            })
+            .await;
+            match written {
+                Ok(Some(record)) if record.status.is_terminal() => {
+                    if record.lease_owner.as_deref() == Some(me.as_str())
+                        && record.finished_at_ms.is_some()
+                        && record.attempts == held.attempts
+                    {
+                        crate::fault::point("after-finish");
+                        return self.publish(record).await;
+                    }
+                    return self.after_lost_finish(&held).await;
+                }
+                Ok(_) => return self.after_lost_finish(&held).await,
                 Err(e) if attempt < FINISH_WRITE_ATTEMPTS => {
-                    tracing::warn!(task_id = %claimed.task_id, error = %e, "terminal write failed; retrying");
+                    tracing::warn!(task_id = %held.task_id, error = %e, "terminal write failed; retrying");
                     tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
                 }
                 Err(e) => return Err(e.into()),
             }
+        }
+    }
+
+    /// Waits a heartbeat interval, then renews the lease and hides the message for another
+    /// `recovery` period. A cancelled or taken-over task cancels the tool's token instead.
+    async fn heartbeat(
+        &self,
+        latest: &Mutex<TaskRecord>,
+        delivery: &Delivery,
+        cancelled: &CancellationToken,
+    ) {
+        tokio::time::sleep(self.heartbeat_every()).await;
+        if cancelled.is_cancelled() {
+            return;
+        }
+        if let (Some(queue), Some(handle)) = (&self.work_queue, &delivery.receipt_handle)
+            && let Err(e) = queue
+                .change_visibility(handle, Duration::from_millis(self.lease_ms))
+                .await
+        {
+            tracing::warn!(error = %e, "could not extend the message's visibility");
+        }
+        let current = latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let renewed = update_with_retry(self.store.as_ref(), current, |r| {
+            r.renew(&self.worker_id, now_ms(), self.lease_ms).ok()
+        })
+        .await;
+        match renewed {
+            Ok(Some(record)) if record.lease_owner.as_deref() == Some(self.worker_id.as_str())
+                && record.status == crate::state::TaskStatus::Running =>
+            {
+                *latest.lock().unwrap_or_else(|p| p.into_inner()) = record;
+            }
+            Ok(record) => {
+                tracing::info!(
+                    status = ?record.as_ref().map(|r| r.status),
+                    "task cancelled or taken over while running; telling the tool"
+                );
+                cancelled.cancel();
+            }
+            Err(e) => tracing::warn!(error = %e, "could not renew the lease"),
         }
     }
 
@@ -301,7 +403,7 @@ impl Worker {
     async fn publish(&self, record: TaskRecord) -> Result<Disposition, PipelineError> {
         match ensure_published(
             self.store.as_ref(),
-            self.results.as_ref(),
+            &self.replies,
             record,
             &self.worker_id,
         )
@@ -338,8 +440,8 @@ impl Worker {
                 return self.publish(current).await;
             }
             if current.lease_is_live(now_ms()) {
-                return Ok(Disposition::Done(format!(
-                    "{reason}; ignored: task {task_id} is running"
+                return Ok(Disposition::Retry(format!(
+                    "{reason}; task {task_id} is running under a live lease"
                 )));
             }
             let error = TaskError::new(ErrorKind::MalformedMessage, reason.clone());

@@ -14,6 +14,21 @@ pub struct AwsSettings {
     pub dummy_credentials: bool,
     /// 1 makes tests fail fast instead of retrying.
     pub max_attempts: Option<u32>,
+    /// Bounds each whole call (all attempts). Functions set it so no call outlives their budget;
+    /// long-polling consumers leave it unset (a receive waits up to 20 s).
+    pub operation_timeout: Option<Duration>,
+}
+
+impl AwsSettings {
+    /// A Lambda function's settings: every call bounded by `FUNCTION_OPERATION_TIMEOUT_S`.
+    pub fn function() -> Self {
+        AwsSettings {
+            operation_timeout: Some(Duration::from_secs(
+                crate::limits::FUNCTION_OPERATION_TIMEOUT_S,
+            )),
+            ..AwsSettings::default()
+        }
+    }
 }
 
 impl AwsSettings {
@@ -25,18 +40,22 @@ impl AwsSettings {
             region: Some("us-east-1".into()),
             dummy_credentials: true,
             max_attempts: Some(1),
+            operation_timeout: None,
         }
     }
 }
 
 pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-        TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(5))
-            // Long polls wait up to 20 s.
-            .operation_attempt_timeout(Duration::from_secs(30))
-            .build(),
-    );
+    let mut timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        // Long polls wait up to 20 s.
+        .operation_attempt_timeout(Duration::from_secs(30));
+    if let Some(total) = settings.operation_timeout {
+        timeouts = timeouts
+            .operation_timeout(total)
+            .operation_attempt_timeout(total.min(Duration::from_secs(30)));
+    }
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts.build());
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url);
     }

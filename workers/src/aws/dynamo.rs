@@ -1,6 +1,9 @@
-//! The task store on DynamoDB: one item per task (key `task_id`), a GSI `by_conversation`
-//! (`conversation_id`, `created_at_ms`), TTL on `expires_at`, and idempotency items
-//! (`task_id = "idem#<conversation>#<key>"`) that carry no `conversation_id`, so they stay out of the GSI.
+//! The task store on DynamoDB: one item per task (key `task_id`), TTL on `expires_at`, three GSIs
+//! sorted by `created_at_ms` — `by_owner_conversation` (`owner_conversation` = `<owner>#<conversation>`),
+//! and two sparse ones whose key attribute is present only while it applies: `open_tasks`
+//! (`open_shard`, until the result is published; the sweeper's) and `undelivered` (`undelivered_to` =
+//! `<owner>#<consumer>`, terminal until handed over; the routers') — and idempotency items
+//! (`task_id = "idem#<owner>#<conversation>#<key>"`) that carry none of those, so they stay out of the GSIs.
 
 use crate::error::StoreError;
 use crate::ports::{self, CreateOutcome, Cursor, TaskPage, TaskStore};
@@ -13,7 +16,13 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-pub const CONVERSATION_INDEX: &str = "by_conversation";
+pub const CONVERSATION_INDEX: &str = "by_owner_conversation";
+pub const CONVERSATION_KEY: &str = "owner_conversation";
+pub const OPEN_INDEX: &str = "open_tasks";
+pub const OPEN_KEY: &str = "open_shard";
+pub const UNDELIVERED_INDEX: &str = "undelivered";
+pub const UNDELIVERED_KEY: &str = "undelivered_to";
+pub const CREATED_KEY: &str = "created_at_ms";
 
 pub struct DynamoStore {
     client: Client,
@@ -26,7 +35,14 @@ pub struct DynamoStore {
 struct TaskItem {
     version: u32,
     task_id: String,
+    owner: String,
+    reply_to: String,
     conversation_id: String,
+    owner_conversation: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    open_shard: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    undelivered_to: Option<String>,
     tool: String,
     arguments_json: String,
     status: TaskStatus,
@@ -51,6 +67,9 @@ struct TaskItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     error: Option<TaskError>,
     result_published: bool,
+    #[serde(default)]
+    delivered: bool,
+    enqueued_at_ms: u64,
     expires_at: u64,
 }
 
@@ -67,7 +86,17 @@ fn to_item(record: &TaskRecord) -> Result<Item, StoreError> {
     let item = TaskItem {
         version: record.version,
         task_id: record.task_id.clone(),
+        owner: record.owner.clone(),
+        reply_to: record.reply_to.clone(),
         conversation_id: record.conversation_id.clone(),
+        owner_conversation: TaskRecord::owner_conversation_key(
+            &record.owner,
+            &record.conversation_id,
+        ),
+        open_shard: record.open_shard().map(|s| s.to_string()),
+        undelivered_to: record
+            .awaits_delivery()
+            .then(|| TaskRecord::undelivered_key(&record.owner, &record.reply_to)),
         tool: record.tool.clone(),
         arguments_json: record.arguments.to_string(),
         status: record.status,
@@ -84,6 +113,8 @@ fn to_item(record: &TaskRecord) -> Result<Item, StoreError> {
         result_json: record.result.as_ref().map(|v| v.to_string()),
         error: record.error.clone(),
         result_published: record.result_published,
+        delivered: record.delivered,
+        enqueued_at_ms: record.enqueued_at_ms,
         expires_at: record.expires_at,
     };
     serde_dynamo::to_item(item)
@@ -112,6 +143,8 @@ fn from_item(item: Item) -> Result<TaskRecord, StoreError> {
     Ok(TaskRecord {
         version: item.version,
         task_id: item.task_id,
+        owner: item.owner,
+        reply_to: item.reply_to,
         conversation_id: item.conversation_id,
         tool: item.tool,
         arguments,
@@ -129,6 +162,8 @@ fn from_item(item: Item) -> Result<TaskRecord, StoreError> {
         result,
         error: item.error,
         result_published: item.result_published,
+        delivered: item.delivered,
+        enqueued_at_ms: item.enqueued_at_ms,
         expires_at: item.expires_at,
     })
 }
@@ -137,8 +172,8 @@ fn backend(context: &str, e: impl std::error::Error + Send + Sync + 'static) -> 
     StoreError::Backend(anyhow::Error::new(e).context(context.to_string()))
 }
 
-fn idempotency_key_item(conversation_id: &str, key: &str) -> String {
-    format!("idem#{conversation_id}#{key}")
+fn idempotency_key_item(owner: &str, conversation_id: &str, key: &str) -> String {
+    format!("idem#{owner}#{conversation_id}#{key}")
 }
 
 impl DynamoStore {
@@ -166,12 +201,8 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    async fn existing_for_key(
-        &self,
-        conversation_id: &str,
-        key: &str,
-    ) -> Result<CreateOutcome, StoreError> {
-        let idem_key = idempotency_key_item(conversation_id, key);
+    async fn existing_for_key(&self, record: &TaskRecord, key: &str) -> Result<CreateOutcome, StoreError> {
+        let idem_key = idempotency_key_item(&record.owner, &record.conversation_id, key);
         let item = self
             .get_raw(&idem_key)
             .await?
@@ -224,7 +255,7 @@ impl TaskStore for DynamoStore {
             };
         };
         let idem: Item = serde_dynamo::to_item(IdempotencyItem {
-            task_id: idempotency_key_item(&record.conversation_id, key),
+            task_id: idempotency_key_item(&record.owner, &record.conversation_id, key),
             target_task_id: record.task_id.clone(),
             expires_at: record.expires_at,
         })
@@ -259,7 +290,7 @@ impl TaskStore for DynamoStore {
                             .is_some_and(|code| code == "ConditionalCheckFailed")
                     };
                     if failed(0) {
-                        return self.existing_for_key(&record.conversation_id, key).await;
+                        return self.existing_for_key(record, key).await;
                     }
                     if failed(1) {
                         let existing = self
@@ -320,7 +351,47 @@ impl TaskStore for DynamoStore {
 
     async fn list_by_conversation(
         &self,
+        owner: &str,
         conversation_id: &str,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<TaskPage, StoreError> {
+        let key = TaskRecord::owner_conversation_key(owner, conversation_id);
+        self.query_index(CONVERSATION_INDEX, CONVERSATION_KEY, &key, limit, cursor)
+            .await
+    }
+
+    async fn list_open(
+        &self,
+        shard: u32,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<TaskPage, StoreError> {
+        self.query_index(OPEN_INDEX, OPEN_KEY, &shard.to_string(), limit, cursor)
+            .await
+    }
+
+    async fn list_undelivered(
+        &self,
+        owner: &str,
+        consumer: &str,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<TaskPage, StoreError> {
+        let key = TaskRecord::undelivered_key(owner, consumer);
+        self.query_index(UNDELIVERED_INDEX, UNDELIVERED_KEY, &key, limit, cursor)
+            .await
+    }
+}
+
+impl DynamoStore {
+    /// One page of a GSI partition, oldest first. The index is read eventually consistently: a task
+    /// written a moment ago may be missing, and a listed one may have moved on (callers re-read).
+    async fn query_index(
+        &self,
+        index: &str,
+        key_name: &str,
+        key: &str,
         limit: u32,
         cursor: Option<&Cursor>,
     ) -> Result<TaskPage, StoreError> {
@@ -328,19 +399,17 @@ impl TaskStore for DynamoStore {
             .client
             .query()
             .table_name(&self.table)
-            .index_name(CONVERSATION_INDEX)
-            .key_condition_expression("conversation_id = :c")
-            .expression_attribute_values(":c", AttributeValue::S(conversation_id.to_string()))
+            .index_name(index)
+            .key_condition_expression("#k = :k")
+            .expression_attribute_names("#k", key_name)
+            .expression_attribute_values(":k", AttributeValue::S(key.to_string()))
             .scan_index_forward(true)
             .limit(limit as i32);
         if let Some(cursor) = cursor {
             query = query
+                .exclusive_start_key(key_name, AttributeValue::S(key.to_string()))
                 .exclusive_start_key(
-                    "conversation_id",
-                    AttributeValue::S(conversation_id.to_string()),
-                )
-                .exclusive_start_key(
-                    "created_at_ms",
+                    CREATED_KEY,
                     AttributeValue::N(cursor.created_at_ms.to_string()),
                 )
                 .exclusive_start_key("task_id", AttributeValue::S(cursor.task_id.clone()));

@@ -17,12 +17,19 @@ pub struct ProvisionOptions {
     pub stack_name: String,
     /// Tests shorten the visibility timeout (normally 6 x the tool's timeout).
     pub work_visibility_timeout_s: Option<u32>,
+    /// One reply queue (+ DLQ) each; the CDK stack's `consumers` context.
+    pub consumers: Vec<String>,
 }
 
-/// The results queue's visibility timeout and receive count. `tasks watch` makes other conversations'
-/// messages visible again, and each such look counts as a receive, hence the high count (SQS's max).
-pub const RESULTS_VISIBILITY_TIMEOUT_S: u32 = 30;
-pub const RESULTS_MAX_RECEIVE_COUNT: u32 = 1000;
+impl ProvisionOptions {
+    pub fn new(stack_name: impl Into<String>) -> Self {
+        ProvisionOptions {
+            stack_name: stack_name.into(),
+            work_visibility_timeout_s: None,
+            consumers: vec![crate::limits::DEFAULT_CONSUMER.to_string()],
+        }
+    }
+}
 /// DLQs keep messages for SQS's maximum, 14 days.
 const DLQ_RETENTION_S: u32 = 14 * 24 * 3600;
 
@@ -39,24 +46,37 @@ pub async fn provision(
     let table = table_name(stack);
     create_table(&aws_sdk_dynamodb::Client::new(sdk), &table).await?;
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let (results_dlq_url, results_dlq_arn) =
-        create_queue(&sqs, &format!("{stack}-Results-DLQ"), dlq_attributes()).await?;
-    let (results_url, _) = create_queue(
-        &sqs,
-        &format!("{stack}-Results"),
-        work_attributes(
-            RESULTS_VISIBILITY_TIMEOUT_S,
-            &results_dlq_arn,
-            RESULTS_MAX_RECEIVE_COUNT,
-        ),
-    )
-    .await?;
     let mut resources = Resources {
         table,
-        results_queue_url: results_url,
-        results_dead_letter_queue_url: Some(results_dlq_url),
         ..Resources::default()
     };
+    if options.consumers.len() > crate::limits::MAX_CONSUMERS {
+        anyhow::bail!(
+            "{} consumers; the limit is {}",
+            options.consumers.len(),
+            crate::limits::MAX_CONSUMERS
+        );
+    }
+    for consumer in &options.consumers {
+        crate::protocol::check_consumer_name(consumer)?;
+        let base = format!("{stack}-Reply-{}", crate::catalog::pascal_case(consumer));
+        let (dlq_url, dlq_arn) =
+            create_queue(&sqs, &format!("{base}-DLQ"), dlq_attributes()).await?;
+        let (url, _) = create_queue(
+            &sqs,
+            &base,
+            work_attributes(
+                crate::replies::REPLY_VISIBILITY_TIMEOUT_S,
+                &dlq_arn,
+                crate::replies::REPLY_MAX_RECEIVE_COUNT,
+            ),
+        )
+        .await?;
+        resources.reply_queue_urls.insert(consumer.clone(), url);
+        resources
+            .reply_dead_letter_queue_urls
+            .insert(consumer.clone(), dlq_url);
+    }
     for tool in catalog.tools() {
         let base = format!("{stack}-Work-{}", tool.pascal_name());
         let (dlq_url, dlq_arn) =
@@ -143,27 +163,35 @@ async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Resul
             .attribute_type(kind)
             .build()
     };
-    let index = GlobalSecondaryIndex::builder()
-        .index_name(super::dynamo::CONVERSATION_INDEX)
-        .key_schema(key("conversation_id", KeyType::Hash)?)
-        .key_schema(key("created_at_ms", KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
-        .build()?;
-    let created = dynamodb
+    use super::dynamo::*;
+    let mut create = dynamodb
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key("task_id", KeyType::Hash)?)
         .attribute_definitions(attribute("task_id", ScalarAttributeType::S)?)
-        .attribute_definitions(attribute("conversation_id", ScalarAttributeType::S)?)
-        .attribute_definitions(attribute("created_at_ms", ScalarAttributeType::N)?)
-        .global_secondary_indexes(index)
-        .send()
-        .await;
+        .attribute_definitions(attribute(CREATED_KEY, ScalarAttributeType::N)?);
+    for (index, partition_key) in [
+        (CONVERSATION_INDEX, CONVERSATION_KEY),
+        (OPEN_INDEX, OPEN_KEY),
+        (UNDELIVERED_INDEX, UNDELIVERED_KEY),
+    ] {
+        create = create
+            .attribute_definitions(attribute(partition_key, ScalarAttributeType::S)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(index)
+                    .key_schema(key(partition_key, KeyType::Hash)?)
+                    .key_schema(key(CREATED_KEY, KeyType::Range)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()?,
+            );
+    }
+    let created = create.send().await;
     match created {
         Ok(_) => {}
         Err(e)

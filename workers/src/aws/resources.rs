@@ -1,8 +1,10 @@
 //! The stack's resource names: read from a `cdk deploy --outputs-file` file, from environment
 //! variables, or from flags; `local up` writes the same file.
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, pascal_case};
 use crate::error::InputError;
+use crate::limits::DEFAULT_CONSUMER;
+use crate::protocol::check_consumer_name;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -11,8 +13,10 @@ pub const DEFAULT_STACK_NAME: &str = "AsyncTools";
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Resources {
     pub table: String,
-    pub results_queue_url: String,
-    pub results_dead_letter_queue_url: Option<String>,
+    /// consumer name -> its reply queue URL.
+    pub reply_queue_urls: BTreeMap<String, String>,
+    /// consumer name -> that reply queue's DLQ URL.
+    pub reply_dead_letter_queue_urls: BTreeMap<String, String>,
     /// tool name -> work queue URL.
     pub work_queue_urls: BTreeMap<String, String>,
     /// tool name -> that work queue's DLQ URL.
@@ -22,8 +26,8 @@ pub struct Resources {
 }
 
 const TABLE: &str = "TaskTableName";
-const RESULTS: &str = "ResultsQueueUrl";
-const RESULTS_DLQ: &str = "ResultsDeadLetterQueueUrl";
+/// Comma-separated consumer names: which `ReplyQueueUrl<Consumer>` outputs to read.
+const CONSUMERS: &str = "Consumers";
 const DISPATCHER_URL: &str = "DispatcherUrl";
 const DISPATCHER_ARN: &str = "DispatcherArn";
 
@@ -35,9 +39,13 @@ impl Resources {
             outputs.insert(key, Value::String(value.to_string()));
         };
         put(TABLE.into(), &self.table);
-        put(RESULTS.into(), &self.results_queue_url);
-        if let Some(url) = &self.results_dead_letter_queue_url {
-            put(RESULTS_DLQ.into(), url);
+        let consumers: Vec<&str> = self.reply_queue_urls.keys().map(String::as_str).collect();
+        put(CONSUMERS.into(), &consumers.join(","));
+        for (consumer, url) in &self.reply_queue_urls {
+            put(format!("ReplyQueueUrl{}", pascal_case(consumer)), url);
+        }
+        for (consumer, url) in &self.reply_dead_letter_queue_urls {
+            put(format!("ReplyDeadLetterQueueUrl{}", pascal_case(consumer)), url);
         }
         if let Some(url) = &self.dispatcher_url {
             put(DISPATCHER_URL.into(), url);
@@ -90,12 +98,24 @@ impl Resources {
         };
         let mut resources = Resources {
             table: required(TABLE)?,
-            results_queue_url: required(RESULTS)?,
-            results_dead_letter_queue_url: get(RESULTS_DLQ),
             dispatcher_url: get(DISPATCHER_URL),
             dispatcher_arn: get(DISPATCHER_ARN),
             ..Resources::default()
         };
+        let consumers = get(CONSUMERS).unwrap_or_else(|| DEFAULT_CONSUMER.to_string());
+        for consumer in consumers.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            check_consumer_name(consumer)
+                .map_err(|e| InputError::new(field, format!("output {CONSUMERS}: {e}")))?;
+            let key = format!("ReplyQueueUrl{}", pascal_case(consumer));
+            resources
+                .reply_queue_urls
+                .insert(consumer.to_string(), required(&key)?);
+            if let Some(url) = get(&format!("ReplyDeadLetterQueueUrl{}", pascal_case(consumer))) {
+                resources
+                    .reply_dead_letter_queue_urls
+                    .insert(consumer.to_string(), url);
+            }
+        }
         for tool in catalog.tools() {
             let key = format!("WorkQueueUrl{}", tool.pascal_name());
             resources
@@ -118,10 +138,10 @@ impl Resources {
                 "is not set (flag --table, ASYNCTOOLS_TABLE, or an outputs file)",
             ));
         }
-        if self.results_queue_url.is_empty() {
+        if self.reply_queue_urls.is_empty() {
             return Err(InputError::new(
-                "results queue",
-                "is not set (flag --results-queue, ASYNCTOOLS_RESULTS_QUEUE, or an outputs file)",
+                "reply queues",
+                "are not set (ASYNCTOOLS_REPLY_QUEUES, or an outputs file)",
             ));
         }
         for name in catalog.names() {
@@ -164,16 +184,47 @@ pub fn parse_work_queues(
     Ok(map)
 }
 
+/// Parses `ASYNCTOOLS_REPLY_QUEUES`: a JSON object of consumer name -> reply queue URL.
+pub fn parse_reply_queues(text: &str) -> Result<BTreeMap<String, String>, InputError> {
+    let field = "ASYNCTOOLS_REPLY_QUEUES";
+    let map: BTreeMap<String, String> = serde_json::from_str(text).map_err(|e| {
+        InputError::new(
+            field,
+            format!("must be a JSON object of consumer name to queue URL: {e}"),
+        )
+    })?;
+    if map.is_empty() || map.len() > crate::limits::MAX_CONSUMERS {
+        return Err(InputError::new(
+            field,
+            format!(
+                "names {} consumers; 1..={} are allowed",
+                map.len(),
+                crate::limits::MAX_CONSUMERS
+            ),
+        ));
+    }
+    for (consumer, url) in &map {
+        check_consumer_name(consumer).map_err(|e| InputError::new(field, e.message))?;
+        if url.is_empty() {
+            return Err(InputError::new(
+                field,
+                format!("the URL of {consumer:?} is empty"),
+            ));
+        }
+    }
+    Ok(map)
+}
+
 /// Flags and environment variables that override (or replace) the outputs file.
 #[derive(Debug, Clone, Default)]
 pub struct ResourceOverrides {
     pub table: Option<String>,
-    pub results_queue_url: Option<String>,
+    pub reply_queue_urls: BTreeMap<String, String>,
     pub work_queue_urls: BTreeMap<String, String>,
 }
 
 impl ResourceOverrides {
-    /// `ASYNCTOOLS_TABLE`, `ASYNCTOOLS_RESULTS_QUEUE`, `ASYNCTOOLS_WORK_QUEUES`, and a worker's own
+    /// `ASYNCTOOLS_TABLE`, `ASYNCTOOLS_REPLY_QUEUES`, `ASYNCTOOLS_WORK_QUEUES`, and a worker's own
     /// `ASYNCTOOLS_TOOL` + `ASYNCTOOLS_WORK_QUEUE`.
     pub fn from_env(
         get: impl Fn(&str) -> Option<String>,
@@ -181,9 +232,12 @@ impl ResourceOverrides {
     ) -> Result<Self, InputError> {
         let mut overrides = ResourceOverrides {
             table: get("ASYNCTOOLS_TABLE").filter(|s| !s.is_empty()),
-            results_queue_url: get("ASYNCTOOLS_RESULTS_QUEUE").filter(|s| !s.is_empty()),
+            reply_queue_urls: BTreeMap::new(),
             work_queue_urls: BTreeMap::new(),
         };
+        if let Some(text) = get("ASYNCTOOLS_REPLY_QUEUES").filter(|s| !s.is_empty()) {
+            overrides.reply_queue_urls = parse_reply_queues(&text)?;
+        }
         if let Some(text) = get("ASYNCTOOLS_WORK_QUEUES").filter(|s| !s.is_empty()) {
             overrides.work_queue_urls = parse_work_queues(&text, catalog)?;
         }
@@ -199,13 +253,13 @@ impl ResourceOverrides {
     /// Later overrides win over earlier ones.
     pub fn then(mut self, later: ResourceOverrides) -> Self {
         self.table = later.table.or(self.table);
-        self.results_queue_url = later.results_queue_url.or(self.results_queue_url);
+        self.reply_queue_urls.extend(later.reply_queue_urls);
         self.work_queue_urls.extend(later.work_queue_urls);
         self
     }
 
     pub fn is_empty(&self) -> bool {
-        self.table.is_none() && self.results_queue_url.is_none() && self.work_queue_urls.is_empty()
+        self.table.is_none() && self.reply_queue_urls.is_empty() && self.work_queue_urls.is_empty()
     }
 
     pub fn apply(self, base: Option<Resources>) -> Resources {
@@ -213,9 +267,7 @@ impl ResourceOverrides {
         if let Some(table) = self.table {
             resources.table = table;
         }
-        if let Some(url) = self.results_queue_url {
-            resources.results_queue_url = url;
-        }
+        resources.reply_queue_urls.extend(self.reply_queue_urls);
         resources.work_queue_urls.extend(self.work_queue_urls);
         resources
     }
@@ -228,10 +280,14 @@ mod tests {
     fn sample() -> Resources {
         let mut r = Resources {
             table: "T".into(),
-            results_queue_url: "http://q/results".into(),
-            results_dead_letter_queue_url: Some("http://q/results-dlq".into()),
             ..Default::default()
         };
+        for consumer in ["default", "agents-2"] {
+            r.reply_queue_urls
+                .insert(consumer.into(), format!("http://q/reply-{consumer}"));
+            r.reply_dead_letter_queue_urls
+                .insert(consumer.into(), format!("http://q/reply-{consumer}-dlq"));
+        }
         for tool in Catalog::embedded().names() {
             r.work_queue_urls
                 .insert(tool.into(), format!("http://q/{tool}"));
@@ -252,7 +308,12 @@ mod tests {
             outputs["DeadLetterQueueUrlSentiment"],
             "http://q/sentiment-dlq"
         );
-        assert_eq!(outputs["ResultsDeadLetterQueueUrl"], "http://q/results-dlq");
+        assert_eq!(outputs["Consumers"], "agents-2,default");
+        assert_eq!(outputs["ReplyQueueUrlAgents2"], "http://q/reply-agents-2");
+        assert_eq!(
+            outputs["ReplyDeadLetterQueueUrlDefault"],
+            "http://q/reply-default-dlq"
+        );
         assert!(
             outputs.get("DispatcherUrl").is_none(),
             "local stacks have no dispatcher function"
@@ -278,7 +339,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            err.to_string().contains("has no output ResultsQueueUrl"),
+            err.to_string().contains("has no output ReplyQueueUrlDefault"),
             "{err}"
         );
         let err = Resources::from_outputs_json("nope", "AsyncTools", catalog).unwrap_err();

@@ -62,14 +62,19 @@ impl MessageQueue for SqsQueue {
         &self,
         max_messages: u32,
         wait: Duration,
+        visibility: Option<Duration>,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
         ports::check_receive(max_messages, wait)?;
+        if let Some(v) = visibility {
+            ports::check_visibility(v)?;
+        }
         let out = self
             .client
             .receive_message()
             .queue_url(&self.url)
             .max_number_of_messages(max_messages as i32)
             .wait_time_seconds(seconds(wait))
+            .set_visibility_timeout(visibility.map(seconds))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await

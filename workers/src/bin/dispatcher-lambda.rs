@@ -1,4 +1,5 @@
-//! The dispatcher function behind a Function URL (AWS_IAM auth): submit, get, list, cancel.
+//! The dispatcher function behind a Function URL (AWS_IAM auth): submit, get, list, cancel, and the
+//! delivery ledger of consumers' routers. Every task belongs to the IAM principal that submitted it.
 
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -14,10 +15,10 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let catalog = Arc::new(Catalog::embedded().clone());
     let env = DispatcherEnv::from_env(|k| std::env::var(k).ok(), &catalog)?;
-    let sdk = sdk_config(&AwsSettings::default()).await;
+    let sdk = sdk_config(&AwsSettings::function()).await;
     let resources = Resources {
         table: env.table.clone(),
-        results_queue_url: env.results_queue_url.clone(),
+        reply_queue_urls: env.reply_queue_urls.clone(),
         work_queue_urls: env.work_queue_urls.clone(),
         ..Resources::default()
     };

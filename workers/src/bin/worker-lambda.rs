@@ -14,10 +14,10 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let catalog = Arc::new(Catalog::embedded().clone());
     let env = WorkerEnv::from_env(|k| std::env::var(k).ok(), &catalog)?;
-    let sdk = sdk_config(&AwsSettings::default()).await;
+    let sdk = sdk_config(&AwsSettings::function()).await;
     let mut resources = Resources {
         table: env.table.clone(),
-        results_queue_url: env.results_queue_url.clone(),
+        reply_queue_urls: env.reply_queue_urls.clone(),
         ..Resources::default()
     };
     // This function only serves its own tool; the others' queues are never touched.

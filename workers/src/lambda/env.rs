@@ -1,6 +1,6 @@
 //! The functions' environment, as the CDK stack sets it. Errors name the variable.
 
-use crate::aws::parse_work_queues;
+use crate::aws::{parse_reply_queues, parse_work_queues};
 use crate::catalog::Catalog;
 use crate::error::InputError;
 use crate::limits::DEFAULT_TASK_TTL_DAYS;
@@ -10,16 +10,26 @@ use std::collections::BTreeMap;
 pub struct DispatcherEnv {
     pub table: String,
     pub work_queue_urls: BTreeMap<String, String>,
-    pub results_queue_url: String,
+    pub reply_queue_urls: BTreeMap<String, String>,
     pub task_ttl_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkerEnv {
     pub table: String,
-    pub results_queue_url: String,
+    pub reply_queue_urls: BTreeMap<String, String>,
     pub tool: String,
     pub work_queue_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweeperEnv {
+    pub table: String,
+    pub work_queue_urls: BTreeMap<String, String>,
+    pub reply_queue_urls: BTreeMap<String, String>,
+    pub older_than_s: u64,
+    /// The `Stack` dimension of its metrics.
+    pub stack_name: String,
 }
 
 fn required(get: &impl Fn(&str) -> Option<String>, name: &str) -> Result<String, InputError> {
@@ -57,7 +67,7 @@ impl DispatcherEnv {
         Ok(DispatcherEnv {
             table: required(&get, "ASYNCTOOLS_TABLE")?,
             work_queue_urls,
-            results_queue_url: required(&get, "ASYNCTOOLS_RESULTS_QUEUE")?,
+            reply_queue_urls: parse_reply_queues(&required(&get, "ASYNCTOOLS_REPLY_QUEUES")?)?,
             task_ttl_days,
         })
     }
@@ -74,9 +84,33 @@ impl WorkerEnv {
             .map_err(|e| InputError::new("ASYNCTOOLS_TOOL", e.message))?;
         Ok(WorkerEnv {
             table: required(&get, "ASYNCTOOLS_TABLE")?,
-            results_queue_url: required(&get, "ASYNCTOOLS_RESULTS_QUEUE")?,
+            reply_queue_urls: parse_reply_queues(&required(&get, "ASYNCTOOLS_REPLY_QUEUES")?)?,
             tool,
             work_queue_url: required(&get, "ASYNCTOOLS_WORK_QUEUE")?,
+        })
+    }
+}
+
+impl SweeperEnv {
+    pub fn from_env(
+        get: impl Fn(&str) -> Option<String>,
+        catalog: &Catalog,
+    ) -> Result<Self, InputError> {
+        let older_than_s = match get("ASYNCTOOLS_SWEEP_OLDER_THAN_S").filter(|v| !v.trim().is_empty()) {
+            None => crate::limits::DEFAULT_SWEEP_OLDER_THAN_S,
+            Some(text) => text.trim().parse().map_err(|_| {
+                InputError::new(
+                    "ASYNCTOOLS_SWEEP_OLDER_THAN_S",
+                    format!("{text:?} is not a whole number of seconds"),
+                )
+            })?,
+        };
+        Ok(SweeperEnv {
+            table: required(&get, "ASYNCTOOLS_TABLE")?,
+            work_queue_urls: parse_work_queues(&required(&get, "ASYNCTOOLS_WORK_QUEUES")?, catalog)?,
+            reply_queue_urls: parse_reply_queues(&required(&get, "ASYNCTOOLS_REPLY_QUEUES")?)?,
+            older_than_s,
+            stack_name: get("ASYNCTOOLS_STACK_NAME").unwrap_or_else(|| "AsyncTools".into()),
         })
     }
 }
@@ -96,6 +130,7 @@ mod tests {
 
     const QUEUES: &str =
         r#"{"sentiment":"http://q/s","research":"http://q/r","synthetic":"http://q/y"}"#;
+    const REPLIES: &str = r#"{"default":"http://q/reply"}"#;
 
     #[test]
     fn dispatcher_env_parses_with_default_ttl() {
@@ -103,7 +138,7 @@ mod tests {
             env(&[
                 ("ASYNCTOOLS_TABLE", "T"),
                 ("ASYNCTOOLS_WORK_QUEUES", QUEUES),
-                ("ASYNCTOOLS_RESULTS_QUEUE", "http://q/res"),
+                ("ASYNCTOOLS_REPLY_QUEUES", REPLIES),
             ]),
             Catalog::embedded(),
         )
@@ -132,7 +167,7 @@ mod tests {
             env(&[
                 ("ASYNCTOOLS_TABLE", "T"),
                 ("ASYNCTOOLS_WORK_QUEUES", QUEUES),
-                ("ASYNCTOOLS_RESULTS_QUEUE", "r"),
+                ("ASYNCTOOLS_REPLY_QUEUES", REPLIES),
                 ("ASYNCTOOLS_TASK_TTL_DAYS", "soon"),
             ]),
             catalog,
@@ -149,7 +184,7 @@ mod tests {
         let catalog = Catalog::embedded();
         let vars = [
             ("ASYNCTOOLS_TABLE", "T"),
-            ("ASYNCTOOLS_RESULTS_QUEUE", "r"),
+            ("ASYNCTOOLS_REPLY_QUEUES", REPLIES),
             ("ASYNCTOOLS_TOOL", "nope"),
             ("ASYNCTOOLS_WORK_QUEUE", "w"),
         ];

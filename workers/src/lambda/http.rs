@@ -1,15 +1,19 @@
-//! The dispatcher's HTTP API behind the Function URL (AWS_IAM auth is enforced by Lambda):
+//! The dispatcher's HTTP API behind the Function URL (AWS_IAM auth is enforced by Lambda, which
+//! hands over the caller's IAM ARN; the task's owner is that principal):
 //!
-//! | method | path                                   | answer                           |
-//! |--------|----------------------------------------|----------------------------------|
-//! | POST   | `/tasks` (body: a task request)        | 202 + acknowledgement            |
-//! | GET    | `/tasks/{task_id}`                     | 200 + task record                |
-//! | POST   | `/tasks/{task_id}/cancel`              | 200 + `{cancelled, task}`        |
-//! | GET    | `/conversations/{id}/tasks?limit=&cursor=` | 200 + `{tasks, next_cursor}` |
+//! | method | path                                          | answer                         |
+//! |--------|-----------------------------------------------|--------------------------------|
+//! | POST   | `/tasks` (body: a task request)               | 202 + acknowledgement          |
+//! | GET    | `/tasks/{task_id}`                            | 200 + task record              |
+//! | POST   | `/tasks/{task_id}/cancel`                     | 200 + `{cancelled, task}`      |
+//! | POST   | `/tasks/{task_id}/delivered`                  | 200 + task record              |
+//! | GET    | `/conversations/{id}/tasks?limit=&cursor=`    | 200 + `{tasks, next_cursor}`   |
+//! | GET    | `/consumers/{name}/undelivered?limit=&cursor=`| 200 + `{tasks, next_cursor}`   |
 //!
-//! Errors are `{"error": "..."}` with 400 (bad input), 404, 405, 413 or 500.
+//! Path segments are percent-decoded. Another owner's task answers exactly as a missing one (404).
+//! Errors are `{"error": "..."}` with 400 (bad input), 403 (no IAM identity), 404, 405, 413 or 500.
 
-use crate::dispatcher::Dispatcher;
+use crate::dispatcher::{Caller, Dispatcher};
 use crate::error::PipelineError;
 use crate::limits::{DEFAULT_LIST_PAGE, MAX_ARGUMENTS_BYTES};
 use crate::protocol::TaskRequest;
@@ -53,18 +57,45 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or_else(|e| json!({ "error": e.to_string() }))
 }
 
+fn page_reply(page: Result<crate::ports::TaskPage, PipelineError>) -> Reply {
+    match page {
+        Ok(page) => reply(
+            200,
+            json!({ "tasks": to_json(&page.tasks), "next_cursor": page.next_cursor }),
+        ),
+        Err(e) => from_pipeline(e),
+    }
+}
+
+fn page_limit(query: &HashMap<String, String>) -> Result<u32, Reply> {
+    match query.get("limit").map(|l| l.parse::<u32>()) {
+        None => Ok(DEFAULT_LIST_PAGE),
+        Some(Ok(limit)) => Ok(limit),
+        Some(Err(_)) => Err(error(400, "limit: must be a whole number")),
+    }
+}
+
+/// Routes one request. `caller` is `None` when the request carries no identity, which a Function URL
+/// with AWS_IAM auth never lets through: refused rather than served as anybody.
 pub async fn route(
     dispatcher: &Dispatcher,
+    caller: Option<&Caller>,
     method: &str,
     path: &str,
     query: &HashMap<String, String>,
     body: Option<&str>,
 ) -> Reply {
-    let segments: Vec<&str> = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let Some(caller) = caller else {
+        return error(403, "the request carries no IAM identity");
+    };
+    let mut segments = Vec::new();
+    for raw in path.trim_matches('/').split('/').filter(|s| !s.is_empty()) {
+        match percent_encoding::percent_decode_str(raw).decode_utf8() {
+            Ok(segment) => segments.push(segment.into_owned()),
+            Err(_) => return error(400, format!("path segment {raw:?} is not UTF-8 once decoded")),
+        }
+    }
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (method, segments.as_slice()) {
         ("POST", ["tasks"]) => {
             let body = body.unwrap_or("");
@@ -81,16 +112,22 @@ pub async fn route(
                 Ok(r) => r,
                 Err(e) => return error(400, e),
             };
-            match dispatcher.submit(request).await {
+            match dispatcher.submit(caller, request).await {
                 Ok(ack) => reply(202, to_json(&ack)),
                 Err(e) => from_pipeline(e),
             }
         }
-        ("GET", ["tasks", task_id]) => match dispatcher.get(task_id).await {
+        ("GET", ["tasks", task_id]) => match dispatcher.get(caller, task_id).await {
             Ok(record) => reply(200, to_json(&record)),
             Err(e) => from_pipeline(e),
         },
-        ("POST", ["tasks", task_id, "cancel"]) => match dispatcher.cancel(task_id).await {
+        ("POST", ["tasks", task_id, "delivered"]) => {
+            match dispatcher.mark_delivered(caller, task_id).await {
+                Ok(record) => reply(200, to_json(&record)),
+                Err(e) => from_pipeline(e),
+            }
+        }
+        ("POST", ["tasks", task_id, "cancel"]) => match dispatcher.cancel(caller, task_id).await {
             Ok(outcome) => reply(
                 200,
                 json!({ "cancelled": outcome.cancelled, "task": to_json(&outcome.record) }),
@@ -98,29 +135,29 @@ pub async fn route(
             Err(e) => from_pipeline(e),
         },
         ("GET", ["conversations", conversation_id, "tasks"]) => {
-            let limit = match query.get("limit").map(|l| l.parse::<u32>()) {
-                None => DEFAULT_LIST_PAGE,
-                Some(Ok(limit)) => limit,
-                Some(Err(_)) => return error(400, "limit: must be a whole number"),
+            let limit = match page_limit(query) {
+                Ok(limit) => limit,
+                Err(reply) => return reply,
             };
-            match dispatcher
-                .list(
-                    conversation_id,
-                    limit,
-                    query.get("cursor").map(String::as_str),
-                )
-                .await
-            {
-                Ok(page) => reply(
-                    200,
-                    json!({ "tasks": to_json(&page.tasks), "next_cursor": page.next_cursor }),
-                ),
-                Err(e) => from_pipeline(e),
-            }
+            let cursor = query.get("cursor").map(String::as_str);
+            page_reply(dispatcher.list(caller, conversation_id, limit, cursor).await)
         }
-        (_, ["tasks"] | ["tasks", _] | ["tasks", _, "cancel"] | ["conversations", _, "tasks"]) => {
-            error(405, format!("method {method} is not allowed on {path}"))
+        ("GET", ["consumers", consumer, "undelivered"]) => {
+            let limit = match page_limit(query) {
+                Ok(limit) => limit,
+                Err(reply) => return reply,
+            };
+            let cursor = query.get("cursor").map(String::as_str);
+            page_reply(dispatcher.undelivered(caller, consumer, limit, cursor).await)
         }
+        (
+            _,
+            ["tasks"]
+            | ["tasks", _]
+            | ["tasks", _, "cancel" | "delivered"]
+            | ["conversations", _, "tasks"]
+            | ["consumers", _, "undelivered"],
+        ) => error(405, format!("method {method} is not allowed on {path}")),
         _ => error(404, format!("no route for {method} {path}")),
     }
 }
@@ -151,9 +188,14 @@ pub async fn handle_function_url(
         },
         (body, _) => body.clone(),
     };
+    let caller = match function_url_caller(&request) {
+        Ok(caller) => caller,
+        Err(e) => return into_response(error(403, e)),
+    };
     into_response(
         route(
             dispatcher,
+            caller.as_ref(),
             &method,
             &path,
             &request.query_string_parameters,
@@ -161,6 +203,19 @@ pub async fn handle_function_url(
         )
         .await,
     )
+}
+
+/// The owner of a Function URL request: the IAM principal Lambda authenticated (`None` without one).
+pub fn function_url_caller(
+    request: &LambdaFunctionUrlRequest,
+) -> Result<Option<Caller>, crate::error::InputError> {
+    let arn = request
+        .request_context
+        .authorizer
+        .as_ref()
+        .and_then(|a| a.iam.as_ref())
+        .and_then(|iam| iam.user_arn.as_deref());
+    arn.map(Caller::from_iam_arn).transpose()
 }
 
 fn into_response(reply: Reply) -> LambdaFunctionUrlResponse {

@@ -3,8 +3,10 @@
 use crate::worker::{Delivery, Worker};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
-/// Time kept back from the Lambda deadline to write the terminal state and publish the result.
-pub const WRITE_RESERVE_MS: u64 = 2_000;
+/// Time kept back from the Lambda deadline to write the terminal state and publish the result: the
+/// stack gives the function this much beyond the tool's timeout, and each of those calls is bounded
+/// by the SDK's operation timeout (`FUNCTION_OPERATION_TIMEOUT_S`), so the reserve holds several.
+pub const WRITE_RESERVE_MS: u64 = crate::limits::WRITE_RESERVE_S as u64 * 1000;
 
 /// `deadline_ms` is the invocation's deadline (epoch ms) from the Lambda context.
 pub async fn handle_sqs_event(
@@ -31,6 +33,7 @@ pub async fn handle_sqs_event(
                 message_id,
                 body,
                 receive_count,
+                receipt_handle: record.receipt_handle,
             }),
             None => failures.push(message_id),
         }

@@ -79,7 +79,12 @@ impl MemoryQueue {
     }
 
     /// Takes up to `max` deliverable messages; returns them and when the next in-flight one reappears.
-    fn take(&self, max: usize, now: Instant) -> (Vec<ReceivedMessage>, Option<Instant>) {
+    fn take(
+        &self,
+        max: usize,
+        now: Instant,
+        visibility: Duration,
+    ) -> (Vec<ReceivedMessage>, Option<Instant>) {
         let mut dead = Vec::new();
         let mut out = Vec::new();
         let next_visible;
@@ -114,7 +119,7 @@ impl MemoryQueue {
                     body: message.body.clone(),
                     receive_count: message.receive_count,
                 });
-                let visible_at = now + self.settings.visibility_timeout;
+                let visible_at = now + visibility;
                 state.in_flight.insert(
                     handle,
                     InFlight {
@@ -156,8 +161,13 @@ impl MessageQueue for MemoryQueue {
         &self,
         max_messages: u32,
         wait: Duration,
+        visibility: Option<Duration>,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
         ports::check_receive(max_messages, wait)?;
+        if let Some(v) = visibility {
+            ports::check_visibility(v)?;
+        }
+        let visibility = visibility.unwrap_or(self.settings.visibility_timeout);
         let deadline = Instant::now() + wait;
         loop {
             // Register for wake-ups before looking, so a send between the look and the wait is not missed.
@@ -165,7 +175,7 @@ impl MessageQueue for MemoryQueue {
             tokio::pin!(arrival);
             arrival.as_mut().enable();
             let now = Instant::now();
-            let (messages, next_visible) = self.take(max_messages as usize, now);
+            let (messages, next_visible) = self.take(max_messages as usize, now, visibility);
             if !messages.is_empty() || now >= deadline {
                 return Ok(messages);
             }

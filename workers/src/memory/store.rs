@@ -5,19 +5,65 @@ use async_trait::async_trait;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
-/// Task records in a map, with the conversation index and the idempotency keys beside them.
+/// Task records in a map, with the same indexes as the DynamoDB table beside them.
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
 }
 
+/// (created_at_ms, task_id): every index's sort order.
+type Index = BTreeSet<(u64, String)>;
+
 #[derive(Default)]
 struct Inner {
     tasks: HashMap<String, TaskRecord>,
-    /// `(conversation, key)` -> task id.
-    idempotency: HashMap<(String, String), String>,
-    /// conversation -> (created_at_ms, task_id), the GSI's order.
-    by_conversation: HashMap<String, BTreeSet<(u64, String)>>,
+    /// `(owner, conversation, key)` -> task id.
+    idempotency: HashMap<(String, String, String), String>,
+    by_owner_conversation: HashMap<String, Index>,
+    open: HashMap<u32, Index>,
+    undelivered: HashMap<String, Index>,
+}
+
+impl Inner {
+    /// Moves `record` in the sparse indexes from where `old` had it.
+    fn reindex(&mut self, old: Option<&TaskRecord>, record: &TaskRecord) {
+        let key = (record.created_at_ms, record.task_id.clone());
+        if let Some(shard) = old.and_then(TaskRecord::open_shard) {
+            self.open.entry(shard).or_default().remove(&key);
+        }
+        if let Some(shard) = record.open_shard() {
+            self.open.entry(shard).or_default().insert(key.clone());
+        }
+        let undelivered = TaskRecord::undelivered_key(&record.owner, &record.reply_to);
+        if old.is_some_and(TaskRecord::awaits_delivery) {
+            self.undelivered.entry(undelivered.clone()).or_default().remove(&key);
+        }
+        if record.awaits_delivery() {
+            self.undelivered.entry(undelivered).or_default().insert(key);
+        }
+    }
+
+    fn page(&self, index: Option<&Index>, limit: u32, cursor: Option<&Cursor>) -> TaskPage {
+        let Some(index) = index else {
+            return TaskPage::new(vec![], false);
+        };
+        let mut keys: Box<dyn Iterator<Item = &(u64, String)>> = match cursor {
+            Some(c) => Box::new(
+                index
+                    .range((c.created_at_ms, c.task_id.clone())..)
+                    .filter(move |(created, id)| !(*created == c.created_at_ms && *id == c.task_id)),
+            ),
+            None => Box::new(index.iter()),
+        };
+        let mut tasks = Vec::new();
+        for (_, id) in keys.by_ref().take(limit as usize) {
+            if let Some(task) = self.tasks.get(id) {
+                tasks.push(task.clone());
+            }
+        }
+        let more = keys.next().is_some();
+        TaskPage::new(tasks, more)
+    }
 }
 
 impl MemoryStore {
@@ -49,7 +95,11 @@ impl TaskStore for MemoryStore {
             return Ok(CreateOutcome::Existing(Box::new(existing.clone())));
         }
         if let Some(key) = &record.idempotency_key {
-            let idem = (record.conversation_id.clone(), key.clone());
+            let idem = (
+                record.owner.clone(),
+                record.conversation_id.clone(),
+                key.clone(),
+            );
             if let Some(task_id) = inner.idempotency.get(&idem) {
                 let existing =
                     inner
@@ -57,7 +107,7 @@ impl TaskStore for MemoryStore {
                         .get(task_id)
                         .cloned()
                         .ok_or_else(|| StoreError::Corrupt {
-                            key: format!("idem#{}#{}", idem.0, idem.1),
+                            key: format!("idem#{}#{}#{}", idem.0, idem.1, idem.2),
                             message: format!("points at missing task {task_id}"),
                         })?;
                 return Ok(CreateOutcome::Existing(Box::new(existing)));
@@ -65,10 +115,14 @@ impl TaskStore for MemoryStore {
             inner.idempotency.insert(idem, record.task_id.clone());
         }
         inner
-            .by_conversation
-            .entry(record.conversation_id.clone())
+            .by_owner_conversation
+            .entry(TaskRecord::owner_conversation_key(
+                &record.owner,
+                &record.conversation_id,
+            ))
             .or_default()
             .insert((record.created_at_ms, record.task_id.clone()));
+        inner.reindex(None, record);
         inner.tasks.insert(record.task_id.clone(), record.clone());
         Ok(CreateOutcome::Created)
     }
@@ -82,42 +136,48 @@ impl TaskStore for MemoryStore {
         let mut inner = self.lock();
         let stored = inner
             .tasks
-            .get_mut(&current.task_id)
+            .get(&current.task_id)
             .ok_or_else(|| StoreError::Conflict(current.task_id.clone()))?;
         if stored.revision != current.revision || stored.status != current.status {
             return Err(StoreError::Conflict(current.task_id.clone()));
         }
-        *stored = next.clone();
+        let old = stored.clone();
+        inner.reindex(Some(&old), next);
+        inner.tasks.insert(next.task_id.clone(), next.clone());
         Ok(())
     }
 
     async fn list_by_conversation(
         &self,
+        owner: &str,
         conversation_id: &str,
         limit: u32,
         cursor: Option<&Cursor>,
     ) -> Result<TaskPage, StoreError> {
         let inner = self.lock();
-        let Some(index) = inner.by_conversation.get(conversation_id) else {
-            return Ok(TaskPage {
-                tasks: vec![],
-                next_cursor: None,
-            });
-        };
-        let mut keys = match cursor {
-            Some(c) => index
-                .range((c.created_at_ms, c.task_id.clone())..)
-                .filter(|(created, id)| !(*created == c.created_at_ms && *id == c.task_id))
-                .collect::<Vec<_>>()
-                .into_iter(),
-            None => index.iter().collect::<Vec<_>>().into_iter(),
-        };
-        let mut tasks = Vec::new();
-        for (_, id) in keys.by_ref().take(limit as usize) {
-            if let Some(task) = inner.tasks.get(id) {
-                tasks.push(task.clone());
-            }
-        }
-        Ok(TaskPage::new(tasks, keys.next().is_some()))
+        let key = TaskRecord::owner_conversation_key(owner, conversation_id);
+        Ok(inner.page(inner.by_owner_conversation.get(&key), limit, cursor))
+    }
+
+    async fn list_open(
+        &self,
+        shard: u32,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<TaskPage, StoreError> {
+        let inner = self.lock();
+        Ok(inner.page(inner.open.get(&shard), limit, cursor))
+    }
+
+    async fn list_undelivered(
+        &self,
+        owner: &str,
+        consumer: &str,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<TaskPage, StoreError> {
+        let inner = self.lock();
+        let key = TaskRecord::undelivered_key(owner, consumer);
+        Ok(inner.page(inner.undelivered.get(&key), limit, cursor))
     }
 }

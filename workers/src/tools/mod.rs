@@ -24,6 +24,20 @@ pub struct ToolContext {
     pub conversation_id: String,
     /// Time left for this run (the worker enforces it; tools may use it to stop early).
     pub budget: Duration,
+    /// Cancelled when the task is cancelled (or taken over) while it runs: a tool should stop, since
+    /// whatever it returns afterwards is discarded.
+    pub cancelled: tokio_util::sync::CancellationToken,
+}
+
+impl ToolContext {
+    pub fn new(task_id: &str, conversation_id: &str, budget: Duration) -> ToolContext {
+        ToolContext {
+            task_id: task_id.to_string(),
+            conversation_id: conversation_id.to_string(),
+            budget,
+            cancelled: tokio_util::sync::CancellationToken::new(),
+        }
+    }
 }
 
 /// A tool's own failure: recorded as FAILED, never retried (a retry would run the effect twice).

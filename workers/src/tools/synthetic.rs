@@ -23,15 +23,21 @@ impl Tool for Synthetic {
         Ok(())
     }
 
-    async fn run(&self, arguments: Value, _context: ToolContext) -> Result<Value, ToolFailure> {
+    async fn run(&self, arguments: Value, context: ToolContext) -> Result<Value, ToolFailure> {
         self.check_arguments(&arguments)
             .map_err(|e| ToolFailure(e.to_string()))?;
         let sleep_ms = args::optional_u64(&arguments, "sleep_ms", MAX_SLEEP_MS)
             .map_err(|e| ToolFailure(e.to_string()))?
             .unwrap_or(0);
         if sleep_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
+                () = context.cancelled.cancelled() => {
+                    return Err(ToolFailure("cancelled while sleeping".into()));
+                }
+            }
         }
+        record_run(&context.task_id);
         if let Ok(Some(message)) = args::optional_str(&arguments, "fail") {
             return Err(ToolFailure(message.to_string()));
         }
@@ -43,5 +49,24 @@ impl Tool for Synthetic {
             result["pad"] = Value::String("x".repeat(pad_bytes as usize));
         }
         Ok(result)
+    }
+}
+
+/// `ASYNCTOOLS_SYNTHETIC_RUN_LOG=<file>`: each completed run appends `<task id> <pid>` to the file
+/// (one small O_APPEND write, atomic between processes). The chaos tests count runs with it: the
+/// run's visible effect.
+fn record_run(task_id: &str) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("ASYNCTOOLS_SYNTHETIC_RUN_LOG") else {
+        return;
+    };
+    let line = format!("{task_id} {}\n", std::process::id());
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "could not append to the synthetic run log");
     }
 }

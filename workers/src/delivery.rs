@@ -1,0 +1,383 @@
+//! Result delivery: one router per consumer process reads the consumer's reply queue and hands each
+//! of its owner's results to a sink (a conversation, a file, the screen) exactly once.
+//!
+//! The table is the source of truth. Per result: hand it over, mark the task delivered, then delete
+//! the message — so a crash at any point loses nothing (the message comes back, or the task is still
+//! undelivered in the table) and a repeat is recognised (the task is marked, or the sink has it).
+//! On start, and every `RECONCILE_EVERY`, the router reads the owner's undelivered tasks for its
+//! consumer from the table and hands over those it has not seen: a result whose message was lost,
+//! went to a router that died, or was published before this router existed.
+
+use crate::clock::now_ms;
+use crate::error::{PipelineError, QueueError};
+use crate::limits::*;
+use crate::ports::{MessageQueue, TaskStore, update_with_retry};
+use crate::protocol::ResultMessage;
+use crate::record::TaskRecord;
+use async_trait::async_trait;
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often a running router reconciles from the table.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(30);
+/// Task ids a router remembers having handed over, beyond which the oldest are forgotten (the table's
+/// `delivered` flag still stops a repeat).
+pub const MAX_REMEMBERED: usize = 100_000;
+/// Undelivered tasks read per reconcile page.
+const RECONCILE_PAGE: u32 = 100;
+
+/// Where a router hands results over.
+#[async_trait]
+pub trait ResultSink: Send {
+    /// Whether this result was already handed over (a sink with durable output knows).
+    fn already_has(&self, _task_id: &str) -> bool {
+        false
+    }
+
+    /// Hands the result over; returns only once it is safe (e.g. written and flushed).
+    async fn hand_over(&mut self, result: ResultMessage) -> anyhow::Result<()>;
+}
+
+/// The table side of delivery, as a consumer sees it: its owner's undelivered tasks, and marking one.
+/// Backed by the store directly (local, tests) or by the dispatcher's HTTP API (a deployed stack).
+#[async_trait]
+pub trait DeliveryLedger: Send + Sync {
+    async fn undelivered(
+        &self,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<(Vec<TaskRecord>, Option<String>), PipelineError>;
+
+    /// The owner's task, if it exists (another owner's is `None`).
+    async fn get(&self, task_id: &str) -> Result<Option<TaskRecord>, PipelineError>;
+
+    async fn mark_delivered(&self, task_id: &str) -> Result<(), PipelineError>;
+}
+
+/// Marks a terminal record delivered, re-reading on conflicts. Idempotent.
+pub async fn mark_delivered(
+    store: &dyn TaskStore,
+    record: TaskRecord,
+) -> Result<TaskRecord, PipelineError> {
+    if !record.status.is_terminal() {
+        return Err(crate::error::InputError::new(
+            "task_id",
+            format!(
+                "task {} is {}; only a finished task's result can be marked delivered",
+                record.task_id, record.status
+            ),
+        )
+        .into());
+    }
+    let task_id = record.task_id.clone();
+    update_with_retry(store, record, |r| {
+        (!r.delivered).then(|| r.mark_delivered(now_ms()))
+    })
+    .await?
+    .ok_or(PipelineError::NotFound(task_id))
+}
+
+/// The ledger on the task store itself.
+pub struct StoreLedger {
+    pub store: Arc<dyn TaskStore>,
+    pub owner: String,
+    pub consumer: String,
+}
+
+#[async_trait]
+impl DeliveryLedger for StoreLedger {
+    async fn undelivered(
+        &self,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<(Vec<TaskRecord>, Option<String>), PipelineError> {
+        let cursor = crate::ports::check_list_args(limit, cursor.as_deref())?;
+        let page = self
+            .store
+            .list_undelivered(&self.owner, &self.consumer, limit, cursor.as_ref())
+            .await?;
+        Ok((page.tasks, page.next_cursor))
+    }
+
+    async fn get(&self, task_id: &str) -> Result<Option<TaskRecord>, PipelineError> {
+        Ok(self
+            .store
+            .get(task_id)
+            .await?
+            .filter(|r| r.owner == self.owner))
+    }
+
+    async fn mark_delivered(&self, task_id: &str) -> Result<(), PipelineError> {
+        match self.get(task_id).await? {
+            Some(record) => mark_delivered(self.store.as_ref(), record).await.map(|_| ()),
+            None => Err(PipelineError::NotFound(task_id.to_string())),
+        }
+    }
+}
+
+/// Counters of one router.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RouterStats {
+    pub handed_over: u64,
+    pub duplicates_dropped: u64,
+    /// Messages of another owner on this consumer's queue: deleted unread (their owner's router
+    /// reconciles them from the table).
+    pub foreign_dropped: u64,
+    pub reconciled: u64,
+}
+
+pub struct ResultRouter {
+    queue: Arc<dyn MessageQueue>,
+    ledger: Arc<dyn DeliveryLedger>,
+    owner: String,
+    remembered: HashSet<String>,
+    order: VecDeque<String>,
+    pub stats: RouterStats,
+}
+
+impl ResultRouter {
+    pub fn new(queue: Arc<dyn MessageQueue>, ledger: Arc<dyn DeliveryLedger>, owner: &str) -> Self {
+        ResultRouter {
+            queue,
+            ledger,
+            owner: owner.to_string(),
+            remembered: HashSet::new(),
+            order: VecDeque::new(),
+            stats: RouterStats::default(),
+        }
+    }
+
+    fn remember(&mut self, task_id: &str) {
+        if self.remembered.insert(task_id.to_string()) {
+            self.order.push_back(task_id.to_string());
+            if self.order.len() > MAX_REMEMBERED
+                && let Some(old) = self.order.pop_front()
+            {
+                self.remembered.remove(&old);
+            }
+        }
+    }
+
+    /// Hands over every undelivered result the table holds for this owner and consumer.
+    pub async fn reconcile(&mut self, sink: &mut dyn ResultSink) -> Result<usize, PipelineError> {
+        let mut cursor = None;
+        let mut handed = 0;
+        loop {
+            let (tasks, next) = self.ledger.undelivered(RECONCILE_PAGE, cursor).await?;
+            for record in tasks {
+                // The index lags the table: a listed task may have been delivered a moment ago.
+                if !record.status.is_terminal() || record.delivered {
+                    continue;
+                }
+                if self.settle(ResultMessage::for_record(&record), sink).await? {
+                    handed += 1;
+                    self.stats.reconciled += 1;
+                }
+            }
+            match next {
+                Some(c) => cursor = Some(c),
+                None => return Ok(handed),
+            }
+        }
+    }
+
+    /// Hands over `result` unless it was before; then marks it delivered. True when handed over now.
+    async fn settle(
+        &mut self,
+        result: ResultMessage,
+        sink: &mut dyn ResultSink,
+    ) -> Result<bool, PipelineError> {
+        let task_id = result.task_id.clone();
+        let seen = self.remembered.contains(&task_id) || sink.already_has(&task_id);
+        let fresh = if seen {
+            false
+        } else {
+            match self.ledger.get(&task_id).await? {
+                Some(record) if record.delivered => false,
+                // Expired from the table, or not this owner's: nothing to mark, nothing to hand over.
+                None => {
+                    self.remember(&task_id);
+                    return Ok(false);
+                }
+                Some(_) => {
+                    sink.hand_over(result).await.map_err(|e| {
+                        PipelineError::Queue(QueueError::Backend {
+                            queue: "result sink".into(),
+                            source: e,
+                        })
+                    })?;
+                    true
+                }
+            }
+        };
+        match self.ledger.mark_delivered(&task_id).await {
+            Ok(()) | Err(PipelineError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.remember(&task_id);
+        if fresh {
+            self.stats.handed_over += 1;
+        } else {
+            self.stats.duplicates_dropped += 1;
+        }
+        Ok(fresh)
+    }
+
+    /// One receive (waiting up to `wait`): hands over what arrived, deleting each message only after
+    /// its result is handed over and marked. Returns how many were handed over.
+    pub async fn poll(
+        &mut self,
+        sink: &mut dyn ResultSink,
+        wait: Duration,
+    ) -> Result<usize, PipelineError> {
+        let messages = self.queue.receive(MAX_RECEIVE_BATCH, wait, None).await?;
+        let mut handed = 0;
+        for message in messages {
+            match ResultMessage::parse(&message.body) {
+                Ok(result) if result.owner == self.owner => {
+                    if self.settle(result, sink).await? {
+                        handed += 1;
+                    }
+                }
+                Ok(result) => {
+                    tracing::warn!(task_id = %result.task_id, "result of another owner on this consumer's queue; left to its owner");
+                    self.stats.foreign_dropped += 1;
+                }
+                Err(e) => {
+                    // Left alone: it comes back after the visibility timeout and ends in the DLQ.
+                    tracing::warn!(message_id = %message.message_id, error = %e, "skipping a malformed result message");
+                    continue;
+                }
+            }
+            // A failed delete means one more delivery of a message already settled: dropped then.
+            if let Err(e) = self.queue.delete(&message.receipt_handle).await {
+                tracing::warn!(error = %e, "could not delete a settled result message");
+            }
+        }
+        Ok(handed)
+    }
+
+    /// Reconciles, then polls and reconciles every `RECONCILE_EVERY` until `stop` turns true. A poll
+    /// in progress finishes first (within `wait`), so no long poll is left open.
+    pub async fn run(
+        &mut self,
+        sink: &mut dyn ResultSink,
+        wait: Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), PipelineError> {
+        self.reconcile(sink).await?;
+        let mut last_reconcile = tokio::time::Instant::now();
+        while !*stop.borrow_and_update() {
+            if let Err(e) = self.poll(sink, wait).await {
+                tracing::warn!(error = %e, "result poll failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            if last_reconcile.elapsed() >= RECONCILE_EVERY {
+                self.reconcile(sink).await?;
+                last_reconcile = tokio::time::Instant::now();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Results collected in memory, in order (tests, demos).
+#[derive(Debug, Default)]
+pub struct VecSink(pub Vec<ResultMessage>);
+
+#[async_trait]
+impl ResultSink for VecSink {
+    async fn hand_over(&mut self, result: ResultMessage) -> anyhow::Result<()> {
+        self.0.push(result);
+        Ok(())
+    }
+}
+
+/// Results sent on to an in-process consumer (a conversation's task, an MCP session).
+pub struct ChannelSink(pub tokio::sync::mpsc::Sender<ResultMessage>);
+
+#[async_trait]
+impl ResultSink for ChannelSink {
+    async fn hand_over(&mut self, result: ResultMessage) -> anyhow::Result<()> {
+        self.0
+            .send(result)
+            .await
+            .map_err(|_| anyhow::anyhow!("the receiving side is gone"))
+    }
+}
+
+/// JSON lines appended to a file, each flushed to disk before the task is marked delivered. The file
+/// is its own checkpoint: on open, the task ids already in it count as handed over (and a torn last
+/// line from a crash is cut), so a restarted watcher writes each result exactly once.
+pub struct FileSink {
+    file: std::fs::File,
+    has: HashSet<String>,
+}
+
+impl FileSink {
+    pub fn open(path: &std::path::Path) -> anyhow::Result<FileSink> {
+        use anyhow::Context;
+        use std::io::{Seek, SeekFrom};
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if complete < text.len() {
+            file.set_len(complete as u64)
+                .with_context(|| format!("cutting a torn last line of {}", path.display()))?;
+        }
+        file.seek(SeekFrom::End(0))?;
+        let mut has = HashSet::new();
+        for (number, line) in String::from_utf8_lossy(&text[..complete]).lines().enumerate() {
+            let value: serde_json::Value = serde_json::from_str(line).with_context(|| {
+                format!("{}:{}: not a result line", path.display(), number + 1)
+            })?;
+            if let Some(id) = value.get("task_id").and_then(|v| v.as_str()) {
+                has.insert(id.to_string());
+            }
+        }
+        Ok(FileSink { file, has })
+    }
+}
+
+#[async_trait]
+impl ResultSink for FileSink {
+    fn already_has(&self, task_id: &str) -> bool {
+        self.has.contains(task_id)
+    }
+
+    async fn hand_over(&mut self, result: ResultMessage) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut line = serde_json::to_string(&result)?;
+        line.push('\n');
+        self.file.write_all(line.as_bytes())?;
+        self.file.sync_data()?;
+        self.has.insert(result.task_id);
+        Ok(())
+    }
+}
+
+/// JSON lines on standard output. Exactly once within the process; after a crash between the write
+/// and the mark (a few milliseconds), a restarted watcher prints that one result again. Use
+/// `FileSink` where a repeat matters.
+pub struct StdoutSink;
+
+#[async_trait]
+impl ResultSink for StdoutSink {
+    async fn hand_over(&mut self, result: ResultMessage) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, &result)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+        Ok(())
+    }
+}
