@@ -22,8 +22,8 @@ run: ## compare sync and async agent loops on the research-assistant scenario (n
 test: venv test-rust test-cdk lint ## install what the tests need, then run every test and check
 	@echo "make test: all passed"
 
-test-rust: venv chromium
-	PATH="$(VENV_BIN):$$PATH" ASYNCTOOLS_REQUIRE_MOTO=1 ASYNCTOOLS_REQUIRE_CHROMIUM=1 $(CARGO) test --workspace --all-targets
+test-rust: venv venv-lambda chromium
+	PATH="$(VENV_BIN):$$PATH" ASYNCTOOLS_REQUIRE_MOTO=1 ASYNCTOOLS_REQUIRE_CHROMIUM=1 $(CARGO) test --workspace --all-targets --features asynctools/fault-injection
 	$(CARGO) test --workspace --doc
 
 test-cdk: ## the CDK app's tests (npm ci on first use)

@@ -54,7 +54,7 @@ Local stack is up on ${ENDPOINT} (resource names in ${OUTPUTS}). In another shel
   export AWS_ENDPOINT_URL=${ENDPOINT} ASYNCTOOLS_BACKEND=aws
   ${BIN} worker                                   # runs every tool's worker; Ctrl-C stops it
   ${BIN} tasks submit sentiment --args '{"text": "great but slow"}' --conversation demo
-  ${BIN} tasks watch --conversation demo          # results as they land, each once
+  ${BIN} tasks watch                               # your results on the default consumer, each exactly once
   ${BIN} tasks list --conversation demo
   ${BIN} tasks status TASK_ID
   ${BIN} tasks cancel TASK_ID

@@ -30,6 +30,9 @@ enum Command {
     Live(cmd::live::LiveArgs),
     /// Run live and write the pipeline's measured overheads as a scenario overlay.
     Calibrate(cmd::live::CalibrateArgs),
+    /// Serve the tools over the Model Context Protocol (tasks extension), or demo it.
+    #[command(subcommand)]
+    Mcp(cmd::mcp::McpCommand),
     #[command(flatten)]
     Pipeline(cmd::pipeline::PipelineCommand),
 }
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Fit(args) => cmd::fit::fit(args),
         Command::Live(args) => cmd::live::live(args),
         Command::Calibrate(args) => cmd::live::calibrate(args),
+        Command::Mcp(c) => cmd::mcp::run(c),
         Command::Pipeline(c) => cmd::pipeline::run(c),
     };
     match result {

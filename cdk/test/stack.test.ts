@@ -394,7 +394,7 @@ describe('outputs', () => {
     assert.deepEqual(Object.keys(s.outputs).sort(), expected.sort());
     assert.deepEqual(['WorkQueueUrlSentiment', 'WorkQueueUrlResearch', 'WorkQueueUrlSynthetic'].filter((k) => !(k in s.outputs)), []);
     assert.equal(s.stack.stackName, 'AsyncTools');
-    assert.equal(s.outputs.Consumers.Value, 'default');
+    assert.equal(s.outputs.Consumers?.Value, 'default');
   });
 
   it('a reply queue and its DLQ per consumer, named in PascalCase', () => {

@@ -511,8 +511,8 @@ pub async fn run_live(
     }
     let duplicates = Arc::new(std::sync::atomic::AtomicU64::new(0));
     // Each run is its own owner: its router hands over only this run's results.
-    let caller = Caller::new(format!("live:{run_id}"))
-        .map_err(|e| LiveError::Pipeline(e.to_string()))?;
+    let caller =
+        Caller::new(format!("live:{run_id}")).map_err(|e| LiveError::Pipeline(e.to_string()))?;
     let consumer = match options.backend {
         BackendKind::Memory => "live",
         BackendKind::Aws => workers::limits::DEFAULT_CONSUMER,

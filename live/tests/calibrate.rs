@@ -5,11 +5,11 @@ use async_trait::async_trait;
 use live::{BackendKind, Calibration, LiveOptions, run_live};
 use sim::policy::Policy;
 use sim::scenario::Scenario;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use workers::ports::{MessageQueue, QueueDepth, ReceivedMessage};
-use std::collections::BTreeMap;
 use workers::replies::{ReplyQueue, ReplyQueues};
 use workers::{Backend, Catalog, QueueError};
 

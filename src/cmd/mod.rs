@@ -2,6 +2,7 @@
 
 pub mod fit;
 pub mod live;
+pub mod mcp;
 pub mod pipeline;
 pub mod sim;
 pub mod sweep;

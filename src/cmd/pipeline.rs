@@ -236,8 +236,8 @@ pub struct LocalUpArgs {
     outputs: PathBuf,
     #[arg(long, default_value = DEFAULT_STACK_NAME)]
     stack_name: String,
-    /// Consumers to create a reply queue (+ DLQ) for, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = DEFAULT_CONSUMER)]
+    /// Consumers to create a reply queue (+ DLQ) for, comma-separated (`mcp` is the MCP server's).
+    #[arg(long, value_delimiter = ',', default_value = "default,mcp")]
     consumers: Vec<String>,
 }
 
@@ -246,6 +246,9 @@ pub struct DemoArgs {
     /// How long the slow research call takes (the seed's example: 15s).
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
     research_latency: Duration,
+    /// Play it through the MCP server (tasks extension) instead of calling the dispatcher.
+    #[arg(long)]
+    mcp: bool,
 }
 
 pub fn run(cmd: PipelineCommand) -> CmdResult {
@@ -425,11 +428,9 @@ impl Front {
 
     async fn submit(&self, request: TaskRequest) -> Result<Value, CmdError> {
         match self {
-            Front::Local(d, caller) => to_value(
-                &d.submit(caller, request)
-                    .await
-                    .map_err(from_pipeline)?,
-            ),
+            Front::Local(d, caller) => {
+                to_value(&d.submit(caller, request).await.map_err(from_pipeline)?)
+            }
             Front::Remote(c) => {
                 let body = serde_json::to_string(&request).map_err(CmdError::runtime)?;
                 Self::remote(c, "POST", "/tasks", Some(&body)).await
@@ -707,21 +708,26 @@ async fn stuck(args: SweepArgs) -> CmdResult {
         return Err(memory_only_here("tasks stuck"));
     }
     let backend = aws_backend(&args.backend).await?;
-    let report = workers::sweeper::find_stuck(backend.store.as_ref(), sweep_settings(args.older_than))
-        .await
-        .map_err(from_pipeline)?;
+    let report =
+        workers::sweeper::find_stuck(backend.store.as_ref(), sweep_settings(args.older_than))
+            .await
+            .map_err(from_pipeline)?;
     let mut dead_letters = serde_json::Map::new();
     let depth = |q: &Arc<dyn workers::ports::MessageQueue>| {
         let q = q.clone();
         async move { q.depth().await.map(|d| d.visible + d.in_flight) }
     };
     for (tool, queue) in &backend.dead_letter_queues {
-        let n = depth(queue).await.map_err(|e| CmdError::runtime(anyhow!(e)))?;
+        let n = depth(queue)
+            .await
+            .map_err(|e| CmdError::runtime(anyhow!(e)))?;
         dead_letters.insert(format!("tool:{tool}"), json!(n));
     }
     for (consumer, reply) in backend.replies.all() {
         if let Some(queue) = &reply.dead_letter {
-            let n = depth(queue).await.map_err(|e| CmdError::runtime(anyhow!(e)))?;
+            let n = depth(queue)
+                .await
+                .map_err(|e| CmdError::runtime(anyhow!(e)))?;
             dead_letters.insert(format!("consumer:{consumer}"), json!(n));
         }
     }
@@ -932,6 +938,12 @@ async fn demo(args: DemoArgs) -> CmdResult {
         )));
     }
     let mut out = std::io::stdout();
+    if args.mcp {
+        return mcp::demo::run(&mut out, args.research_latency)
+            .await
+            .map(|_| ())
+            .map_err(CmdError::runtime);
+    }
     run_demo(
         &mut out,
         &DemoOptions {

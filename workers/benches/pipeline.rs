@@ -1,77 +1,244 @@
-//! Pipeline benchmark (`cargo bench -p workers --bench pipeline`): dispatch acknowledgement latency
-//! (p50/p99) and end-to-end tasks per second through the worker, with the synthetic tool sleeping 0,
-//! on the in-memory backend and, when `.venv/bin/moto_server` exists, on DynamoDB + SQS in moto.
-//! Targets (in-memory): ack p99 < 1 ms, >= 20,000 tasks/s.
+//! Pipeline benchmark (`cargo bench -p workers --bench pipeline`).
+//!
+//! In memory: the dispatcher's acknowledgement latency (p50/p99 of `submit`), and end-to-end tasks
+//! per second from submit through the workers to the owner's router handing each result over
+//! (synthetic tool sleeping 0). Targets: ack p99 < 1 ms, >= 20,000 tasks/s.
+//!
+//! On moto (DynamoDB + SQS, when `.venv/bin/moto_server` exists): the time from a task's terminal
+//! write (`finished_at_ms`) to its owner's router handing it over, p50/p99, with 1, 10 and 100
+//! conversations, all on one consumer: one router per consumer process, conversations are only ids
+//! (the sink routes each result to its conversation). Two loads:
+//! - a fixed rate of tasks spread over the conversations, so only their number changes: the issue's
+//!   target, p99 at 100 conversations at most 2x the p99 at 1;
+//! - closed loops (each conversation submits, waits for its result, submits the next): the load
+//!   grows with the conversations, and at 100 moto (one Python process) saturates.
+//! A few hundred tasks per setting, so the moto part takes a few minutes.
 
+use async_trait::async_trait;
 use hdrhistogram::Histogram;
 use serde_json::json;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use workers::QueueError;
+use workers::clock::now_ms;
+use workers::delivery::StoreLedger;
 use workers::poller::{PoolOptions, WorkerPool};
+use workers::ports::{MessageQueue, QueueDepth, ReceivedMessage};
 use workers::testkit::{MotoServer, find_moto_server, provision_backend};
-use workers::{Backend, Catalog, DispatcherSettings, TaskRequest, ToolBox};
+use workers::{
+    Backend, Caller, Catalog, DispatcherSettings, ResultMessage, ResultRouter, ResultSink,
+    TaskRequest, ToolBox,
+};
 
-struct Figures {
-    backend: &'static str,
+const OWNER: &str = "bench:agent";
+const CONSUMER: &str = "default";
+
+fn request(conversation: &str) -> TaskRequest {
+    TaskRequest::new(
+        conversation,
+        "synthetic",
+        json!({"sleep_ms": 0, "echo": "x"}),
+    )
+}
+
+/// Counts what the router hands over.
+struct CountingSink(Arc<AtomicUsize>);
+
+#[async_trait]
+impl ResultSink for CountingSink {
+    async fn hand_over(&mut self, _result: ResultMessage) -> anyhow::Result<()> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Seconds of CPU (user + system) this process has used.
+fn cpu_seconds() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is always valid.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// The router's reply queue, counting its receives and what they bring.
+struct CountedQueue {
+    inner: Arc<dyn MessageQueue>,
+    receives: AtomicUsize,
+    received: AtomicUsize,
+}
+
+#[async_trait]
+impl MessageQueue for CountedQueue {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    async fn send(&self, body: &str) -> Result<String, QueueError> {
+        self.inner.send(body).await
+    }
+    async fn receive(
+        &self,
+        max_messages: u32,
+        wait: Duration,
+        visibility: Option<Duration>,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let got = self.inner.receive(max_messages, wait, visibility).await?;
+        if !got.is_empty() {
+            self.receives.fetch_add(1, Ordering::Relaxed);
+            self.received.fetch_add(got.len(), Ordering::Relaxed);
+        }
+        Ok(got)
+    }
+    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        self.inner.delete(receipt_handle).await
+    }
+    async fn delete_batch(&self, receipt_handles: &[String]) -> Result<(), QueueError> {
+        self.inner.delete_batch(receipt_handles).await
+    }
+    async fn change_visibility(
+        &self,
+        receipt_handle: &str,
+        timeout: Duration,
+    ) -> Result<(), QueueError> {
+        self.inner.change_visibility(receipt_handle, timeout).await
+    }
+    async fn depth(&self) -> Result<QueueDepth, QueueError> {
+        self.inner.depth().await
+    }
+}
+
+/// Runs the owner's router until `stop`, handing results to `sink`; its reply queue counted.
+fn spawn_router<S: ResultSink + 'static>(
+    backend: &Backend,
+    mut sink: S,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> (tokio::task::JoinHandle<()>, Arc<CountedQueue>) {
+    let queue = Arc::new(CountedQueue {
+        inner: backend.replies.queue(CONSUMER).unwrap(),
+        receives: AtomicUsize::new(0),
+        received: AtomicUsize::new(0),
+    });
+    let ledger = Arc::new(StoreLedger {
+        store: backend.store.clone(),
+        owner: OWNER.to_string(),
+        consumer: CONSUMER.to_string(),
+    });
+    let mut router = ResultRouter::new(queue.clone(), ledger, OWNER);
+    let handle = tokio::spawn(async move {
+        router
+            .run(&mut sink, Duration::from_secs(1), stop)
+            .await
+            .unwrap();
+    });
+    (handle, queue)
+}
+
+async fn wait_until(count: &AtomicUsize, expected: usize, limit: Duration) {
+    let started = Instant::now();
+    while count.load(Ordering::Relaxed) < expected {
+        assert!(
+            started.elapsed() < limit,
+            "only {} of {expected} results in {limit:?}",
+            count.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+struct Throughput {
+    label: &'static str,
+    tasks: usize,
+    seconds: f64,
+    cpu_seconds: f64,
+}
+
+struct MemoryFigures {
     acks: u64,
     ack_p50_us: u64,
     ack_p99_us: u64,
-    tasks: usize,
-    tasks_per_s: f64,
+    ack_max_us: u64,
+    rows: Vec<Throughput>,
 }
 
-async fn measure(
-    backend: Backend,
-    name: &'static str,
-    acks: u64,
-    tasks: usize,
-    loops: usize,
-) -> Figures {
-    let tools = ToolBox::builtin();
-    let dispatcher = backend
-        .dispatcher(tools.clone(), DispatcherSettings::default())
-        .unwrap();
-    let request = || TaskRequest::new("bench", "synthetic", json!({"sleep_ms": 0, "echo": "x"}));
+fn memory_backend() -> (Backend, Arc<workers::Dispatcher>, Caller) {
+    let catalog = Arc::new(Catalog::embedded().clone());
+    let backend = Backend::in_memory(catalog);
+    let dispatcher = Arc::new(
+        backend
+            .dispatcher(ToolBox::builtin(), DispatcherSettings::default())
+            .unwrap(),
+    );
+    (backend, dispatcher, Caller::new(OWNER).unwrap())
+}
 
-    // Acknowledgement latency: submits with no worker running (the queue only grows).
+/// Acknowledgement latency: submits with no worker running (the queue only grows).
+async fn measure_acks(acks: u64) -> Histogram<u64> {
+    let (_backend, dispatcher, caller) = memory_backend();
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-    for _ in 0..acks {
+    for i in 0..acks {
         let started = Instant::now();
-        dispatcher.submit(request()).await.unwrap();
+        dispatcher
+            .submit(&caller, request(&format!("conv-{}", i % 16)))
+            .await
+            .unwrap();
         histogram
             .record(started.elapsed().as_micros().max(1) as u64)
             .unwrap();
     }
+    histogram
+}
 
-    // End to end: drain the ack backlog first, then time `tasks` from submit to result.
+/// `tasks` from the first submit (4 producers) to the last result: read raw off the reply queue
+/// (the workers' throughput), or handed over by the owner's router (end to end).
+async fn measure_throughput(tasks: usize, loops: usize, via_router: bool) -> Throughput {
+    let (backend, dispatcher, caller) = memory_backend();
     let mut options = PoolOptions::new("bench");
     options.concurrency = Some(loops);
     options.wait = Duration::from_secs(1);
-    let pool = WorkerPool::start(&backend, &tools, &["synthetic".to_string()], &options).unwrap();
-    let results = backend.results.clone();
-    let drain = |expected: usize| {
-        let results = results.clone();
+    let pool = WorkerPool::start(
+        &backend,
+        &ToolBox::builtin(),
+        &["synthetic".to_string()],
+        &options,
+    )
+    .unwrap();
+    let done = Arc::new(AtomicUsize::new(0));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let consumer = if via_router {
+        spawn_router(&backend, CountingSink(done.clone()), stopped).0
+    } else {
+        let queue = backend.replies.queue(CONSUMER).unwrap();
+        let done = done.clone();
         tokio::spawn(async move {
-            let mut seen = 0;
-            while seen < expected {
-                let got = results.receive(10, Duration::from_secs(1)).await.unwrap();
-                seen += got.len();
+            while !*stopped.borrow() {
+                let got = queue
+                    .receive(10, Duration::from_millis(200), None)
+                    .await
+                    .unwrap();
+                done.fetch_add(got.len(), Ordering::Relaxed);
                 let handles: Vec<String> = got.into_iter().map(|m| m.receipt_handle).collect();
-                results.delete_batch(&handles).await.unwrap();
+                queue.delete_batch(&handles).await.unwrap();
             }
         })
     };
-    drain(acks as usize).await.unwrap();
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
-    let consumer = drain(tasks);
-    let dispatcher = Arc::new(dispatcher);
     let producers: Vec<_> = (0..4)
         .map(|p| {
-            let dispatcher = dispatcher.clone();
+            let (dispatcher, caller) = (dispatcher.clone(), caller.clone());
             let share = tasks / 4 + usize::from(p < tasks % 4);
             tokio::spawn(async move {
-                for _ in 0..share {
-                    dispatcher.submit(request()).await.unwrap();
+                for i in 0..share {
+                    dispatcher
+                        .submit(&caller, request(&format!("conv-{p}-{}", i % 16)))
+                        .await
+                        .unwrap();
                 }
             })
         })
@@ -79,17 +246,245 @@ async fn measure(
     for p in producers {
         p.await.unwrap();
     }
+    wait_until(&done, tasks, Duration::from_secs(900)).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    stop.send(true).unwrap();
     consumer.await.unwrap();
-    let elapsed = started.elapsed();
     pool.stop().await;
-    Figures {
-        backend: name,
+    Throughput {
+        label: if via_router {
+            "submit -> workers -> router"
+        } else {
+            "submit -> workers -> reply queue"
+        },
+        tasks,
+        seconds,
+        cpu_seconds: cpu,
+    }
+}
+
+async fn measure_memory(acks: u64, tasks: usize, loops: usize) -> MemoryFigures {
+    let histogram = measure_acks(acks).await;
+    let rows = vec![
+        measure_throughput(tasks, loops, false).await,
+        measure_throughput(tasks, loops, true).await,
+    ];
+    MemoryFigures {
         acks,
         ack_p50_us: histogram.value_at_quantile(0.5),
         ack_p99_us: histogram.value_at_quantile(0.99),
-        tasks,
-        tasks_per_s: tasks as f64 / elapsed.as_secs_f64(),
+        ack_max_us: histogram.max(),
+        rows,
     }
+}
+
+/// Hands each result to its conversation's channel and records the time from its terminal write.
+struct ConversationSink {
+    routes: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<ResultMessage>>>>,
+    latency_ms: Arc<Mutex<Histogram<u64>>>,
+}
+
+#[async_trait]
+impl ResultSink for ConversationSink {
+    async fn hand_over(&mut self, result: ResultMessage) -> anyhow::Result<()> {
+        let waited = now_ms().saturating_sub(result.finished_at_ms);
+        self.latency_ms.lock().unwrap().record(waited.max(1))?;
+        let route = self
+            .routes
+            .lock()
+            .unwrap()
+            .get(&result.conversation_id)
+            .cloned();
+        if let Some(route) = route {
+            let _ = route.send(result);
+        }
+        Ok(())
+    }
+}
+
+struct RouterFigures {
+    conversations: usize,
+    tasks: usize,
+    p50_ms: u64,
+    p99_ms: u64,
+    max_ms: u64,
+    seconds: f64,
+    /// Mean messages per non-empty receive of the router.
+    per_receive: f64,
+    /// p50 of a strongly consistent GetItem on moto just before the run: how loaded moto is.
+    moto_get_p50_ms: f64,
+}
+
+/// p50 of 30 GetItem calls (a missing task), in ms.
+async fn moto_get_p50(backend: &Backend) -> f64 {
+    let mut samples = Vec::new();
+    for _ in 0..30 {
+        let started = Instant::now();
+        backend
+            .store
+            .get(&ulid::Ulid::generate().to_string())
+            .await
+            .unwrap();
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// How the conversations load the pipeline.
+#[derive(Clone, Copy)]
+enum Load {
+    /// A fixed total rate (tasks/s) spread over the conversations in turn: the same work whatever
+    /// their number, so only the number of conversations changes.
+    Rate(f64),
+    /// Each conversation submits, waits for its result, and submits again: the load grows with
+    /// the number of conversations until the backend saturates.
+    ClosedLoop,
+}
+
+/// `tasks` tasks over `conversations` conversation ids, through moto, one router for all of them.
+async fn measure_router(
+    backend: &Backend,
+    conversations: usize,
+    tasks: usize,
+    load: Load,
+) -> RouterFigures {
+    let tools = ToolBox::builtin();
+    let dispatcher = Arc::new(
+        backend
+            .dispatcher(tools.clone(), DispatcherSettings::default())
+            .unwrap(),
+    );
+    let caller = Caller::new(OWNER).unwrap();
+    let moto_get_p50_ms = moto_get_p50(backend).await;
+    let mut options = PoolOptions::new(format!("bench-{conversations}"));
+    options.wait = Duration::from_secs(1);
+    let pool = WorkerPool::start(backend, &tools, &["synthetic".to_string()], &options).unwrap();
+    let routes = Arc::new(Mutex::new(HashMap::new()));
+    let latency_ms = Arc::new(Mutex::new(
+        Histogram::<u64>::new_with_bounds(1, 3_600_000, 3).unwrap(),
+    ));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (router, reply_queue) = spawn_router(
+        backend,
+        ConversationSink {
+            routes: routes.clone(),
+            latency_ms: latency_ms.clone(),
+        },
+        stopped,
+    );
+    let run = format!("{}", ulid::Ulid::generate());
+    let started = Instant::now();
+    match load {
+        Load::ClosedLoop => {
+            let remaining = Arc::new(AtomicUsize::new(tasks));
+            let loops: Vec<_> = (0..conversations)
+                .map(|c| {
+                    let conversation = format!("bench-{run}-{c}");
+                    let (tx, mut rx) = mpsc::unbounded_channel();
+                    routes.lock().unwrap().insert(conversation.clone(), tx);
+                    let (dispatcher, caller, remaining) =
+                        (dispatcher.clone(), caller.clone(), remaining.clone());
+                    tokio::spawn(async move {
+                        while remaining
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                            .is_ok()
+                        {
+                            let ack = dispatcher
+                                .submit(&caller, request(&conversation))
+                                .await
+                                .unwrap();
+                            let result = tokio::time::timeout(Duration::from_secs(300), rx.recv())
+                                .await
+                                .expect("a result within 300 s")
+                                .expect("the router runs");
+                            assert_eq!(result.task_id, ack.task_id);
+                        }
+                    })
+                })
+                .collect();
+            for l in loops {
+                l.await.unwrap();
+            }
+        }
+        Load::Rate(per_s) => {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let ids: Vec<String> = (0..conversations)
+                .map(|c| format!("bench-{run}-{c}"))
+                .collect();
+            for id in &ids {
+                routes.lock().unwrap().insert(id.clone(), tx.clone());
+            }
+            let mut submits = Vec::new();
+            for i in 0..tasks {
+                let at = started + Duration::from_secs_f64(i as f64 / per_s);
+                tokio::time::sleep_until(at.into()).await;
+                let (dispatcher, caller) = (dispatcher.clone(), caller.clone());
+                let conversation = ids[i % conversations].clone();
+                submits.push(tokio::spawn(async move {
+                    dispatcher
+                        .submit(&caller, request(&conversation))
+                        .await
+                        .unwrap();
+                }));
+            }
+            for submit in submits {
+                submit.await.unwrap();
+            }
+            for _ in 0..tasks {
+                tokio::time::timeout(Duration::from_secs(300), rx.recv())
+                    .await
+                    .expect("every result within 300 s")
+                    .expect("the router runs");
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    stop.send(true).unwrap();
+    router.await.unwrap();
+    pool.stop().await;
+    let histogram = latency_ms.lock().unwrap();
+    RouterFigures {
+        conversations,
+        tasks: histogram.len() as usize,
+        p50_ms: histogram.value_at_quantile(0.5),
+        p99_ms: histogram.value_at_quantile(0.99),
+        max_ms: histogram.max(),
+        seconds,
+        per_receive: reply_queue.received.load(Ordering::Relaxed) as f64
+            / reply_queue.receives.load(Ordering::Relaxed).max(1) as f64,
+        moto_get_p50_ms,
+    }
+}
+
+fn print_memory(r: &MemoryFigures) {
+    println!();
+    println!("in memory");
+    println!("| acks   | ack p50 | ack p99 | ack max  |");
+    println!("|--------|---------|---------|----------|");
+    println!(
+        "| {:>6} | {:>4} us | {:>4} us | {:>5} us |",
+        r.acks, r.ack_p50_us, r.ack_p99_us, r.ack_max_us
+    );
+    println!();
+    println!("| path                             | tasks   | tasks/s | CPU s | tasks per CPU s |");
+    println!("|----------------------------------|---------|---------|-------|-----------------|");
+    for t in &r.rows {
+        println!(
+            "| {:<32} | {:>7} | {:>7.0} | {:>5.1} | {:>15.0} |",
+            t.label,
+            t.tasks,
+            t.tasks as f64 / t.seconds,
+            t.cpu_seconds,
+            t.tasks as f64 / t.cpu_seconds.max(1e-9)
+        );
+    }
+    println!(
+        "targets: ack p99 < 1000 us, >= 20000 tasks/s end to end (the machine has {} cores; CPU s \
+         counts every thread of this process)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
 }
 
 fn main() {
@@ -97,53 +492,77 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let catalog = Arc::new(Catalog::embedded().clone());
-    // `cargo bench` passes --bench; `cargo test --all-targets` runs this binary without it: then it is a
-    // quick smoke run of the same code, not a measurement.
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this binary without it: then it is
+    // a quick smoke run of the same code, not a measurement.
     if !std::env::args().any(|a| a == "--bench") {
-        let smoke = runtime.block_on(measure(
-            Backend::in_memory(catalog),
-            "memory (smoke)",
-            200,
-            500,
-            2,
-        ));
-        assert!(smoke.tasks_per_s > 0.0);
+        let smoke = runtime.block_on(measure_memory(200, 500, 2));
+        assert!(smoke.rows.iter().all(|r| r.tasks == 500 && r.seconds > 0.0));
         println!(
             "pipeline bench smoke run passed (run `cargo bench -p workers --bench pipeline` to measure)"
         );
         return;
     }
-    let mut rows = Vec::new();
-    rows.push(runtime.block_on(measure(
-        Backend::in_memory(catalog.clone()),
-        "memory",
-        20_000,
-        100_000,
-        4,
-    )));
-    match find_moto_server() {
-        Some(path) => {
-            let moto = MotoServer::start(&path).expect("starting moto");
-            let figures = runtime.block_on(async {
-                let (backend, _) =
-                    provision_backend(&moto.endpoint, catalog.clone(), "Bench", None)
-                        .await
-                        .unwrap();
-                measure(backend, "moto (DynamoDB + SQS)", 300, 300, 4).await
-            });
-            rows.push(figures);
-        }
-        None => eprintln!("moto_server not found (run `make venv`): skipping the moto rows"),
-    }
+    let memory = runtime.block_on(measure_memory(20_000, 100_000, 4));
+    print_memory(&memory);
+    let Some(path) = find_moto_server() else {
+        eprintln!("moto_server not found (run `make venv`): skipping the moto table");
+        return;
+    };
+    let moto = MotoServer::start(&path).expect("starting moto");
+    let catalog = Arc::new(Catalog::embedded().clone());
+    let rows = |load: Load, settings: &[(usize, usize)], tag: &str| {
+        runtime.block_on(async {
+            let mut rows = Vec::new();
+            for &(conversations, tasks) in settings {
+                // A fresh stack per setting, so queues and indexes start empty.
+                let stack = format!("Bench{tag}{conversations}");
+                let (backend, _) = provision_backend(&moto.endpoint, catalog.clone(), &stack, None)
+                    .await
+                    .unwrap();
+                rows.push(measure_router(&backend, conversations, tasks, load).await);
+            }
+            rows
+        })
+    };
+    const RATE: f64 = 6.0;
+    let steady = rows(Load::Rate(RATE), &[(1, 150), (10, 150), (100, 150)], "Rate");
+    print_router(
+        &format!(
+            "moto (DynamoDB + SQS), {RATE} tasks/s over 1, 10 or 100 conversations: terminal write -> \
+             owner's router hand-over, one consumer"
+        ),
+        &steady,
+    );
+    let saturated = rows(Load::ClosedLoop, &[(1, 150), (10, 300), (100, 300)], "Loop");
+    print_router(
+        "moto, closed loops (each conversation submits, waits for its result, submits again): the \
+         load grows with the conversations until moto saturates",
+        &saturated,
+    );
+}
+
+fn print_router(title: &str, rows: &[RouterFigures]) {
     println!();
-    println!("| backend               | acks   | ack p50   | ack p99   | tasks   | tasks/s  |");
-    println!("|-----------------------|--------|-----------|-----------|---------|----------|");
-    for r in &rows {
+    println!("{title}");
+    println!(
+        "| conversations | tasks | p50      | p99      | max      | run time | results/receive | moto GetItem p50 |"
+    );
+    println!(
+        "|---------------|-------|----------|----------|----------|----------|-----------------|------------------|"
+    );
+    for r in rows {
         println!(
-            "| {:<21} | {:>6} | {:>6} us | {:>6} us | {:>7} | {:>8.0} |",
-            r.backend, r.acks, r.ack_p50_us, r.ack_p99_us, r.tasks, r.tasks_per_s
+            "| {:>13} | {:>5} | {:>5} ms | {:>5} ms | {:>5} ms | {:>6.1} s | {:>15.1} | {:>13.1} ms |",
+            r.conversations,
+            r.tasks,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.seconds,
+            r.per_receive,
+            r.moto_get_p50_ms
         );
     }
-    println!("\ntargets (memory): ack p99 < 1000 us, >= 20000 tasks/s");
+    let ratio = rows[2].p99_ms as f64 / rows[0].p99_ms.max(1) as f64;
+    println!("p99 at 100 conversations / p99 at 1: {ratio:.2} (target <= 2)");
 }

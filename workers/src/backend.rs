@@ -81,7 +81,10 @@ impl Backend {
             .map(|(consumer, url)| {
                 let reply = ReplyQueue {
                     queue: queue(url),
-                    dead_letter: resources.reply_dead_letter_queue_urls.get(consumer).map(queue),
+                    dead_letter: resources
+                        .reply_dead_letter_queue_urls
+                        .get(consumer)
+                        .map(queue),
                 };
                 (consumer.clone(), reply)
             })

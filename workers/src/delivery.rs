@@ -110,7 +110,9 @@ impl DeliveryLedger for StoreLedger {
 
     async fn mark_delivered(&self, task_id: &str) -> Result<(), PipelineError> {
         match self.get(task_id).await? {
-            Some(record) => mark_delivered(self.store.as_ref(), record).await.map(|_| ()),
+            Some(record) => mark_delivered(self.store.as_ref(), record)
+                .await
+                .map(|_| ()),
             None => Err(PipelineError::NotFound(task_id.to_string())),
         }
     }
@@ -170,7 +172,10 @@ impl ResultRouter {
                 if !record.status.is_terminal() || record.delivered {
                     continue;
                 }
-                if self.settle(ResultMessage::for_record(&record), sink).await? {
+                if self
+                    .settle(ResultMessage::for_record(&record), sink)
+                    .await?
+                {
                     handed += 1;
                     self.stats.reconciled += 1;
                 }
@@ -225,37 +230,113 @@ impl ResultRouter {
     }
 
     /// One receive (waiting up to `wait`): hands over what arrived, deleting each message only after
-    /// its result is handed over and marked. Returns how many were handed over.
+    /// its result is handed over and marked. Returns how many were handed over. The table reads and
+    /// marks of a batch run concurrently; the hand-overs run in arrival order.
     pub async fn poll(
         &mut self,
         sink: &mut dyn ResultSink,
         wait: Duration,
     ) -> Result<usize, PipelineError> {
         let messages = self.queue.receive(MAX_RECEIVE_BATCH, wait, None).await?;
-        let mut handed = 0;
+        let mut settled = Vec::new();
+        let mut mine = Vec::new();
         for message in messages {
             match ResultMessage::parse(&message.body) {
                 Ok(result) if result.owner == self.owner => {
-                    if self.settle(result, sink).await? {
-                        handed += 1;
-                    }
+                    mine.push((message.receipt_handle, result))
                 }
                 Ok(result) => {
                     tracing::warn!(task_id = %result.task_id, "result of another owner on this consumer's queue; left to its owner");
                     self.stats.foreign_dropped += 1;
+                    settled.push(message.receipt_handle);
                 }
+                // Left alone: it comes back after the visibility timeout and ends in the DLQ.
                 Err(e) => {
-                    // Left alone: it comes back after the visibility timeout and ends in the DLQ.
                     tracing::warn!(message_id = %message.message_id, error = %e, "skipping a malformed result message");
-                    continue;
                 }
-            }
-            // A failed delete means one more delivery of a message already settled: dropped then.
-            if let Err(e) = self.queue.delete(&message.receipt_handle).await {
-                tracing::warn!(error = %e, "could not delete a settled result message");
             }
         }
-        Ok(handed)
+        // Which of them still need handing over, per the table (read concurrently).
+        // A second copy of a result in the same batch is a duplicate of the first: the lookups
+        // run at once, so the table cannot tell them apart.
+        let mut in_batch = HashSet::new();
+        let known: Vec<bool> = mine
+            .iter()
+            .map(|(_, r)| {
+                !in_batch.insert(r.task_id.as_str())
+                    || self.remembered.contains(&r.task_id)
+                    || sink.already_has(&r.task_id)
+            })
+            .collect();
+        let lookups = mine.iter().zip(known).map(|((_, result), skip)| {
+            let ledger = self.ledger.clone();
+            let task_id = result.task_id.clone();
+            async move {
+                if skip {
+                    return Ok(Some(true));
+                }
+                ledger.get(&task_id).await.map(|r| r.map(|r| r.delivered))
+            }
+        });
+        let delivered = futures::future::join_all(lookups).await;
+        let mut handed = 0;
+        let mut to_mark = Vec::new();
+        let mut failure = None;
+        for ((handle, result), delivered) in mine.into_iter().zip(delivered) {
+            let task_id = result.task_id.clone();
+            let delivered = match delivered {
+                Ok(d) => d,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            match delivered {
+                // Expired from the table, or not this owner's: nothing to mark or hand over.
+                None => {
+                    self.remember(&task_id);
+                    settled.push(handle);
+                    continue;
+                }
+                Some(true) => self.stats.duplicates_dropped += 1,
+                Some(false) => {
+                    if let Err(e) = sink.hand_over(result).await {
+                        // Stop here, but still mark what was handed over before.
+                        failure = Some(PipelineError::Queue(QueueError::Backend {
+                            queue: "result sink".into(),
+                            source: e,
+                        }));
+                        break;
+                    }
+                    self.stats.handed_over += 1;
+                    handed += 1;
+                }
+            }
+            to_mark.push((handle, task_id));
+        }
+        let marks = to_mark
+            .iter()
+            .map(|(_, task_id)| self.ledger.mark_delivered(task_id));
+        for ((handle, task_id), marked) in
+            to_mark.iter().zip(futures::future::join_all(marks).await)
+        {
+            match marked {
+                Ok(()) | Err(PipelineError::NotFound(_)) => {
+                    self.remember(task_id);
+                    settled.push(handle.clone());
+                }
+                // Not deleted: the message comes back and is settled then.
+                Err(e) => tracing::warn!(%task_id, error = %e, "could not mark a result delivered"),
+            }
+        }
+        // A failed delete means one more delivery of a message already settled: dropped then.
+        if let Err(e) = self.queue.delete_batch(&settled).await {
+            tracing::warn!(error = %e, "could not delete settled result messages");
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(handed),
+        }
     }
 
     /// Reconciles, then polls and reconciles every `RECONCILE_EVERY` until `stop` turns true. A poll
@@ -336,10 +417,12 @@ impl FileSink {
         }
         file.seek(SeekFrom::End(0))?;
         let mut has = HashSet::new();
-        for (number, line) in String::from_utf8_lossy(&text[..complete]).lines().enumerate() {
-            let value: serde_json::Value = serde_json::from_str(line).with_context(|| {
-                format!("{}:{}: not a result line", path.display(), number + 1)
-            })?;
+        for (number, line) in String::from_utf8_lossy(&text[..complete])
+            .lines()
+            .enumerate()
+        {
+            let value: serde_json::Value = serde_json::from_str(line)
+                .with_context(|| format!("{}:{}: not a result line", path.display(), number + 1))?;
             if let Some(id) = value.get("task_id").and_then(|v| v.as_str()) {
                 has.insert(id.to_string());
             }

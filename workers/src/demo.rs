@@ -90,7 +90,10 @@ pub async fn run_demo(out: &mut (dyn Write + Send), options: &DemoOptions) -> Re
         &format!("calls research({research_args})"),
     )?;
     let research = dispatcher
-        .submit(&caller, TaskRequest::new(CONVERSATION, "research", research_args))
+        .submit(
+            &caller,
+            TaskRequest::new(CONVERSATION, "research", research_args),
+        )
         .await
         .context("submitting the research call")?;
     t.say("dispatcher", "ack research", &ack_line(&research))?;
@@ -101,7 +104,10 @@ pub async fn run_demo(out: &mut (dyn Write + Send), options: &DemoOptions) -> Re
         &format!("calls sentiment({sentiment_args})"),
     )?;
     let sentiment = dispatcher
-        .submit(&caller, TaskRequest::new(CONVERSATION, "sentiment", sentiment_args))
+        .submit(
+            &caller,
+            TaskRequest::new(CONVERSATION, "sentiment", sentiment_args),
+        )
         .await
         .context("submitting the sentiment call")?;
     t.say("dispatcher", "ack sentiment", &ack_line(&sentiment))?;

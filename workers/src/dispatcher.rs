@@ -206,9 +206,13 @@ impl Dispatcher {
                 format!("{:?} has no work queue configured", record.tool),
             )
         })?;
-        queue
-            .send(&WorkMessage::new(&record.task_id, &record.tool).to_body())
-            .await?;
+        let body = WorkMessage::new(&record.task_id, &record.tool).to_body();
+        queue.send(&body).await?;
+        // Chaos tests: the same work message three times, as an at-least-once queue may deliver it.
+        if crate::fault::chance("duplicate-enqueue") {
+            queue.send(&body).await?;
+            queue.send(&body).await?;
+        }
         Ok(())
     }
 
@@ -329,8 +333,10 @@ mod tests {
 
     #[test]
     fn an_assumed_role_owns_across_sessions() {
-        let a = Caller::from_iam_arn("arn:aws:sts::123456789012:assumed-role/Agent/i-0abc").unwrap();
-        let b = Caller::from_iam_arn("arn:aws:sts::123456789012:assumed-role/Agent/i-0def").unwrap();
+        let a =
+            Caller::from_iam_arn("arn:aws:sts::123456789012:assumed-role/Agent/i-0abc").unwrap();
+        let b =
+            Caller::from_iam_arn("arn:aws:sts::123456789012:assumed-role/Agent/i-0def").unwrap();
         assert_eq!(a, b);
         assert_eq!(a.principal, "arn:aws:sts::123456789012:assumed-role/Agent");
         let user = Caller::from_iam_arn("arn:aws:iam::123456789012:user/alice").unwrap();

@@ -30,7 +30,7 @@ pub mod worker;
 pub use backend::Backend;
 pub use catalog::{Catalog, ToolSpec};
 pub use delivery::{ResultRouter, ResultSink};
-pub use dispatcher::{CancelOutcome, Caller, Dispatcher, DispatcherSettings};
+pub use dispatcher::{Caller, CancelOutcome, Dispatcher, DispatcherSettings};
 pub use error::{InputError, PipelineError, QueueError, StoreError};
 pub use protocol::{ResultMessage, SubmitAck, TaskRequest, WorkMessage};
 pub use record::TaskRecord;

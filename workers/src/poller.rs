@@ -143,7 +143,10 @@ async fn receive_loop(
 /// Makes messages taken during a stop visible again at once, for another worker.
 async fn release(queue: &dyn MessageQueue, messages: &[crate::ports::ReceivedMessage]) {
     for m in messages {
-        if let Err(e) = queue.change_visibility(&m.receipt_handle, Duration::ZERO).await {
+        if let Err(e) = queue
+            .change_visibility(&m.receipt_handle, Duration::ZERO)
+            .await
+        {
             tracing::warn!(queue = queue.name(), error = %e, "could not release a message while stopping");
         }
     }
@@ -234,7 +237,11 @@ impl WorkerPool {
                     .await
                     {
                         Ok(report) if report.requeued + report.republished > 0 => {
-                            tracing::info!(requeued = report.requeued, republished = report.republished, "sweep");
+                            tracing::info!(
+                                requeued = report.requeued,
+                                republished = report.republished,
+                                "sweep"
+                            );
                         }
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "sweep failed"),

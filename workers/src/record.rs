@@ -71,6 +71,10 @@ pub struct TaskRecord {
     pub lease_owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_expires_at_ms: Option<u64>,
+    /// The queue message the current lease holder claimed it with: a later delivery of that same
+    /// message is the holder's own (retried, never deleted); any other message is a duplicate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_message_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,6 +141,7 @@ impl TaskRecord {
             attempts: 0,
             lease_owner: None,
             lease_expires_at_ms: None,
+            claim_message_id: None,
             result: None,
             error: None,
             result_published: false,
@@ -163,10 +168,9 @@ impl TaskRecord {
             return None;
         }
         // FNV-1a over the id: stable across builds and machines, unlike std's hasher.
-        let hash = self
-            .task_id
-            .bytes()
-            .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        let hash = self.task_id.bytes().fold(0x811c_9dc5_u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
         Some(hash % crate::limits::OPEN_SHARDS)
     }
 
@@ -303,7 +307,12 @@ impl TaskRecord {
     }
 
     /// RUNNING -> RUNNING by the lease holder: the heartbeat that keeps a live run's lease.
-    pub fn renew(&self, me: &str, now_ms: u64, lease_ms: u64) -> Result<TaskRecord, TransitionError> {
+    pub fn renew(
+        &self,
+        me: &str,
+        now_ms: u64,
+        lease_ms: u64,
+    ) -> Result<TaskRecord, TransitionError> {
         if self.status != TaskStatus::Running || self.lease_owner.as_deref() != Some(me) {
             return Err(TransitionError {
                 task_id: self.task_id.clone(),
@@ -481,7 +490,11 @@ pub(crate) mod tests {
         let mut undone = delivered.mark_published(2_700);
         undone.delivered = false;
         assert!(delivered.check_successor(&undone).is_err());
-        assert!(delivered.check_successor(&delivered.mark_published(2_700)).is_ok());
+        assert!(
+            delivered
+                .check_successor(&delivered.mark_published(2_700))
+                .is_ok()
+        );
     }
 
     #[test]

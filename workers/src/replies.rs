@@ -80,7 +80,10 @@ impl ReplyQueues {
         if queues.len() >= MAX_CONSUMERS {
             return Err(InputError::new(
                 "reply_to",
-                format!("{consumer:?} would be consumer number {}; the limit is {MAX_CONSUMERS}", queues.len() + 1),
+                format!(
+                    "{consumer:?} would be consumer number {}; the limit is {MAX_CONSUMERS}",
+                    queues.len() + 1
+                ),
             ));
         }
         let dead_letter = Arc::new(MemoryQueue::new(

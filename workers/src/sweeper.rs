@@ -117,7 +117,10 @@ pub async fn find_stuck(
     store: &dyn TaskStore,
     settings: SweepSettings,
 ) -> Result<SweepReport, PipelineError> {
-    walk(store, settings, |_, _| async { Ok(()) }).await
+    let mut report = walk(store, settings, |_, _| async { Ok(()) }).await?;
+    // Nothing was acted on: the counts of what `sweep` would do are in `stuck`.
+    (report.requeued, report.republished) = (0, 0);
+    Ok(report)
 }
 
 /// One sweep: re-enqueues and publishes what `remedy` says.
@@ -146,7 +149,10 @@ pub async fn apply(
             let queue = work_queues.get(&record.tool).ok_or_else(|| {
                 InputError::new(
                     "tool",
-                    format!("task {}: no work queue for tool {:?}", record.task_id, record.tool),
+                    format!(
+                        "task {}: no work queue for tool {:?}",
+                        record.task_id, record.tool
+                    ),
                 )
             })?;
             queue
@@ -176,7 +182,10 @@ where
     settings.check()?;
     let now = now_ms();
     let mut report = SweepReport::default();
-    let per_shard = settings.max_tasks.div_ceil(OPEN_SHARDS).clamp(1, MAX_LIST_PAGE);
+    let per_shard = settings
+        .max_tasks
+        .div_ceil(OPEN_SHARDS)
+        .clamp(1, MAX_LIST_PAGE);
     for shard in 0..OPEN_SHARDS {
         let mut cursor = None;
         let mut read = 0;

@@ -201,24 +201,49 @@ impl Worker {
             }
             let now = now_ms();
             if current.status.is_terminal() {
-                return self.publish(current).await;
+                // Publish as this delivery, not as the worker: another delivery of the task in
+                // this same worker (a duplicate in the batch) may be the finisher, publishing under
+                // the worker's id right now; its lease must hold this copy off too.
+                let me = format!("{}/{}", self.worker_id, delivery.message_id);
+                return self.publish_as(current, &me).await;
             }
             if current.lease_is_live(now) {
-                // Another worker holds it. This may be a duplicate message, or this very message
-                // redelivered while its holder still runs it: acknowledging would delete the
-                // holder's in-flight copy, and nothing would bring the task back if it then died.
-                // Left in flight, it returns after the visibility timeout and finds the task done.
-                return Ok(Disposition::Retry(format!(
-                    "task {} is running under a live lease held by {:?}",
-                    current.task_id,
-                    current.lease_owner.as_deref().unwrap_or_default()
-                )));
+                return Ok(
+                    if current.claim_message_id.as_deref() == Some(&delivery.message_id) {
+                        // The holder's own message, back while it still runs (its visibility lapsed):
+                        // deleting it would leave nothing to bring the task back if the holder died.
+                        // Hidden until just past the lease, so it returns once the holder is done (or
+                        // dead) rather than every recovery period, each return a receive toward the DLQ.
+                        let until_expiry = current
+                            .lease_expires_at_ms
+                            .unwrap_or(now)
+                            .saturating_sub(now);
+                        self.hide(
+                            delivery,
+                            Duration::from_millis(until_expiry + self.lease_ms),
+                        )
+                        .await;
+                        Disposition::Retry(format!(
+                            "task {} is running under a live lease held by {:?} with this message",
+                            current.task_id,
+                            current.lease_owner.as_deref().unwrap_or_default()
+                        ))
+                    } else {
+                        // Another message naming a running task: a duplicate. Deleting it cannot touch
+                        // the holder's copy, and keeping it would only burn receives toward the DLQ.
+                        Disposition::Done(format!(
+                            "duplicate message: task {} is running under a live lease",
+                            current.task_id
+                        ))
+                    },
+                );
             }
-            let next = if current.attempts > 0
-                && delivery.receive_count >= self.spec.max_receive_count
-            {
-                // Workers died on this task on earlier deliveries and this is the queue's last one:
-                // end it rather than leave it RUNNING when the message moves to the DLQ.
+            // Workers died on this task on every earlier claim, as many as the queue allows
+            // deliveries: end it rather than let it crash workers forever. Counted in claims, not
+            // in this message's receives: under load a live holder's message can come back (its
+            // visibility renewal late) and burn receives without any worker dying; and a task left
+            // RUNNING when its message moves to the DLQ is re-enqueued by the sweeper.
+            let next = if current.attempts >= self.spec.max_receive_count {
                 let error = TaskError::new(
                     ErrorKind::Abandoned,
                     format!(
@@ -237,7 +262,10 @@ impl Worker {
                 .with_publisher(&self.worker_id, now + self.lease_ms)
             } else {
                 match current.claim(&self.worker_id, now, self.lease_ms) {
-                    Ok(claimed) => claimed,
+                    Ok(mut claimed) => {
+                        claimed.claim_message_id = Some(delivery.message_id.clone());
+                        claimed
+                    }
                     Err(_) => continue,
                 }
             };
@@ -353,21 +381,15 @@ impl Worker {
         if cancelled.is_cancelled() {
             return;
         }
-        if let (Some(queue), Some(handle)) = (&self.work_queue, &delivery.receipt_handle)
-            && let Err(e) = queue
-                .change_visibility(handle, Duration::from_millis(self.lease_ms))
-                .await
-        {
-            tracing::warn!(error = %e, "could not extend the message's visibility");
-        }
         let current = latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let renewed = update_with_retry(self.store.as_ref(), current, |r| {
             r.renew(&self.worker_id, now_ms(), self.lease_ms).ok()
         })
         .await;
         match renewed {
-            Ok(Some(record)) if record.lease_owner.as_deref() == Some(self.worker_id.as_str())
-                && record.status == crate::state::TaskStatus::Running =>
+            Ok(Some(record))
+                if record.lease_owner.as_deref() == Some(self.worker_id.as_str())
+                    && record.status == crate::state::TaskStatus::Running =>
             {
                 *latest.lock().unwrap_or_else(|p| p.into_inner()) = record;
             }
@@ -379,6 +401,25 @@ impl Worker {
                 cancelled.cancel();
             }
             Err(e) => tracing::warn!(error = %e, "could not renew the lease"),
+        }
+        // After the lease (what a takeover checks); a late visibility renewal costs at most one
+        // extra delivery of the holder's own message, which is then retried, not run.
+        if let (Some(queue), Some(handle)) = (&self.work_queue, &delivery.receipt_handle)
+            && let Err(e) = queue
+                .change_visibility(handle, Duration::from_millis(self.lease_ms))
+                .await
+        {
+            tracing::warn!(error = %e, "could not extend the message's visibility");
+        }
+    }
+
+    /// Hides a delivery's message for `how_long` (best effort: at worst it comes back sooner).
+    async fn hide(&self, delivery: &Delivery, how_long: Duration) {
+        if let (Some(queue), Some(handle)) = (&self.work_queue, &delivery.receipt_handle) {
+            let how_long = how_long.min(Duration::from_secs(MAX_VISIBILITY_TIMEOUT_S));
+            if let Err(e) = queue.change_visibility(handle, how_long).await {
+                tracing::warn!(error = %e, "could not hide a retried message");
+            }
         }
     }
 
@@ -401,14 +442,11 @@ impl Worker {
     }
 
     async fn publish(&self, record: TaskRecord) -> Result<Disposition, PipelineError> {
-        match ensure_published(
-            self.store.as_ref(),
-            &self.replies,
-            record,
-            &self.worker_id,
-        )
-        .await?
-        {
+        self.publish_as(record, &self.worker_id).await
+    }
+
+    async fn publish_as(&self, record: TaskRecord, me: &str) -> Result<Disposition, PipelineError> {
+        match ensure_published(self.store.as_ref(), &self.replies, record, me).await? {
             Publication::Published(record) => Ok(Disposition::Done(format!(
                 "task {} is {}",
                 record.task_id, record.status

@@ -3,37 +3,34 @@
 
 mod common;
 
-use common::{Harness, Kind, eventually, harness};
+use common::{ALICE, BOB, DEFAULT_CONSUMER, Harness, Kind, eventually, harness};
 use serde_json::json;
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
-use workers::ports::{CreateOutcome, Cursor};
-use workers::record::{ErrorKind, Outcome, TaskError};
+use workers::ports::{CreateOutcome, Cursor, TaskPage, TaskStore, update_with_retry};
+use workers::record::{ErrorKind, NewTask, Outcome, TaskError};
 use workers::{StoreError, TaskRecord, TaskStatus};
 
-fn record(conversation: &str, created_at_ms: u64) -> TaskRecord {
-    TaskRecord {
-        version: 1,
-        task_id: ulid::Ulid::generate().to_string(),
-        conversation_id: conversation.into(),
-        tool: "synthetic".into(),
-        arguments: json!({"echo": {"nested": [1, 2.5, "ü", null, {"": true}], "big": 12345678901234567u64}}),
-        status: TaskStatus::Pending,
-        revision: 1,
-        idempotency_key: None,
-        deadline_ms: None,
+fn record_of(owner: &str, conversation: &str, created_at_ms: u64) -> TaskRecord {
+    TaskRecord::pending(
+        NewTask {
+            task_id: ulid::Ulid::generate().to_string(),
+            owner: owner.into(),
+            reply_to: DEFAULT_CONSUMER.into(),
+            conversation_id: conversation.into(),
+            tool: "synthetic".into(),
+            arguments: json!({"echo": {"nested": [1, 2.5, "ü", null, {"": true}], "big": 12345678901234567u64}}),
+            idempotency_key: None,
+            deadline_ms: None,
+        },
         created_at_ms,
-        updated_at_ms: created_at_ms,
-        started_at_ms: None,
-        finished_at_ms: None,
-        attempts: 0,
-        lease_owner: None,
-        lease_expires_at_ms: None,
-        result: None,
-        error: None,
-        result_published: false,
-        expires_at: created_at_ms / 1000 + 86_400,
-    }
+        1,
+    )
+}
+
+fn record(conversation: &str, created_at_ms: u64) -> TaskRecord {
+    record_of(ALICE, conversation, created_at_ms)
 }
 
 async fn create_then_get_round_trips(h: Harness) {
@@ -85,9 +82,15 @@ async fn idempotency_keys_are_per_conversation(h: Harness) {
         CreateOutcome::Created
     );
     // Idempotency items are not tasks and stay out of the conversation listing.
-    assert_eq!(store.get("idem#conv-1#key-1").await.unwrap(), None);
+    assert_eq!(
+        store
+            .get(&format!("idem#{ALICE}#conv-1#key-1"))
+            .await
+            .unwrap(),
+        None
+    );
     let page = store
-        .list_by_conversation("conv-1", 10, None)
+        .list_by_conversation(ALICE, "conv-1", 10, None)
         .await
         .unwrap();
     assert_eq!(page.tasks, vec![first]);
@@ -152,7 +155,7 @@ async fn listing_pages_in_creation_order(h: Harness) {
     let mut cursor: Option<Cursor> = None;
     for _ in 0..10 {
         let page = store
-            .list_by_conversation("conv-a", 10, cursor.as_ref())
+            .list_by_conversation(ALICE, "conv-a", 10, cursor.as_ref())
             .await
             .unwrap();
         assert!(page.tasks.len() <= 10);
@@ -165,7 +168,7 @@ async fn listing_pages_in_creation_order(h: Harness) {
     }
     assert_eq!(seen, expected);
     let empty = store
-        .list_by_conversation("nobody", 10, None)
+        .list_by_conversation(ALICE, "nobody", 10, None)
         .await
         .unwrap();
     assert!(empty.tasks.is_empty() && empty.next_cursor.is_none());
@@ -174,11 +177,20 @@ async fn listing_pages_in_creation_order(h: Harness) {
 async fn a_message_is_delivered_until_deleted(h: Harness) {
     let queue = &h.backend.work_queues["synthetic"];
     queue.send("hello").await.unwrap();
-    let got = queue.receive(10, Duration::from_secs(1)).await.unwrap();
+    let got = queue
+        .receive(10, Duration::from_secs(1), None)
+        .await
+        .unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!((got[0].body.as_str(), got[0].receive_count), ("hello", 1));
     // In flight: invisible to other receivers.
-    assert!(queue.receive(10, Duration::ZERO).await.unwrap().is_empty());
+    assert!(
+        queue
+            .receive(10, Duration::ZERO, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     queue.delete(&got[0].receipt_handle).await.unwrap();
     assert_eq!(queue.depth().await.unwrap().visible, 0);
 }
@@ -186,12 +198,18 @@ async fn a_message_is_delivered_until_deleted(h: Harness) {
 async fn change_visibility_returns_a_message(h: Harness) {
     let queue = &h.backend.work_queues["synthetic"];
     queue.send("again").await.unwrap();
-    let first = queue.receive(1, Duration::from_secs(1)).await.unwrap();
+    let first = queue
+        .receive(1, Duration::from_secs(1), None)
+        .await
+        .unwrap();
     queue
         .change_visibility(&first[0].receipt_handle, Duration::ZERO)
         .await
         .unwrap();
-    let second = queue.receive(1, Duration::from_secs(1)).await.unwrap();
+    let second = queue
+        .receive(1, Duration::from_secs(1), None)
+        .await
+        .unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].message_id, first[0].message_id);
     assert_eq!(second[0].receive_count, 2);
@@ -204,10 +222,16 @@ async fn change_visibility_returns_a_message(h: Harness) {
 async fn the_visibility_timeout_redelivers(h: Harness) {
     let queue = &h.backend.work_queues["synthetic"];
     queue.send("lost worker").await.unwrap();
-    let first = queue.receive(1, Duration::from_secs(1)).await.unwrap();
+    let first = queue
+        .receive(1, Duration::from_secs(1), None)
+        .await
+        .unwrap();
     assert_eq!(first.len(), 1);
     // Not deleted: it comes back after the 2 s visibility timeout, as after a crashed worker.
-    let back = queue.receive(1, Duration::from_secs(5)).await.unwrap();
+    let back = queue
+        .receive(1, Duration::from_secs(5), None)
+        .await
+        .unwrap();
     assert_eq!(back.len(), 1, "redelivered after the visibility timeout");
     assert_eq!(back[0].receive_count, 2);
 }
@@ -216,8 +240,12 @@ async fn max_receives_move_a_message_to_the_dlq(h: Harness) {
     let queue = &h.backend.work_queues["synthetic"];
     let dlq = &h.backend.dead_letter_queues["synthetic"];
     queue.send("poison").await.unwrap();
-    for expected in 1..=3 {
-        let got = queue.receive(1, Duration::from_secs(1)).await.unwrap();
+    // The test catalog's max_receive_count is 5 (the catalog refuses fewer).
+    for expected in 1..=5 {
+        let got = queue
+            .receive(1, Duration::from_secs(1), None)
+            .await
+            .unwrap();
         assert_eq!(got[0].receive_count, expected);
         queue
             .change_visibility(&got[0].receipt_handle, Duration::ZERO)
@@ -226,7 +254,7 @@ async fn max_receives_move_a_message_to_the_dlq(h: Harness) {
     }
     assert!(
         queue
-            .receive(1, Duration::from_secs(1))
+            .receive(1, Duration::from_secs(1), None)
             .await
             .unwrap()
             .is_empty()
@@ -235,9 +263,9 @@ async fn max_receives_move_a_message_to_the_dlq(h: Harness) {
         dlq.depth().await.unwrap().visible == 1
     })
     .await;
-    assert!(moved, "the message is in the DLQ after 3 receives");
+    assert!(moved, "the message is in the DLQ after 5 receives");
     assert_eq!(
-        dlq.receive(1, Duration::from_secs(1)).await.unwrap()[0].body,
+        dlq.receive(1, Duration::from_secs(1), None).await.unwrap()[0].body,
         "poison"
     );
 }
@@ -249,7 +277,10 @@ async fn long_polls_wake_up_on_arrival(h: Harness) {
         tokio::time::sleep(Duration::from_millis(300)).await;
         sender.send("late").await.unwrap();
     });
-    let got = queue.receive(10, Duration::from_secs(5)).await.unwrap();
+    let got = queue
+        .receive(10, Duration::from_secs(5), None)
+        .await
+        .unwrap();
     send.await.unwrap();
     assert_eq!(
         got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
@@ -263,15 +294,15 @@ async fn queue_limits_are_checked_alike(h: Harness) {
         r.err().map(|e| e.to_string()).unwrap_or_default()
     }
     assert_eq!(
-        err(queue.receive(0, Duration::ZERO).await),
+        err(queue.receive(0, Duration::ZERO, None).await),
         "max_messages: 0 is outside 1..=10"
     );
     assert_eq!(
-        err(queue.receive(11, Duration::ZERO).await),
+        err(queue.receive(11, Duration::ZERO, None).await),
         "max_messages: 11 is outside 1..=10"
     );
     assert_eq!(
-        err(queue.receive(1, Duration::from_secs(21)).await),
+        err(queue.receive(1, Duration::from_secs(21), None).await),
         "wait: 21s is longer than the 20 s long-poll limit"
     );
     let big = "x".repeat(256 * 1024 + 1);
@@ -285,7 +316,10 @@ async fn queue_limits_are_checked_alike(h: Harness) {
         "batch: 11 entries; the limit is 10"
     );
     queue.send("ok").await.unwrap();
-    let got = queue.receive(1, Duration::from_secs(1)).await.unwrap();
+    let got = queue
+        .receive(1, Duration::from_secs(1), None)
+        .await
+        .unwrap();
     assert_eq!(
         err(queue
             .change_visibility(&got[0].receipt_handle, Duration::from_secs(43_201))
@@ -301,7 +335,10 @@ async fn many_messages_each_arrive_once(h: Harness) {
     }
     let mut bodies = HashSet::new();
     for _ in 0..20 {
-        let got = queue.receive(10, Duration::from_secs(1)).await.unwrap();
+        let got = queue
+            .receive(10, Duration::from_secs(1), None)
+            .await
+            .unwrap();
         for m in &got {
             assert!(bodies.insert(m.body.clone()), "{} delivered twice", m.body);
         }
@@ -318,6 +355,383 @@ async fn many_messages_each_arrive_once(h: Harness) {
         }
     }
     assert_eq!(bodies.len(), 25);
+}
+
+async fn listing_is_per_owner(h: Harness) {
+    let store = &h.backend.store;
+    let mine = record_of(ALICE, "shared-conv", 1_000);
+    let theirs = record_of(BOB, "shared-conv", 1_001);
+    store.create(&mine).await.unwrap();
+    store.create(&theirs).await.unwrap();
+    let page = store
+        .list_by_conversation(ALICE, "shared-conv", 10, None)
+        .await
+        .unwrap();
+    assert_eq!(page.tasks, vec![mine]);
+    let page = store
+        .list_by_conversation(BOB, "shared-conv", 10, None)
+        .await
+        .unwrap();
+    assert_eq!(page.tasks, vec![theirs]);
+    let page = store
+        .list_by_conversation("local:nobody", "shared-conv", 10, None)
+        .await
+        .unwrap();
+    assert_eq!(page, TaskPage::new(vec![], false));
+}
+
+async fn idempotency_keys_are_per_owner(h: Harness) {
+    let store = &h.backend.store;
+    let keyed = |owner: &str, created: u64| {
+        let mut r = record_of(owner, "conv-1", created);
+        r.idempotency_key = Some("same-key".into());
+        r
+    };
+    let alices = keyed(ALICE, 1_000);
+    let bobs = keyed(BOB, 1_001);
+    assert_eq!(store.create(&alices).await.unwrap(), CreateOutcome::Created);
+    assert_eq!(
+        store.create(&bobs).await.unwrap(),
+        CreateOutcome::Created,
+        "the same key of another owner is another task"
+    );
+    assert_eq!(
+        store.create(&keyed(ALICE, 1_002)).await.unwrap(),
+        CreateOutcome::Existing(Box::new(alices.clone()))
+    );
+    assert_eq!(
+        store.create(&keyed(BOB, 1_003)).await.unwrap(),
+        CreateOutcome::Existing(Box::new(bobs.clone()))
+    );
+    assert_eq!(store.get(&alices.task_id).await.unwrap(), Some(alices));
+    assert_eq!(store.get(&bobs.task_id).await.unwrap(), Some(bobs));
+}
+
+/// Every task id of a paged listing, fetching `page` at a time.
+async fn all_ids<F, Fut>(page: u32, mut list: F) -> Vec<String>
+where
+    F: FnMut(u32, Option<Cursor>) -> Fut,
+    Fut: std::future::Future<Output = Result<TaskPage, StoreError>>,
+{
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    for _ in 0..1000 {
+        let got = list(page, cursor.clone()).await.unwrap();
+        assert!(got.tasks.len() <= page as usize);
+        ids.extend(got.tasks.into_iter().map(|t| t.task_id));
+        match got.next_cursor {
+            Some(c) => cursor = Some(Cursor::decode(&c).unwrap()),
+            None => return ids,
+        }
+    }
+    panic!("the listing never ended");
+}
+
+async fn open_ids(store: &Arc<dyn TaskStore>, shard: u32) -> Vec<String> {
+    all_ids(2, |limit, cursor| async move {
+        store.list_open(shard, limit, cursor.as_ref()).await
+    })
+    .await
+}
+
+async fn undelivered_ids(store: &Arc<dyn TaskStore>, owner: &str, consumer: &str) -> Vec<String> {
+    all_ids(2, |limit, cursor| async move {
+        store
+            .list_undelivered(owner, consumer, limit, cursor.as_ref())
+            .await
+    })
+    .await
+}
+
+async fn open_tasks_leave_once_terminal_and_published(h: Harness) {
+    let store = &h.backend.store;
+    // Several tasks, so some shards hold more than one (paged oldest first).
+    let mut records = Vec::new();
+    for i in 0..12u64 {
+        let r = record("conv-open", 5_000 + i);
+        store.create(&r).await.unwrap();
+        records.push(r);
+    }
+    for shard in 0..workers::limits::OPEN_SHARDS {
+        let expected: Vec<String> = records
+            .iter()
+            .filter(|r| r.open_shard() == Some(shard))
+            .map(|r| r.task_id.clone())
+            .collect();
+        assert_eq!(open_ids(store, shard).await, expected, "shard {shard}");
+    }
+    let r = records[0].clone();
+    let shard = r.open_shard().unwrap();
+    let claimed = r.claim("w", 6_000, 60_000).unwrap();
+    store.transition(&r, &claimed).await.unwrap();
+    assert!(open_ids(store, shard).await.contains(&r.task_id), "running");
+    let done = claimed
+        .finish(Outcome::Succeeded(json!({"ok": true})), 7_000)
+        .unwrap();
+    store.transition(&claimed, &done).await.unwrap();
+    assert!(
+        open_ids(store, shard).await.contains(&r.task_id),
+        "terminal but unpublished: the sweeper still has work on it"
+    );
+    let published = done.mark_published(7_001);
+    store.transition(&done, &published).await.unwrap();
+    assert!(
+        !open_ids(store, shard).await.contains(&r.task_id),
+        "terminal and published: out of the open index"
+    );
+    // Cancelled and published leaves too; cancelled and unpublished stays.
+    let c = records[1].clone();
+    let cancelled = c.cancel(7_000).unwrap();
+    store.transition(&c, &cancelled).await.unwrap();
+    assert!(
+        open_ids(store, c.open_shard().unwrap())
+            .await
+            .contains(&c.task_id)
+    );
+    store
+        .transition(&cancelled, &cancelled.mark_published(7_001))
+        .await
+        .unwrap();
+    assert!(
+        !open_ids(store, c.open_shard().unwrap())
+            .await
+            .contains(&c.task_id)
+    );
+    // The record itself is still there, whole.
+    assert_eq!(store.get(&r.task_id).await.unwrap(), Some(published));
+}
+
+async fn undelivered_enters_when_terminal_and_leaves_when_delivered(h: Harness) {
+    let store = &h.backend.store;
+    let r = record("conv-u", 1_000);
+    let mut other_consumer = record("conv-u", 1_001);
+    other_consumer.reply_to = "elsewhere".into();
+    store.create(&r).await.unwrap();
+    store.create(&other_consumer).await.unwrap();
+    assert!(
+        undelivered_ids(store, ALICE, DEFAULT_CONSUMER)
+            .await
+            .is_empty(),
+        "pending"
+    );
+    let claimed = r.claim("w", 2_000, 60_000).unwrap();
+    store.transition(&r, &claimed).await.unwrap();
+    assert!(
+        undelivered_ids(store, ALICE, DEFAULT_CONSUMER)
+            .await
+            .is_empty(),
+        "running"
+    );
+    let done = claimed
+        .finish(
+            Outcome::Failed(TaskError::new(ErrorKind::ToolFailed, "no")),
+            3_000,
+        )
+        .unwrap();
+    store.transition(&claimed, &done).await.unwrap();
+    assert_eq!(
+        undelivered_ids(store, ALICE, DEFAULT_CONSUMER).await,
+        vec![r.task_id.clone()],
+        "terminal: awaits delivery even before it is published"
+    );
+    let published = done.mark_published(3_001);
+    store.transition(&done, &published).await.unwrap();
+    assert_eq!(
+        undelivered_ids(store, ALICE, DEFAULT_CONSUMER).await,
+        vec![r.task_id.clone()]
+    );
+    // Scoped by owner and by consumer.
+    assert!(
+        undelivered_ids(store, BOB, DEFAULT_CONSUMER)
+            .await
+            .is_empty()
+    );
+    assert!(undelivered_ids(store, ALICE, "elsewhere").await.is_empty());
+    let delivered = published.mark_delivered(3_002);
+    store.transition(&published, &delivered).await.unwrap();
+    assert!(
+        undelivered_ids(store, ALICE, DEFAULT_CONSUMER)
+            .await
+            .is_empty(),
+        "delivered"
+    );
+    // The other consumer's task enters its own list, and can be delivered before it is published
+    // (a router reconciled it from the table): out of `undelivered`, still open for the sweeper.
+    let o = other_consumer;
+    let ended = o.cancel(4_000).unwrap();
+    store.transition(&o, &ended).await.unwrap();
+    assert_eq!(
+        undelivered_ids(store, ALICE, "elsewhere").await,
+        vec![o.task_id.clone()]
+    );
+    let handed = ended.mark_delivered(4_001);
+    store.transition(&ended, &handed).await.unwrap();
+    assert!(undelivered_ids(store, ALICE, "elsewhere").await.is_empty());
+    assert!(
+        open_ids(store, o.open_shard().unwrap())
+            .await
+            .contains(&o.task_id)
+    );
+}
+
+async fn update_with_retry_wins_under_a_concurrent_writer(h: Harness) {
+    let store = h.backend.store.clone();
+    let r = record("conv-w", 1_000);
+    store.create(&r).await.unwrap();
+    // Someone else writes between our read and our write: the helper re-reads and applies the
+    // change to the latest revision.
+    let theirs = r.mark_enqueued(2_000);
+    store.transition(&r, &theirs).await.unwrap();
+    let ours = update_with_retry(store.as_ref(), r.clone(), |c| Some(c.mark_enqueued(3_000)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((ours.revision, ours.enqueued_at_ms), (3, 3_000));
+    assert_eq!(store.get(&r.task_id).await.unwrap(), Some(ours.clone()));
+    // A change with nothing to do returns the latest record as it is.
+    let same = update_with_retry(store.as_ref(), r.clone(), |_| None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(same, r, "given back untouched, nothing written");
+    assert_eq!(store.get(&r.task_id).await.unwrap().unwrap().revision, 3);
+    // Five writers at once, all from the current copy: each loses only to the other four (one
+    // commit each), so all five land within MAX_CONFLICT_RETRIES attempts, one revision each.
+    // (From a stale copy the first attempt would lose by itself and the budget would not hold.)
+    let writers: Vec<_> = (0..5u64)
+        .map(|i| {
+            let store = store.clone();
+            let stale = ours.clone();
+            tokio::spawn(async move {
+                update_with_retry(store.as_ref(), stale, move |c| {
+                    Some(c.mark_enqueued(10_000 + i))
+                })
+                .await
+            })
+        })
+        .collect();
+    for writer in writers {
+        let written = writer.await.unwrap().expect("no writer gives up").unwrap();
+        assert!(written.revision > 3);
+    }
+    let last = store.get(&r.task_id).await.unwrap().unwrap();
+    assert_eq!(last.revision, 3 + 5);
+    assert!(last.enqueued_at_ms >= 10_000);
+}
+
+async fn a_successor_cannot_change_the_owner(h: Harness) {
+    let store = &h.backend.store;
+    let r = record("conv-o", 1_000);
+    store.create(&r).await.unwrap();
+    let mut stolen = r.mark_enqueued(2_000);
+    stolen.owner = BOB.into();
+    let err = store.transition(&r, &stolen).await.unwrap_err();
+    assert!(matches!(err, StoreError::IllegalTransition { .. }), "{err}");
+    let mut redirected = r.claim("w", 2_000, 60_000).unwrap();
+    redirected.reply_to = "elsewhere".into();
+    let err = store.transition(&r, &redirected).await.unwrap_err();
+    assert!(matches!(err, StoreError::IllegalTransition { .. }), "{err}");
+    let done = r.cancel(3_000).unwrap();
+    store.transition(&r, &done).await.unwrap();
+    let mut stolen_result = done.mark_published(3_001);
+    stolen_result.owner = BOB.into();
+    let err = store.transition(&done, &stolen_result).await.unwrap_err();
+    assert!(matches!(err, StoreError::IllegalTransition { .. }), "{err}");
+    assert_eq!(store.get(&r.task_id).await.unwrap(), Some(done));
+    assert!(
+        store
+            .list_by_conversation(BOB, "conv-o", 10, None)
+            .await
+            .unwrap()
+            .tasks
+            .is_empty()
+    );
+}
+
+async fn receive_visibility_overrides_the_queue_default(h: Harness) {
+    // The queue's own visibility timeout is TEST_VISIBILITY_S (2 s).
+    let queue = &h.backend.work_queues["synthetic"];
+    queue.send("shown again at once").await.unwrap();
+    let first = queue
+        .receive(1, Duration::from_secs(1), Some(Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    let again = queue
+        .receive(1, Duration::from_secs(1), Some(Duration::from_secs(4)))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "visibility 0: visible again at once");
+    assert_eq!(
+        (again[0].message_id.as_str(), again[0].receive_count),
+        (first[0].message_id.as_str(), 2)
+    );
+    // Hidden for 4 s, longer than the queue's 2 s: still hidden after 2.5 s.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert!(
+        queue
+            .receive(1, Duration::ZERO, None)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the override, not the queue default, decides"
+    );
+    let depth = queue.depth().await.unwrap();
+    assert_eq!((depth.visible, depth.in_flight), (0, 1));
+    let back = queue
+        .receive(1, Duration::from_secs(5), None)
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 1, "back after the 4 s");
+    assert_eq!(back[0].receive_count, 3);
+    queue.delete(&back[0].receipt_handle).await.unwrap();
+    let err = queue
+        .receive(1, Duration::ZERO, Some(Duration::from_secs(43_201)))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        err,
+        "visibility_timeout: 43201s is longer than the 43200 s (12 h) limit"
+    );
+}
+
+async fn sqs_refused_characters_are_refused_alike(h: Harness) {
+    let queue = &h.backend.work_queues["synthetic"];
+    let cases = [
+        (
+            "a\u{FFFE}b",
+            "message body: has U+FFFE at byte 1, a character SQS refuses (outside XML 1.0's set)",
+        ),
+        (
+            "ab\u{FFFF}",
+            "message body: has U+FFFF at byte 2, a character SQS refuses (outside XML 1.0's set)",
+        ),
+        (
+            "\u{1}",
+            "message body: has U+0001 at byte 0, a character SQS refuses (outside XML 1.0's set)",
+        ),
+        (
+            "ok\u{8}",
+            "message body: has U+0008 at byte 2, a character SQS refuses (outside XML 1.0's set)",
+        ),
+    ];
+    for (body, expected) in cases {
+        let err = queue.send(body).await.err().map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some(expected), "{body:?}");
+        assert!(workers::ports::check_send(body).is_err());
+    }
+    assert_eq!(queue.depth().await.unwrap().visible, 0, "nothing was sent");
+    // The edges of XML's set are accepted and arrive intact.
+    let fine = "tab\there\nnew\rline \u{D7FF} \u{E000} \u{FFFD} \u{10000} \u{10FFFF} ü";
+    queue.send(fine).await.unwrap();
+    let got = queue
+        .receive(1, Duration::from_secs(1), None)
+        .await
+        .unwrap();
+    assert_eq!(got[0].body, fine);
+    queue.delete(&got[0].receipt_handle).await.unwrap();
 }
 
 macro_rules! contract_suite {
@@ -338,6 +752,14 @@ macro_rules! contract_suite {
                 long_polls_wake_up_on_arrival,
                 queue_limits_are_checked_alike,
                 many_messages_each_arrive_once,
+                listing_is_per_owner,
+                idempotency_keys_are_per_owner,
+                open_tasks_leave_once_terminal_and_published,
+                undelivered_enters_when_terminal_and_leaves_when_delivered,
+                update_with_retry_wins_under_a_concurrent_writer,
+                a_successor_cannot_change_the_owner,
+                receive_visibility_overrides_the_queue_default,
+                sqs_refused_characters_are_refused_alike,
             );
         }
     };
@@ -354,3 +776,71 @@ macro_rules! contract_suite {
 
 contract_suite!(memory, Kind::Memory);
 contract_suite!(moto, Kind::Moto);
+
+/// A store whose every write loses a race, as under a writer that never stops.
+struct AlwaysConflicts(workers::memory::MemoryStore);
+
+#[async_trait::async_trait]
+impl TaskStore for AlwaysConflicts {
+    async fn create(&self, record: &TaskRecord) -> Result<CreateOutcome, StoreError> {
+        self.0.create(record).await
+    }
+    async fn get(&self, task_id: &str) -> Result<Option<TaskRecord>, StoreError> {
+        self.0.get(task_id).await
+    }
+    async fn transition(&self, current: &TaskRecord, _next: &TaskRecord) -> Result<(), StoreError> {
+        Err(StoreError::Conflict(current.task_id.clone()))
+    }
+    async fn list_by_conversation(
+        &self,
+        owner: &str,
+        conversation_id: &str,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<TaskPage, StoreError> {
+        self.0
+            .list_by_conversation(owner, conversation_id, limit, cursor)
+            .await
+    }
+    async fn list_open(
+        &self,
+        shard: u32,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<TaskPage, StoreError> {
+        self.0.list_open(shard, limit, cursor).await
+    }
+    async fn list_undelivered(
+        &self,
+        owner: &str,
+        consumer: &str,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<TaskPage, StoreError> {
+        self.0
+            .list_undelivered(owner, consumer, limit, cursor)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn update_with_retry_gives_up_after_the_conflict_budget() {
+    let store = AlwaysConflicts(workers::memory::MemoryStore::new());
+    let r = record("conv-x", 1_000);
+    store.create(&r).await.unwrap();
+    let calls = std::sync::atomic::AtomicU32::new(0);
+    let err = update_with_retry(&store, r.clone(), |c| {
+        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(c.mark_enqueued(2_000))
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(ref id) if *id == r.task_id),
+        "{err}"
+    );
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        workers::limits::MAX_CONFLICT_RETRIES
+    );
+}

@@ -39,7 +39,9 @@ fn url_event(
             "domainPrefix": "x",
             "time": "22/Nov/2026:00:00:00 +0000",
             "timeEpoch": 0,
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"}
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
+            "authorizer": {"iam": {"accessKey": "AKIA", "accountId": "123456789012", "callerId": "AIDA",
+                                   "userArn": BOB, "userId": "AIDA"}}
         },
         "body": body,
         "isBase64Encoded": base64
@@ -79,6 +81,11 @@ async fn the_function_url_routes_work_end_to_end() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(page["tasks"][0]["task_id"], task_id.as_str());
+    // The same routes, through the store: the caller's IAM ARN is the owner.
+    assert_eq!(
+        backend.store.get(&task_id).await.unwrap().unwrap().owner,
+        BOB
+    );
     let (status, cancelled) = call(
         "POST",
         &format!("/tasks/{task_id}/cancel"),
@@ -91,6 +98,38 @@ async fn the_function_url_routes_work_end_to_end() {
         (status, cancelled["cancelled"].as_bool()),
         (200, Some(true))
     );
+    let (status, undelivered) = call(
+        "GET",
+        "/consumers/default/undelivered",
+        json!({"limit": "10"}),
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(undelivered["tasks"][0]["task_id"], task_id.as_str());
+    assert_eq!(undelivered["tasks"][0]["status"], "CANCELLED");
+    let (status, delivered) = call(
+        "POST",
+        &format!("/tasks/{task_id}/delivered"),
+        json!({}),
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(
+        (status, delivered["delivered"].as_bool()),
+        (200, Some(true))
+    );
+    let (_, undelivered) = call(
+        "GET",
+        "/consumers/default/undelivered",
+        json!({}),
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(undelivered["tasks"], json!([]));
 
     let unknown = ulid::Ulid::generate().to_string();
     let cases = [
@@ -158,6 +197,22 @@ async fn the_function_url_routes_work_end_to_end() {
             404,
             "no route for GET /elsewhere",
         ),
+        (
+            "GET",
+            "/consumers/Nope/undelivered".to_string(),
+            json!({}),
+            None,
+            400,
+            "reply_to: \"Nope\" must be",
+        ),
+        (
+            "PUT",
+            "/consumers/default/undelivered".to_string(),
+            json!({}),
+            None,
+            405,
+            "method PUT is not allowed",
+        ),
     ];
     for (method, path, query, body, expected_status, expected_text) in cases {
         let (status, body) = call(method, &path, query, body, false).await;
@@ -182,15 +237,14 @@ async fn an_sqs_event_reports_only_retryable_failures() {
         .dispatcher(ToolBox::builtin(), DispatcherSettings::default())
         .unwrap();
     let ack = d
-        .submit(workers::TaskRequest::new(
-            "c1",
-            "sentiment",
-            json!({"text": "awful"}),
-        ))
+        .submit(
+            &alice(),
+            workers::TaskRequest::new("c1", "sentiment", json!({"text": "awful"})),
+        )
         .await
         .unwrap();
     let body = backend.work_queues["sentiment"]
-        .receive(1, Duration::ZERO)
+        .receive(1, Duration::ZERO, None)
         .await
         .unwrap()
         .remove(0)

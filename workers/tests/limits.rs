@@ -25,7 +25,7 @@ fn dispatcher() -> (Backend, Dispatcher) {
 
 async fn submit_error(request: TaskRequest) -> String {
     let (_, dispatcher) = dispatcher();
-    match dispatcher.submit(request).await {
+    match dispatcher.submit(&alice(), request).await {
         Ok(ack) => panic!("accepted: {ack:?}"),
         Err(e) => {
             assert!(e.is_caller_error(), "{e} must be the caller's fault");
@@ -43,7 +43,9 @@ async fn arguments_up_to_64_kib_pass_and_beyond_fail() {
     // {"echo":"xxx..."} is 11 bytes of JSON around the string.
     let at_limit = json!({"echo": "x".repeat(64 * 1024 - 11)});
     let (_, d) = dispatcher();
-    d.submit(request("synthetic", at_limit)).await.unwrap();
+    d.submit(&alice(), request("synthetic", at_limit))
+        .await
+        .unwrap();
     let over = json!({"echo": "x".repeat(64 * 1024 - 10)});
     assert_eq!(
         submit_error(request("synthetic", over)).await,
@@ -226,43 +228,61 @@ fn malformed_request_json_is_explained() {
     }
 }
 
+/// Deliberately changed by issue 10: a replay of a still-PENDING task enqueues it again at once
+/// (the dispatcher may have died between its put and its send), and the refusal of a different
+/// request no longer names the existing task.
 #[tokio::test]
-async fn an_idempotency_key_returns_the_same_task_and_enqueues_nothing_new() {
+async fn an_idempotency_key_returns_the_same_task_and_creates_nothing_new() {
     let (backend, d) = dispatcher();
     let keyed = TaskRequest {
         idempotency_key: Some("k1".into()),
         ..request("synthetic", json!({"echo": 1}))
     };
-    let first = d.submit(keyed.clone()).await.unwrap();
-    let again = d.submit(keyed.clone()).await.unwrap();
+    let first = d.submit(&alice(), keyed.clone()).await.unwrap();
+    let again = d.submit(&alice(), keyed.clone()).await.unwrap();
     assert_eq!(again.task_id, first.task_id);
     assert!(!first.duplicate && again.duplicate);
+    assert_eq!(
+        backend
+            .store
+            .as_ref()
+            .get(&first.task_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revision,
+        2
+    );
     assert_eq!(
         backend.work_queues["synthetic"]
             .depth()
             .await
             .unwrap()
             .visible,
-        1
+        2,
+        "the pending task was enqueued again"
     );
+    let page = d.list(&alice(), "conv-1", 10, None).await.unwrap();
+    assert_eq!(page.tasks.len(), 1, "one task");
     let different = TaskRequest {
         arguments: json!({"echo": 2}),
         ..keyed
     };
-    let err = d.submit(different).await.unwrap_err().to_string();
+    let err = d.submit(&alice(), different).await.unwrap_err().to_string();
     assert_eq!(
         err,
-        format!(
-            "idempotency_key: \"k1\" was already used in conversation conv-1 for a different request (task {}, tool synthetic)",
-            first.task_id
-        )
+        "idempotency_key: \"k1\" was already used in conversation conv-1 for a different request \
+         (tool, arguments, deadline or reply_to differ)"
     );
 }
 
 #[tokio::test]
 async fn the_ack_tells_the_model_not_to_guess() {
     let (_, d) = dispatcher();
-    let ack = d.submit(request("synthetic", json!({}))).await.unwrap();
+    let ack = d
+        .submit(&alice(), request("synthetic", json!({})))
+        .await
+        .unwrap();
     assert_eq!(ack.status, TaskStatus::Pending);
     assert!(ack.message.contains("NOT available yet"), "{}", ack.message);
     assert!(ack.message.contains("do not guess"), "{}", ack.message);
@@ -276,40 +296,42 @@ async fn the_ack_tells_the_model_not_to_guess() {
 #[tokio::test]
 async fn get_list_and_cancel_check_their_input() {
     let (_, d) = dispatcher();
+    let a = alice();
     let err = |e: PipelineError| {
         assert!(e.is_caller_error());
         e.to_string()
     };
     assert!(
-        err(d.get("123").await.unwrap_err()).starts_with("task_id: \"123\" is not a ULID task id")
+        err(d.get(&a, "123").await.unwrap_err())
+            .starts_with("task_id: \"123\" is not a ULID task id")
     );
     assert!(
-        err(d.cancel("../etc").await.unwrap_err())
+        err(d.cancel(&a, "../etc").await.unwrap_err())
             .starts_with("task_id: \"../etc\" is not a ULID task id")
     );
     let unknown = ulid::Ulid::generate().to_string();
     assert_eq!(
-        err(d.get(&unknown).await.unwrap_err()),
+        err(d.get(&a, &unknown).await.unwrap_err()),
         format!("task {unknown} not found")
     );
     assert_eq!(
-        err(d.cancel(&unknown).await.unwrap_err()),
+        err(d.cancel(&a, &unknown).await.unwrap_err()),
         format!("task {unknown} not found")
     );
     assert_eq!(
-        err(d.list("c", 0, None).await.unwrap_err()),
+        err(d.list(&a, "c", 0, None).await.unwrap_err()),
         "limit: 0 is outside 1..=100"
     );
     assert_eq!(
-        err(d.list("c", 101, None).await.unwrap_err()),
+        err(d.list(&a, "c", 101, None).await.unwrap_err()),
         "limit: 101 is outside 1..=100"
     );
     assert_eq!(
-        err(d.list("c", 10, Some("garbage")).await.unwrap_err()),
+        err(d.list(&a, "c", 10, Some("garbage")).await.unwrap_err()),
         "cursor: \"garbage\" is not a cursor returned by a list call"
     );
     assert_eq!(
-        err(d.list("", 10, None).await.unwrap_err()),
+        err(d.list(&a, "", 10, None).await.unwrap_err()),
         "conversation_id: must not be empty"
     );
 }
@@ -328,18 +350,28 @@ async fn settings_are_checked() {
         .err()
         .unwrap();
     assert_eq!(err.to_string(), "task_ttl_days: 0 is outside 1..=365");
-    let settings = WorkerSettings {
-        worker_id: "w".into(),
-        lease_margin_ms: Some(16 * 60 * 1000),
-    };
+    for (recovery_ms, expected) in [
+        (
+            16 * 60 * 1000,
+            "recovery_ms: 960000 is outside 300..=900000",
+        ),
+        (299, "recovery_ms: 299 is outside 300..=900000"),
+    ] {
+        let settings = WorkerSettings {
+            worker_id: "w".into(),
+            recovery_ms: Some(recovery_ms),
+        };
+        let err = backend
+            .worker("synthetic", &ToolBox::builtin(), settings)
+            .err()
+            .unwrap();
+        assert_eq!(err.to_string(), expected);
+    }
     let err = backend
-        .worker("synthetic", &ToolBox::builtin(), settings)
+        .worker("synthetic", &ToolBox::builtin(), WorkerSettings::new(""))
         .err()
         .unwrap();
-    assert_eq!(
-        err.to_string(),
-        "lease_margin_ms: 960000 is above the limit 900000"
-    );
+    assert_eq!(err.to_string(), "worker_id: must not be empty");
     let err = backend
         .worker("nope", &ToolBox::builtin(), WorkerSettings::new("w"))
         .err()
@@ -387,15 +419,18 @@ async fn settings_are_checked() {
 async fn run_one(arguments: Value, deadline_ms: Option<u64>) -> workers::TaskRecord {
     let (backend, d) = dispatcher();
     let ack = d
-        .submit(TaskRequest {
-            deadline_ms,
-            ..request("synthetic", arguments)
-        })
+        .submit(
+            &alice(),
+            TaskRequest {
+                deadline_ms,
+                ..request("synthetic", arguments)
+            },
+        )
         .await
         .unwrap();
     let mut options = workers::poller::PoolOptions::new("w");
     options.wait = Duration::from_millis(200);
-    options.lease_margin_ms = Some(TEST_LEASE_MARGIN_MS);
+    options.recovery_ms = Some(TEST_RECOVERY_MS);
     let pool = workers::poller::WorkerPool::start(
         &backend,
         &ToolBox::builtin(),
@@ -462,10 +497,13 @@ async fn a_tool_failure_is_recorded_not_retried() {
 async fn a_deadline_that_passes_before_the_start_ends_timed_out_without_running() {
     let (backend, d) = dispatcher();
     let ack = d
-        .submit(TaskRequest {
-            deadline_ms: Some(now_ms() + 50),
-            ..request("synthetic", json!({}))
-        })
+        .submit(
+            &alice(),
+            TaskRequest {
+                deadline_ms: Some(now_ms() + 50),
+                ..request("synthetic", json!({}))
+            },
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -473,7 +511,7 @@ async fn a_deadline_that_passes_before_the_start_ends_timed_out_without_running(
         .worker("synthetic", &ToolBox::builtin(), WorkerSettings::new("w"))
         .unwrap();
     let message = backend.work_queues["synthetic"]
-        .receive(1, Duration::ZERO)
+        .receive(1, Duration::ZERO, None)
         .await
         .unwrap()
         .remove(0);
@@ -481,6 +519,7 @@ async fn a_deadline_that_passes_before_the_start_ends_timed_out_without_running(
         message_id: message.message_id,
         body: message.body,
         receive_count: 1,
+        receipt_handle: Some(message.receipt_handle),
     };
     assert!(matches!(
         worker.handle(&delivery, None).await,
@@ -497,7 +536,10 @@ async fn a_deadline_that_passes_before_the_start_ends_timed_out_without_running(
 #[tokio::test]
 async fn malformed_work_messages_are_handled_without_crashing_the_batch() {
     let (backend, d) = dispatcher();
-    let ack = d.submit(request("synthetic", json!({}))).await.unwrap();
+    let ack = d
+        .submit(&alice(), request("synthetic", json!({})))
+        .await
+        .unwrap();
     let worker = backend
         .worker("synthetic", &ToolBox::builtin(), WorkerSettings::new("w"))
         .unwrap();
@@ -505,6 +547,7 @@ async fn malformed_work_messages_are_handled_without_crashing_the_batch() {
         message_id: id.into(),
         body,
         receive_count: 1,
+        receipt_handle: None,
     };
     let unknown = ulid::Ulid::generate().to_string();
     let batch = vec![
@@ -535,23 +578,47 @@ async fn malformed_work_messages_are_handled_without_crashing_the_batch() {
 }
 
 #[tokio::test]
-async fn a_task_whose_workers_keep_dying_is_abandoned_on_the_last_delivery() {
+async fn a_task_whose_workers_keep_dying_is_abandoned() {
     let (backend, d) = dispatcher();
-    let ack = d.submit(request("synthetic", json!({}))).await.unwrap();
-    let pending = backend.store.get(&ack.task_id).await.unwrap().unwrap();
-    // A worker claimed it with a lease that has already run out, and died.
-    let orphan = pending.claim("dead", 1, 1).unwrap();
-    backend.store.transition(&pending, &orphan).await.unwrap();
+    let ack = d
+        .submit(&alice(), request("synthetic", json!({})))
+        .await
+        .unwrap();
     let worker = backend
         .worker("synthetic", &ToolBox::builtin(), WorkerSettings::new("w"))
         .unwrap();
     let body = workers::WorkMessage::new(&ack.task_id, "synthetic").to_body();
-    // The catalog's max_receive_count is 3: the third delivery is the last one SQS makes.
     let delivery = workers::Delivery {
         message_id: "m".into(),
         body,
-        receive_count: 3,
+        receive_count: 1,
+        receipt_handle: None,
     };
+    // Workers claimed it and died, each time with a lease that has run out since: as many claims
+    // as the catalog's max_receive_count (5) allows deliveries. The rule counts claims, not this
+    // message's receives (a live holder's message can come back under load without anyone dying).
+    let mut current = backend.store.get(&ack.task_id).await.unwrap().unwrap();
+    for claim in 1..=5u64 {
+        if claim == 5 {
+            // After four dead claims a delivery still runs it (checked on a copy of the record).
+            let copy = Backend::in_memory_with(test_catalog(), None);
+            copy.store.create(&current).await.unwrap();
+            let w = copy
+                .worker("synthetic", &ToolBox::builtin(), WorkerSettings::new("w"))
+                .unwrap();
+            assert!(matches!(
+                w.handle(&delivery, None).await,
+                workers::Disposition::Done(_)
+            ));
+            assert_eq!(
+                copy.store.get(&ack.task_id).await.unwrap().unwrap().status,
+                TaskStatus::Succeeded
+            );
+        }
+        let next = current.claim("dead", claim, 1).unwrap();
+        backend.store.transition(&current, &next).await.unwrap();
+        current = next;
+    }
     assert!(matches!(
         worker.handle(&delivery, None).await,
         workers::Disposition::Done(_)
@@ -562,7 +629,97 @@ async fn a_task_whose_workers_keep_dying_is_abandoned_on_the_last_delivery() {
     assert_eq!(error.kind, ErrorKind::Abandoned);
     assert_eq!(
         error.message,
-        "abandoned after 1 attempts: the worker stopped before finishing each time"
+        "abandoned after 5 attempts: the worker stopped before finishing each time"
     );
     assert!(record.result_published);
+}
+
+#[tokio::test]
+async fn owners_consumers_and_sweeps_are_checked() {
+    let long = "p".repeat(513);
+    let principals = [
+        ("", "principal: must be 1..=512 characters"),
+        (long.as_str(), "principal: must be 1..=512 characters"),
+        (
+            "a#b",
+            "principal: contains '#'; allowed are printable ASCII characters except '#'",
+        ),
+        (
+            "a b",
+            "principal: contains ' '; allowed are printable ASCII characters except '#'",
+        ),
+        (
+            "ünï",
+            "principal: contains 'ü'; allowed are printable ASCII characters except '#'",
+        ),
+    ];
+    for (principal, expected) in principals {
+        assert_eq!(
+            workers::Caller::new(principal).unwrap_err().to_string(),
+            expected
+        );
+    }
+    assert!(workers::Caller::new("p".repeat(512)).is_ok());
+    for bad in ["Bad", "a_b", "", &"c".repeat(33)] {
+        let err = submit_error(TaskRequest {
+            reply_to: Some(bad.to_string()),
+            ..request("synthetic", json!({}))
+        })
+        .await;
+        assert_eq!(
+            err,
+            format!("reply_to: {bad:?} must be 1..=32 lowercase letters, digits or '-'")
+        );
+    }
+    let (backend, d) = dispatcher();
+    let a = alice();
+    assert_eq!(
+        d.undelivered(&a, "Nope", 10, None)
+            .await
+            .unwrap_err()
+            .to_string(),
+        "reply_to: \"Nope\" must be 1..=32 lowercase letters, digits or '-'"
+    );
+    assert_eq!(
+        d.undelivered(&a, "default", 0, None)
+            .await
+            .unwrap_err()
+            .to_string(),
+        "limit: 0 is outside 1..=100"
+    );
+    let ack = d.submit(&a, request("synthetic", json!({}))).await.unwrap();
+    let err = d.mark_delivered(&a, &ack.task_id).await.unwrap_err();
+    assert!(err.is_caller_error());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "task_id: task {} is PENDING; only a finished task's result can be marked delivered",
+            ack.task_id
+        )
+    );
+    assert!(
+        !backend
+            .store
+            .get(&ack.task_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .delivered
+    );
+    let sweep = |max_tasks| workers::sweeper::SweepSettings {
+        older_than_ms: 1,
+        max_tasks,
+    };
+    assert_eq!(
+        sweep(0).check().unwrap_err().to_string(),
+        "max_tasks: 0 is outside 1..=1000"
+    );
+    assert_eq!(
+        sweep(1001).check().unwrap_err().to_string(),
+        "max_tasks: 1001 is outside 1..=1000"
+    );
+    let err = workers::sweeper::find_stuck(backend.store.as_ref(), sweep(0))
+        .await
+        .unwrap_err();
+    assert!(err.is_caller_error(), "{err}");
 }

@@ -1,4 +1,6 @@
-//! The issue's end-to-end cases through the real dispatcher and worker handlers, on every backend.
+//! The issue's end-to-end cases through the real dispatcher, worker and router, on every backend:
+//! duplicates, crashed workers, poison messages, cancels, a thousand tasks, reply queues per
+//! consumer, the heartbeat (leases and visibility renewed while a worker lives) and a clean stop.
 
 mod common;
 
@@ -11,10 +13,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use workers::poller::{PoolOptions, WorkerPool};
 use workers::record::ErrorKind;
-use workers::watch::ResultWatcher;
 use workers::{
-    Backend, Delivery, Dispatcher, DispatcherSettings, ResultMessage, TaskRecord, TaskRequest,
-    TaskStatus, ToolBox, WorkMessage, WorkerSettings,
+    Caller, Delivery, Dispatcher, DispatcherSettings, TaskRecord, TaskRequest, TaskStatus, ToolBox,
+    WorkMessage, WorkerSettings,
 };
 
 struct Setup {
@@ -22,11 +23,15 @@ struct Setup {
     counting: Arc<Counting>,
     tools: ToolBox,
     dispatcher: Dispatcher,
+    caller: Caller,
 }
 
+/// The dispatcher and tools with `Counting` as `synthetic` (and as `research`, for long runs).
 fn setup(h: Harness) -> Setup {
     let counting = Arc::new(Counting::default());
-    let tools = ToolBox::builtin().with("synthetic", counting.clone());
+    let tools = ToolBox::builtin()
+        .with("synthetic", counting.clone())
+        .with("research", counting.clone());
     let dispatcher = h
         .backend
         .dispatcher(tools.clone(), DispatcherSettings::default())
@@ -36,85 +41,27 @@ fn setup(h: Harness) -> Setup {
         counting,
         tools,
         dispatcher,
+        caller: alice(),
     }
 }
 
-fn pool(backend: &Backend, tools: &ToolBox, worker_id: &str, concurrency: usize) -> WorkerPool {
-    let mut options = PoolOptions::new(worker_id);
-    options.concurrency = Some(concurrency);
-    options.wait = Duration::from_secs(1);
-    options.lease_margin_ms = Some(TEST_LEASE_MARGIN_MS);
-    WorkerPool::start(backend, tools, &["synthetic".to_string()], &options).unwrap()
-}
-
-async fn submit(
-    dispatcher: &Dispatcher,
-    conversation: &str,
-    arguments: serde_json::Value,
-) -> String {
-    dispatcher
-        .submit(TaskRequest::new(conversation, "synthetic", arguments))
+impl Setup {
+    async fn submit(&self, conversation: &str, arguments: serde_json::Value) -> String {
+        submit_as(
+            &self.dispatcher,
+            &self.caller,
+            conversation,
+            "synthetic",
+            arguments,
+        )
         .await
-        .unwrap()
-        .task_id
-}
-
-async fn get(backend: &Backend, task_id: &str) -> TaskRecord {
-    backend
-        .store
-        .get(task_id)
-        .await
-        .unwrap()
-        .expect("the task exists")
-}
-
-async fn wait_for(
-    backend: &Backend,
-    task_id: &str,
-    limit: Duration,
-    done: impl Fn(&TaskRecord) -> bool,
-) -> TaskRecord {
-    let reached = eventually(limit, || async { done(&get(backend, task_id).await) }).await;
-    let record = get(backend, task_id).await;
-    assert!(
-        reached,
-        "task did not reach the expected state in {limit:?}: {record:#?}"
-    );
-    record
-}
-
-fn finished(r: &TaskRecord) -> bool {
-    r.status.is_terminal() && r.result_published
-}
-
-/// Every message on the results queue now (deleting them), until a receive comes back empty.
-async fn drain_results(backend: &Backend) -> Vec<ResultMessage> {
-    let mut out = Vec::new();
-    loop {
-        let got = backend
-            .results
-            .receive(10, Duration::from_secs(1))
-            .await
-            .unwrap();
-        if got.is_empty() {
-            return out;
-        }
-        for m in got {
-            out.push(ResultMessage::parse(&m.body).unwrap());
-            backend.results.delete(&m.receipt_handle).await.unwrap();
-        }
     }
-}
-
-async fn queue_is_empty(backend: &Backend) -> bool {
-    let d = backend.work_queues["synthetic"].depth().await.unwrap();
-    d.visible == 0 && d.in_flight == 0
 }
 
 async fn same_message_three_times_runs_once(h: Harness) {
     let s = setup(h);
     let backend = &s.h.backend;
-    let task_id = submit(&s.dispatcher, "c1", json!({"sleep_ms": 200})).await;
+    let task_id = s.submit("c1", json!({"sleep_ms": 200})).await;
     let body = WorkMessage::new(&task_id, "synthetic").to_body();
     for _ in 0..2 {
         backend.work_queues["synthetic"].send(&body).await.unwrap();
@@ -122,38 +69,65 @@ async fn same_message_three_times_runs_once(h: Harness) {
     let workers = pool(backend, &s.tools, "w", 3);
     let record = wait_for(backend, &task_id, Duration::from_secs(15), finished).await;
     assert!(
-        eventually(Duration::from_secs(10), || queue_is_empty(backend)).await,
+        eventually(Duration::from_secs(15), || work_queue_is_empty(
+            backend,
+            "synthetic"
+        ))
+        .await,
         "all 3 copies acknowledged"
     );
     workers.stop().await;
     assert_eq!(record.status, TaskStatus::Succeeded);
     assert_eq!(record.attempts, 1);
     assert_eq!(s.counting.runs_of(&task_id), 1, "the tool ran once");
-    let results = drain_results(backend).await;
-    assert_eq!(results.len(), 1, "one result: {results:#?}");
+    let results = drain_raw(backend, DEFAULT_CONSUMER).await;
+    assert_eq!(results.len(), 1, "one result published: {results:#?}");
     assert_eq!(results[0].task_id, task_id);
+    assert_eq!(results[0].owner, ALICE);
 }
 
-async fn a_dead_worker_is_taken_over(h: Harness) {
+/// Point 8: a worker that dies mid-run (its future aborted, no terminal write, no delete) strands
+/// its task for about `recovery_ms` (600 ms), not for the work queue's visibility timeout (60 s
+/// here); while it lived, nobody took the task over.
+async fn a_dead_worker_is_taken_over_after_the_recovery_period(h: Harness) {
     let s = setup(h);
     let backend = &s.h.backend;
     s.counting.hang_first.store(1, Ordering::SeqCst);
-    let task_id = submit(&s.dispatcher, "c1", json!({"echo": "survives"})).await;
+    // `research` (5 s timeout in the test catalog, Counting here) so the hung run outlives the
+    // three recovery periods below.
+    let task_id = submit_as(
+        &s.dispatcher,
+        &s.caller,
+        "c1",
+        "research",
+        json!({"echo": "survives"}),
+    )
+    .await;
 
     let settings = WorkerSettings {
         worker_id: "doomed".into(),
-        lease_margin_ms: Some(TEST_LEASE_MARGIN_MS),
+        recovery_ms: Some(TEST_RECOVERY_MS),
     };
-    let doomed = Arc::new(backend.worker("synthetic", &s.tools, settings).unwrap());
-    let message = backend.work_queues["synthetic"]
-        .receive(1, Duration::from_secs(2))
-        .await
-        .unwrap()
-        .remove(0);
+    let doomed = Arc::new(backend.worker("research", &s.tools, settings).unwrap());
+    // Received as the poller does: hidden for the recovery period, renewed by the heartbeat.
+    let message = loop {
+        let mut got = backend.work_queues["research"]
+            .receive(
+                1,
+                Duration::from_secs(2),
+                Some(Duration::from_millis(TEST_RECOVERY_MS)),
+            )
+            .await
+            .unwrap();
+        if let Some(m) = got.pop() {
+            break m;
+        }
+    };
     let delivery = Delivery {
         message_id: message.message_id,
         body: message.body,
         receive_count: message.receive_count,
+        receipt_handle: Some(message.receipt_handle),
     };
     let run = tokio::spawn(async move { doomed.handle(&delivery, None).await });
     assert!(
@@ -162,27 +136,86 @@ async fn a_dead_worker_is_taken_over(h: Harness) {
         })
         .await
     );
-    // The worker dies mid-run: no terminal write, no delete.
-    run.abort();
-    let orphan = get(backend, &task_id).await;
+    // The rescuers poll from now on: they must not take the task over while its worker lives.
+    let rescuers = pool_for(backend, &s.tools, "research", "rescuer", 2);
+    // Three recovery periods alive (the heartbeat renews lease and visibility): not taken over.
+    tokio::time::sleep(Duration::from_millis(3 * TEST_RECOVERY_MS)).await;
+    let alive = get(backend, &task_id).await;
     assert_eq!(
-        (orphan.status, orphan.lease_owner.as_deref()),
-        (TaskStatus::Running, Some("doomed"))
+        (alive.status, alive.attempts, alive.lease_owner.as_deref()),
+        (TaskStatus::Running, 1, Some("doomed"))
     );
-
-    let rescuers = pool(backend, &s.tools, "rescuer", 2);
+    assert_eq!(s.counting.runs_of(&task_id), 1);
+    // The worker dies mid-run.
+    run.abort();
+    let died = Instant::now();
+    let taken = wait_for(backend, &task_id, Duration::from_secs(20), |r| {
+        r.attempts == 2
+    })
+    .await;
+    let stranded = died.elapsed();
+    assert!(
+        stranded < Duration::from_secs(15),
+        "stranded {stranded:?}: the recovery period (600 ms, 1 s on SQS) decides, not the \
+         queue's 60 s visibility timeout"
+    );
+    assert_eq!(taken.lease_owner.as_deref(), Some("rescuer"));
     let record = wait_for(backend, &task_id, Duration::from_secs(20), finished).await;
+    assert!(
+        eventually(Duration::from_secs(10), || work_queue_is_empty(
+            backend, "research"
+        ))
+        .await
+    );
     rescuers.stop().await;
     assert_eq!(record.status, TaskStatus::Succeeded);
     assert_eq!(record.attempts, 2);
-    assert_eq!(record.lease_owner.as_deref(), Some("rescuer"));
     assert_eq!(record.result.as_ref().unwrap()["echo"]["echo"], "survives");
     assert_eq!(
         s.counting.runs_of(&task_id),
         2,
         "the dead run and the one that finished"
     );
-    assert_eq!(drain_results(backend).await.len(), 1);
+    assert_eq!(drain_raw(backend, DEFAULT_CONSUMER).await.len(), 1);
+}
+
+/// Point 8: a run of several recovery periods is not taken over while its worker lives, and its
+/// message is never delivered again (the heartbeat keeps it hidden). A 1 s recovery period here
+/// (SQS visibility is whole seconds), renewed every third of it.
+async fn a_long_run_is_not_taken_over_while_its_worker_lives(h: Harness) {
+    let s = setup(h);
+    let backend = &s.h.backend;
+    // `research` (5 s timeout in the test catalog) runs Counting: 4 s is four recovery periods.
+    let task_id = submit_as(
+        &s.dispatcher,
+        &s.caller,
+        "c1",
+        "research",
+        json!({"sleep_ms": 4_000}),
+    )
+    .await;
+    let start = |worker_id: &str| {
+        let mut options = PoolOptions::new(worker_id);
+        options.concurrency = Some(2);
+        options.wait = Duration::from_secs(1);
+        options.recovery_ms = Some(1_000);
+        WorkerPool::start(backend, &s.tools, &["research".to_string()], &options).unwrap()
+    };
+    let (first, second) = (start("first"), start("second"));
+    let record = wait_for(backend, &task_id, Duration::from_secs(20), finished).await;
+    let (first_stats, second_stats) = (first.stats.clone(), second.stats.clone());
+    first.stop().await;
+    second.stop().await;
+    assert_eq!(record.status, TaskStatus::Succeeded);
+    assert_eq!(record.attempts, 1, "never taken over");
+    assert_eq!(s.counting.runs_of(&task_id), 1);
+    let deliveries =
+        first_stats.messages.load(Ordering::SeqCst) + second_stats.messages.load(Ordering::SeqCst);
+    assert_eq!(
+        deliveries, 1,
+        "the message was received once: its visibility was renewed while the tool ran"
+    );
+    assert!(work_queue_is_empty(backend, "research").await);
 }
 
 async fn poison_messages_end_in_the_dlq(h: Harness) {
@@ -190,65 +223,93 @@ async fn poison_messages_end_in_the_dlq(h: Harness) {
     let backend = &s.h.backend;
     let queue = &backend.work_queues["synthetic"];
     let dlq = &backend.dead_letter_queues["synthetic"];
-    // A record whose work message is garbled: it names the task, so the task is failed at once.
-    let named = TaskRecord {
-        version: 1,
-        task_id: ulid::Ulid::generate().to_string(),
-        conversation_id: "c1".into(),
-        tool: "synthetic".into(),
-        arguments: json!({}),
-        status: TaskStatus::Pending,
-        revision: 1,
-        idempotency_key: None,
-        deadline_ms: None,
-        created_at_ms: 1,
-        updated_at_ms: 1,
-        started_at_ms: None,
-        finished_at_ms: None,
-        attempts: 0,
-        lease_owner: None,
-        lease_expires_at_ms: None,
-        result: None,
-        error: None,
-        result_published: false,
-        expires_at: 4_000_000_000,
+    // Tasks recorded directly in the store, so only the messages below name them.
+    let recorded = |conversation: &str| {
+        TaskRecord::pending(
+            workers::record::NewTask {
+                task_id: ulid::Ulid::generate().to_string(),
+                owner: ALICE.into(),
+                reply_to: DEFAULT_CONSUMER.into(),
+                conversation_id: conversation.into(),
+                tool: "synthetic".into(),
+                arguments: json!({}),
+                idempotency_key: None,
+                deadline_ms: None,
+            },
+            workers::clock::now_ms(),
+            1,
+        )
     };
+    // A malformed message that names its task: the task is failed at once.
+    let named = recorded("c1");
     backend.store.create(&named).await.unwrap();
     queue
-        .send(&json!({"version": 99, "task_id": named.task_id, "tool": "synthetic"}).to_string())
+        .send(
+            &json!({"version": 1, "task_id": named.task_id, "tool": "synthetic", "colour": "red"})
+                .to_string(),
+        )
+        .await
+        .unwrap();
+    // A message of a newer protocol version: retried (a newer worker of a rolling deploy would
+    // take it), so it ends in the DLQ and its task stays PENDING. (Before issue 10 its task was
+    // failed: deliberately changed.)
+    let newer = recorded("c1");
+    backend.store.create(&newer).await.unwrap();
+    queue
+        .send(&json!({"version": 99, "task_id": newer.task_id, "tool": "synthetic"}).to_string())
         .await
         .unwrap();
     queue.send("this is not a work message").await.unwrap();
-    let good = submit(&s.dispatcher, "c1", json!({})).await;
+    let good = s.submit("c1", json!({})).await;
 
     let workers = pool(backend, &s.tools, "w", 2);
-    let moved = eventually(Duration::from_secs(30), || async {
-        dlq.depth().await.unwrap().visible == 1
+    let moved = eventually(Duration::from_secs(40), || async {
+        dlq.depth().await.unwrap().visible == 2
     })
     .await;
-    assert!(moved, "the poison message reached the DLQ");
-    assert!(eventually(Duration::from_secs(10), || queue_is_empty(backend)).await);
+    assert!(moved, "both poison messages reached the DLQ");
+    assert!(
+        eventually(Duration::from_secs(10), || work_queue_is_empty(
+            backend,
+            "synthetic"
+        ))
+        .await
+    );
     workers.stop().await;
 
-    assert_eq!(
-        dlq.receive(1, Duration::from_secs(1)).await.unwrap()[0].body,
-        "this is not a work message"
+    let mut dead: Vec<String> = Vec::new();
+    for _ in 0..5 {
+        for m in dlq.receive(10, Duration::from_secs(1), None).await.unwrap() {
+            dead.push(m.body);
+        }
+        if dead.len() == 2 {
+            break;
+        }
+    }
+    dead.sort();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(dead.contains(&"this is not a work message".to_string()));
+    assert!(
+        dead.iter().any(|b| b.contains("\"version\":99")),
+        "{dead:?}"
     );
+
     let failed = get(backend, &named.task_id).await;
     assert_eq!(failed.status, TaskStatus::Failed);
     let error = failed.error.unwrap();
     assert_eq!(error.kind, ErrorKind::MalformedMessage);
     assert!(
-        error
-            .message
-            .contains("protocol version 99 is not supported"),
+        error.message.contains("unknown field `colour`"),
         "{}",
         error.message
     );
+    let waiting = get(backend, &newer.task_id).await;
+    assert_eq!((waiting.status, waiting.attempts), (TaskStatus::Pending, 0));
     assert_eq!(get(backend, &good).await.status, TaskStatus::Succeeded);
     assert_eq!(s.counting.runs_of(&good), 1);
     assert_eq!(s.counting.runs_of(&named.task_id), 0);
-    let mut statuses: Vec<_> = drain_results(backend)
+    assert_eq!(s.counting.runs_of(&newer.task_id), 0);
+    let mut statuses: Vec<_> = drain_raw(backend, DEFAULT_CONSUMER)
         .await
         .into_iter()
         .map(|r| (r.task_id, r.status))
@@ -265,15 +326,21 @@ async fn poison_messages_end_in_the_dlq(h: Harness) {
 async fn cancel_before_start_never_runs(h: Harness) {
     let s = setup(h);
     let backend = &s.h.backend;
-    let task_id = submit(&s.dispatcher, "c1", json!({})).await;
-    let outcome = s.dispatcher.cancel(&task_id).await.unwrap();
+    let task_id = s.submit("c1", json!({})).await;
+    let outcome = s.dispatcher.cancel(&s.caller, &task_id).await.unwrap();
     assert!(outcome.cancelled);
     assert_eq!(outcome.record.status, TaskStatus::Cancelled);
-    let again = s.dispatcher.cancel(&task_id).await.unwrap();
+    let again = s.dispatcher.cancel(&s.caller, &task_id).await.unwrap();
     assert!(!again.cancelled, "a terminal task stays as it is");
 
     let workers = pool(backend, &s.tools, "w", 1);
-    assert!(eventually(Duration::from_secs(10), || queue_is_empty(backend)).await);
+    assert!(
+        eventually(Duration::from_secs(10), || work_queue_is_empty(
+            backend,
+            "synthetic"
+        ))
+        .await
+    );
     workers.stop().await;
     assert_eq!(
         s.counting.total.load(Ordering::SeqCst),
@@ -282,7 +349,7 @@ async fn cancel_before_start_never_runs(h: Harness) {
     );
     let record = get(backend, &task_id).await;
     assert_eq!((record.status, record.attempts), (TaskStatus::Cancelled, 0));
-    let results = drain_results(backend).await;
+    let results = drain_raw(backend, DEFAULT_CONSUMER).await;
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].status, TaskStatus::Cancelled);
 }
@@ -290,106 +357,148 @@ async fn cancel_before_start_never_runs(h: Harness) {
 async fn a_thousand_tasks_through_four_workers(h: Harness) {
     let s = setup(h);
     let backend = &s.h.backend;
-    // As in production, workers and the watcher run while tasks arrive (moto's SQS also slows down
+    // As in production, workers and the router run while tasks arrive (moto's SQS also slows down
     // with queue length, so this keeps the queues short).
     let workers: Vec<WorkerPool> = (1..=4)
         .map(|i| pool(backend, &s.tools, &format!("worker-{i}"), 1))
         .collect();
-    let mut watcher = backend.watcher("conv-a");
-    let watching = tokio::spawn(async move {
-        let printed = watch_until(&mut watcher, 1000, Duration::from_secs(240)).await;
-        (watcher, printed)
+    let mut router = backend.router(ALICE, DEFAULT_CONSUMER).unwrap();
+    let routing = tokio::spawn(async move {
+        let handed = route_until(&mut router, 1000, Duration::from_secs(300)).await;
+        (router, handed)
     });
     let submitted: Vec<String> = futures::stream::iter(0..1000)
-        .map(|i| submit(&s.dispatcher, "conv-a", json!({"echo": i})))
+        .map(|i| s.submit("conv-a", json!({"echo": i})))
         .buffer_unordered(8)
         .collect()
         .await;
-    let (mut watcher, mut printed) = watching.await.unwrap();
-    // Duplicated result messages (a publisher that died after sending) are printed once.
-    for result in printed.iter().take(5) {
-        backend.results.send(&result.to_body()).await.unwrap();
+    let (mut router, mut handed) = routing.await.unwrap();
+    // Duplicated result messages (a publisher that died after sending) are handed over once.
+    let reply_queue = backend.replies.queue(DEFAULT_CONSUMER).unwrap();
+    for result in handed.iter().take(5) {
+        reply_queue.send(&result.to_body()).await.unwrap();
     }
-    for _ in 0..2 {
-        printed.extend(watcher.poll(Duration::from_secs(1)).await.unwrap());
+    let mut sink = workers::delivery::VecSink::default();
+    for _ in 0..3 {
+        router
+            .poll(&mut sink, Duration::from_millis(500))
+            .await
+            .unwrap();
     }
+    handed.extend(sink.0);
     for w in workers {
         w.stop().await;
     }
-    assert_eq!(printed.len(), 1000, "each result printed exactly once");
-    let printed_ids: HashSet<&str> = printed.iter().map(|r| r.task_id.as_str()).collect();
-    assert_eq!(printed_ids.len(), 1000);
+    assert_eq!(handed.len(), 1000, "each result handed over exactly once");
+    assert!(router.stats.duplicates_dropped >= 5, "{:?}", router.stats);
+    let handed_ids: HashSet<&str> = handed.iter().map(|r| r.task_id.as_str()).collect();
+    assert_eq!(handed_ids.len(), 1000);
 
     let runs = s.counting.runs.lock().unwrap().clone();
     assert_eq!(s.counting.total.load(Ordering::SeqCst), 1000);
     for task_id in &submitted {
         assert_eq!(runs.get(task_id), Some(&1), "task {task_id} executed once");
-        assert!(printed_ids.contains(task_id.as_str()));
+        assert!(handed_ids.contains(task_id.as_str()));
     }
-    let mut terminal = 0;
+    let mut settled = 0;
     let mut cursor = None;
     loop {
         let page = s
             .dispatcher
-            .list("conv-a", 100, cursor.as_deref())
+            .list(&s.caller, "conv-a", 100, cursor.as_deref())
             .await
             .unwrap();
-        terminal += page
+        settled += page
             .tasks
             .iter()
-            .filter(|t| t.status == TaskStatus::Succeeded)
+            .filter(|t| t.status == TaskStatus::Succeeded && t.is_settled())
             .count();
         match page.next_cursor {
             Some(c) => cursor = Some(c),
             None => break,
         }
     }
-    assert_eq!(terminal, 1000, "terminal records");
+    assert_eq!(settled, 1000, "terminal, published and delivered records");
+    let undelivered = s
+        .dispatcher
+        .undelivered(&s.caller, DEFAULT_CONSUMER, 10, None)
+        .await
+        .unwrap();
+    assert!(undelivered.tasks.is_empty());
 }
 
-async fn watch_leaves_other_conversations_alone(h: Harness) {
-    let backend = &h.backend;
-    let result = |conversation: &str| ResultMessage {
-        version: 1,
-        task_id: ulid::Ulid::generate().to_string(),
-        conversation_id: conversation.into(),
-        tool: "synthetic".into(),
-        status: TaskStatus::Succeeded,
-        result: Some(json!({})),
-        error: None,
-        created_at_ms: 1,
-        finished_at_ms: 2,
-    };
-    let mut sent_a = Vec::new();
-    for i in 0..30 {
-        // Other conversations' results first, so a watcher has to look past them.
-        let r = result(if i < 15 { "conv-b" } else { "conv-a" });
-        backend.results.send(&r.to_body()).await.unwrap();
-        if r.conversation_id == "conv-a" {
-            sent_a.push(r);
+/// Replaces the per-conversation watchers: a consumer's router gets every result of its owner on
+/// that consumer's reply queue (any conversation, each once), and only those.
+async fn each_consumer_gets_its_own_results(h: Harness) {
+    let s = setup(h);
+    let backend = &s.h.backend;
+    let mut on_default = Vec::new();
+    let mut on_other = Vec::new();
+    for i in 0..10 {
+        let conversation = if i % 2 == 0 { "conv-a" } else { "conv-b" };
+        let mut request = TaskRequest::new(conversation, "synthetic", json!({"echo": i}));
+        if i >= 6 {
+            request.reply_to = Some("other".into());
+        }
+        let ack = s.dispatcher.submit(&s.caller, request).await.unwrap();
+        if i >= 6 {
+            on_other.push((ack.task_id, conversation));
+        } else {
+            on_default.push((ack.task_id, conversation));
         }
     }
-    backend.results.send(&sent_a[0].to_body()).await.unwrap();
-    let mut watch_a = backend.watcher("conv-a");
-    let printed_a = watch_until(&mut watch_a, 15, Duration::from_secs(30)).await;
-    assert!(
-        watch_a.poll(Duration::ZERO).await.unwrap().is_empty(),
-        "the duplicate is not printed"
-    );
-    assert_eq!(
-        printed_a.iter().map(|r| &r.task_id).collect::<HashSet<_>>(),
-        sent_a.iter().map(|r| &r.task_id).collect::<HashSet<_>>()
-    );
-    let mut watch_b = backend.watcher("conv-b");
-    let printed_b = watch_until(&mut watch_b, 15, Duration::from_secs(30)).await;
-    assert!(printed_b.iter().all(|r| r.conversation_id == "conv-b"));
-    assert_eq!(backend.results.depth().await.unwrap().visible, 0);
+    let workers = pool(backend, &s.tools, "w", 2);
+    let mut default_router = backend.router(ALICE, DEFAULT_CONSUMER).unwrap();
+    let mut other_router = backend.router(ALICE, "other").unwrap();
+    let got_default = route_until(&mut default_router, 6, Duration::from_secs(30)).await;
+    let got_other = route_until(&mut other_router, 4, Duration::from_secs(30)).await;
+    workers.stop().await;
+    let as_pairs = |got: &[workers::ResultMessage]| -> HashSet<(String, String)> {
+        got.iter()
+            .map(|r| (r.task_id.clone(), r.conversation_id.clone()))
+            .collect()
+    };
+    let expected = |sent: &[(String, &str)]| -> HashSet<(String, String)> {
+        sent.iter()
+            .map(|(id, c)| (id.clone(), c.to_string()))
+            .collect()
+    };
+    assert_eq!(as_pairs(&got_default), expected(&on_default));
+    assert_eq!(as_pairs(&got_other), expected(&on_other));
+    assert!(got_other.iter().all(|r| r.reply_to == "other"));
+    // A duplicate is dropped, and nothing else is waiting on either queue.
+    backend
+        .replies
+        .queue(DEFAULT_CONSUMER)
+        .unwrap()
+        .send(&got_default[0].to_body())
+        .await
+        .unwrap();
+    let mut sink = workers::delivery::VecSink::default();
+    for router in [&mut default_router, &mut other_router] {
+        router
+            .poll(&mut sink, Duration::from_millis(500))
+            .await
+            .unwrap();
+    }
+    assert!(sink.0.is_empty(), "{:?}", sink.0);
+    assert_eq!(default_router.stats.duplicates_dropped, 1);
+    for consumer in [DEFAULT_CONSUMER, "other"] {
+        let depth = backend
+            .replies
+            .queue(consumer)
+            .unwrap()
+            .depth()
+            .await
+            .unwrap();
+        assert_eq!((depth.visible, depth.in_flight), (0, 0), "{consumer}");
+    }
 }
 
 async fn cancel_while_running_discards_the_late_result(h: Harness) {
     let s = setup(h);
     let backend = &s.h.backend;
-    let task_id = submit(&s.dispatcher, "c1", json!({"sleep_ms": 600})).await;
+    let task_id = s.submit("c1", json!({"sleep_ms": 600})).await;
     let workers = pool(backend, &s.tools, "w", 1);
     assert!(
         eventually(Duration::from_secs(10), || async {
@@ -397,35 +506,140 @@ async fn cancel_while_running_discards_the_late_result(h: Harness) {
         })
         .await
     );
-    let outcome = s.dispatcher.cancel(&task_id).await.unwrap();
+    let outcome = s.dispatcher.cancel(&s.caller, &task_id).await.unwrap();
     assert!(outcome.cancelled);
-    assert!(eventually(Duration::from_secs(15), || queue_is_empty(backend)).await);
+    assert!(
+        eventually(Duration::from_secs(15), || work_queue_is_empty(
+            backend,
+            "synthetic"
+        ))
+        .await
+    );
     workers.stop().await;
     let record = get(backend, &task_id).await;
     assert_eq!(record.status, TaskStatus::Cancelled);
     assert_eq!(record.result, None, "the run's late result was discarded");
-    let results = drain_results(backend).await;
+    let results = drain_raw(backend, DEFAULT_CONSUMER).await;
     assert_eq!(results.len(), 1, "{results:#?}");
     assert_eq!(results[0].status, TaskStatus::Cancelled);
 }
 
-/// What `tasks watch` prints, until `count` results arrived.
-async fn watch_until(
-    watcher: &mut ResultWatcher,
-    count: usize,
-    limit: Duration,
-) -> Vec<ResultMessage> {
-    let start = Instant::now();
-    let mut printed = Vec::new();
-    while printed.len() < count {
+/// Point 8: a cancel while the tool runs reaches it through `ToolContext.cancelled` (at the next
+/// heartbeat), and whatever it returns afterwards is discarded.
+async fn a_cancel_reaches_the_running_tool(h: Harness) {
+    let backend = &h.backend;
+    let probe = Arc::new(AwaitsCancel::default());
+    let tools = ToolBox::builtin().with("research", probe.clone());
+    let dispatcher = backend
+        .dispatcher(tools.clone(), DispatcherSettings::default())
+        .unwrap();
+    let caller = alice();
+    let task_id = submit_as(&dispatcher, &caller, "c1", "research", json!({})).await;
+    let workers = pool_for(backend, &tools, "research", "w", 1);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            probe.started.load(Ordering::SeqCst) == 1
+        })
+        .await
+    );
+    assert!(!probe.saw_cancel.load(Ordering::SeqCst));
+    let outcome = dispatcher.cancel(&caller, &task_id).await.unwrap();
+    assert!(outcome.cancelled);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            probe.saw_cancel.load(Ordering::SeqCst)
+        })
+        .await,
+        "the tool's token was cancelled"
+    );
+    assert!(
+        eventually(Duration::from_secs(15), || work_queue_is_empty(
+            backend, "research"
+        ))
+        .await
+    );
+    workers.stop().await;
+    let record = get(backend, &task_id).await;
+    assert_eq!(record.status, TaskStatus::Cancelled);
+    assert_eq!(record.result, None, "the tool's late result was discarded");
+    assert_eq!(record.error.unwrap().kind, ErrorKind::Cancelled);
+    assert_eq!(probe.started.load(Ordering::SeqCst), 1);
+    let results = drain_raw(backend, DEFAULT_CONSUMER).await;
+    assert_eq!(results.len(), 1, "{results:#?}");
+    assert_eq!(
+        (results[0].status, &results[0].result),
+        (TaskStatus::Cancelled, &None)
+    );
+}
+
+/// Point 8: `WorkerPool::stop` finishes the work in flight, releases what receives bring during the
+/// stop, and leaves nothing in flight.
+async fn stop_finishes_in_flight_work_and_leaves_nothing_in_flight(h: Harness) {
+    let s = setup(h);
+    let backend = &s.h.backend;
+    let queue = backend.work_queues["research"].clone();
+    let mut options = PoolOptions::new("stopping");
+    // `research` has batch size 1: two loops run a task each, the third long-polls.
+    options.concurrency = Some(3);
+    options.wait = Duration::from_secs(3);
+    options.recovery_ms = Some(TEST_RECOVERY_MS);
+    let workers =
+        WorkerPool::start(backend, &s.tools, &["research".to_string()], &options).unwrap();
+    let research = |i: u64| {
+        submit_as(
+            &s.dispatcher,
+            &s.caller,
+            "c1",
+            "research",
+            json!({"sleep_ms": 800, "echo": i}),
+        )
+    };
+    let running = vec![research(1).await, research(2).await];
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            s.counting.total.load(Ordering::SeqCst) == 2
+        })
+        .await
+    );
+    let stopping = tokio::spawn(workers.stop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Arrives during the stop: the polling loop may receive one, and must release it.
+    let late = vec![research(3).await, research(4).await];
+    tokio::time::timeout(Duration::from_secs(30), stopping)
+        .await
+        .expect("the stop finishes")
+        .unwrap();
+    for task_id in &running {
+        let record = get(backend, task_id).await;
         assert!(
-            start.elapsed() < limit,
-            "got {} of {count} results in {limit:?}",
-            printed.len()
+            record.status == TaskStatus::Succeeded && record.result_published,
+            "finished before the stop returned: {record:#?}"
         );
-        printed.extend(watcher.poll(Duration::from_secs(1)).await.unwrap());
     }
-    printed
+    for task_id in &late {
+        let record = get(backend, task_id).await;
+        assert_eq!((record.status, record.attempts), (TaskStatus::Pending, 0));
+    }
+    assert_eq!(
+        s.counting.total.load(Ordering::SeqCst),
+        2,
+        "no late task ran"
+    );
+    let depth = queue.depth().await.unwrap();
+    assert_eq!(
+        (depth.visible, depth.in_flight),
+        (2, 0),
+        "nothing left in flight; the late tasks wait, visible, for the next worker"
+    );
+    let results = drain_raw(backend, DEFAULT_CONSUMER).await;
+    let ids: HashSet<String> = results.into_iter().map(|r| r.task_id).collect();
+    assert_eq!(ids, running.into_iter().collect::<HashSet<_>>());
+    // And the next worker gets them at once.
+    let next = pool_for(backend, &s.tools, "research", "next", 2);
+    for task_id in &late {
+        wait_for(backend, task_id, Duration::from_secs(15), finished).await;
+    }
+    next.stop().await;
 }
 
 macro_rules! on_every_backend {
@@ -434,7 +648,7 @@ macro_rules! on_every_backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    let h = super::harness(super::Kind::Memory, stringify!($test)).await.unwrap();
+                    let h = super::harness_with(super::Kind::Memory, stringify!($test), super::options_for(stringify!($test))).await.unwrap();
                     super::$test(h).await;
                 }
             )*
@@ -443,7 +657,7 @@ macro_rules! on_every_backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    let Some(h) = super::harness(super::Kind::Moto, stringify!($test)).await else { return };
+                    let Some(h) = super::harness_with(super::Kind::Moto, stringify!($test), super::options_for(stringify!($test))).await else { return };
                     super::$test(h).await;
                 }
             )*
@@ -451,12 +665,27 @@ macro_rules! on_every_backend {
     };
 }
 
+/// Harness options per test: the takeover test has a long work-queue visibility timeout, so only
+/// the recovery period can bring its message back soon; the consumer test a second reply queue.
+fn options_for(test: &str) -> HarnessOptions {
+    let mut options = HarnessOptions::default();
+    match test {
+        "a_dead_worker_is_taken_over_after_the_recovery_period" => options.work_visibility_s = 60,
+        "each_consumer_gets_its_own_results" => options.consumers.push("other".into()),
+        _ => {}
+    }
+    options
+}
+
 on_every_backend!(
     same_message_three_times_runs_once,
-    a_dead_worker_is_taken_over,
+    a_dead_worker_is_taken_over_after_the_recovery_period,
+    a_long_run_is_not_taken_over_while_its_worker_lives,
     poison_messages_end_in_the_dlq,
     cancel_before_start_never_runs,
     a_thousand_tasks_through_four_workers,
-    watch_leaves_other_conversations_alone,
+    each_consumer_gets_its_own_results,
     cancel_while_running_discards_the_late_result,
+    a_cancel_reaches_the_running_tool,
+    stop_finishes_in_flight_work_and_leaves_nothing_in_flight,
 );

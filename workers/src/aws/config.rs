@@ -55,7 +55,8 @@ pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
             .operation_timeout(total)
             .operation_attempt_timeout(total.min(Duration::from_secs(30)));
     }
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts.build());
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts.build());
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url);
     }

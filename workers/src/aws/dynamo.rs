@@ -63,6 +63,8 @@ struct TaskItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     lease_expires_at_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    claim_message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     result_json: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     error: Option<TaskError>,
@@ -110,6 +112,7 @@ fn to_item(record: &TaskRecord) -> Result<Item, StoreError> {
         attempts: record.attempts,
         lease_owner: record.lease_owner.clone(),
         lease_expires_at_ms: record.lease_expires_at_ms,
+        claim_message_id: record.claim_message_id.clone(),
         result_json: record.result.as_ref().map(|v| v.to_string()),
         error: record.error.clone(),
         result_published: record.result_published,
@@ -159,6 +162,7 @@ fn from_item(item: Item) -> Result<TaskRecord, StoreError> {
         attempts: item.attempts,
         lease_owner: item.lease_owner,
         lease_expires_at_ms: item.lease_expires_at_ms,
+        claim_message_id: item.claim_message_id,
         result,
         error: item.error,
         result_published: item.result_published,
@@ -201,7 +205,11 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    async fn existing_for_key(&self, record: &TaskRecord, key: &str) -> Result<CreateOutcome, StoreError> {
+    async fn existing_for_key(
+        &self,
+        record: &TaskRecord,
+        key: &str,
+    ) -> Result<CreateOutcome, StoreError> {
         let idem_key = idempotency_key_item(&record.owner, &record.conversation_id, key);
         let item = self
             .get_raw(&idem_key)

@@ -10,9 +10,7 @@ mod sqs;
 
 pub use aws_config::SdkConfig;
 pub use config::{AwsSettings, sdk_config};
-pub use dynamo::{
-    CONVERSATION_INDEX, DynamoStore, OPEN_INDEX, UNDELIVERED_INDEX,
-};
+pub use dynamo::{CONVERSATION_INDEX, DynamoStore, OPEN_INDEX, UNDELIVERED_INDEX};
 pub use function_url::{FunctionUrlClient, encode as url_encode};
 pub use provision::table_name;
 pub use provision::{ProvisionOptions, provision};

@@ -45,7 +45,10 @@ impl Resources {
             put(format!("ReplyQueueUrl{}", pascal_case(consumer)), url);
         }
         for (consumer, url) in &self.reply_dead_letter_queue_urls {
-            put(format!("ReplyDeadLetterQueueUrl{}", pascal_case(consumer)), url);
+            put(
+                format!("ReplyDeadLetterQueueUrl{}", pascal_case(consumer)),
+                url,
+            );
         }
         if let Some(url) = &self.dispatcher_url {
             put(DISPATCHER_URL.into(), url);
@@ -103,7 +106,11 @@ impl Resources {
             ..Resources::default()
         };
         let consumers = get(CONSUMERS).unwrap_or_else(|| DEFAULT_CONSUMER.to_string());
-        for consumer in consumers.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        for consumer in consumers
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
             check_consumer_name(consumer)
                 .map_err(|e| InputError::new(field, format!("output {CONSUMERS}: {e}")))?;
             let key = format!("ReplyQueueUrl{}", pascal_case(consumer));
@@ -339,7 +346,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            err.to_string().contains("has no output ReplyQueueUrlDefault"),
+            err.to_string()
+                .contains("has no output ReplyQueueUrlDefault"),
             "{err}"
         );
         let err = Resources::from_outputs_json("nope", "AsyncTools", catalog).unwrap_err();

@@ -25,7 +25,6 @@ async fn main() -> Result<(), Error> {
     let backend = Backend::aws(&sdk, &resources, catalog)?;
     let settings = DispatcherSettings {
         task_ttl_days: env.task_ttl_days,
-        ..DispatcherSettings::default()
     };
     let dispatcher = Arc::new(backend.dispatcher(ToolBox::builtin(), settings)?);
     lambda_runtime::run(service_fn(

@@ -96,18 +96,22 @@ impl SweeperEnv {
         get: impl Fn(&str) -> Option<String>,
         catalog: &Catalog,
     ) -> Result<Self, InputError> {
-        let older_than_s = match get("ASYNCTOOLS_SWEEP_OLDER_THAN_S").filter(|v| !v.trim().is_empty()) {
-            None => crate::limits::DEFAULT_SWEEP_OLDER_THAN_S,
-            Some(text) => text.trim().parse().map_err(|_| {
-                InputError::new(
-                    "ASYNCTOOLS_SWEEP_OLDER_THAN_S",
-                    format!("{text:?} is not a whole number of seconds"),
-                )
-            })?,
-        };
+        let older_than_s =
+            match get("ASYNCTOOLS_SWEEP_OLDER_THAN_S").filter(|v| !v.trim().is_empty()) {
+                None => crate::limits::DEFAULT_SWEEP_OLDER_THAN_S,
+                Some(text) => text.trim().parse().map_err(|_| {
+                    InputError::new(
+                        "ASYNCTOOLS_SWEEP_OLDER_THAN_S",
+                        format!("{text:?} is not a whole number of seconds"),
+                    )
+                })?,
+            };
         Ok(SweeperEnv {
             table: required(&get, "ASYNCTOOLS_TABLE")?,
-            work_queue_urls: parse_work_queues(&required(&get, "ASYNCTOOLS_WORK_QUEUES")?, catalog)?,
+            work_queue_urls: parse_work_queues(
+                &required(&get, "ASYNCTOOLS_WORK_QUEUES")?,
+                catalog,
+            )?,
             reply_queue_urls: parse_reply_queues(&required(&get, "ASYNCTOOLS_REPLY_QUEUES")?)?,
             older_than_s,
             stack_name: get("ASYNCTOOLS_STACK_NAME").unwrap_or_else(|| "AsyncTools".into()),

@@ -92,7 +92,12 @@ pub async fn route(
     for raw in path.trim_matches('/').split('/').filter(|s| !s.is_empty()) {
         match percent_encoding::percent_decode_str(raw).decode_utf8() {
             Ok(segment) => segments.push(segment.into_owned()),
-            Err(_) => return error(400, format!("path segment {raw:?} is not UTF-8 once decoded")),
+            Err(_) => {
+                return error(
+                    400,
+                    format!("path segment {raw:?} is not UTF-8 once decoded"),
+                );
+            }
         }
     }
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
@@ -140,7 +145,11 @@ pub async fn route(
                 Err(reply) => return reply,
             };
             let cursor = query.get("cursor").map(String::as_str);
-            page_reply(dispatcher.list(caller, conversation_id, limit, cursor).await)
+            page_reply(
+                dispatcher
+                    .list(caller, conversation_id, limit, cursor)
+                    .await,
+            )
         }
         ("GET", ["consumers", consumer, "undelivered"]) => {
             let limit = match page_limit(query) {
@@ -148,7 +157,11 @@ pub async fn route(
                 Err(reply) => return reply,
             };
             let cursor = query.get("cursor").map(String::as_str);
-            page_reply(dispatcher.undelivered(caller, consumer, limit, cursor).await)
+            page_reply(
+                dispatcher
+                    .undelivered(caller, consumer, limit, cursor)
+                    .await,
+            )
         }
         (
             _,

@@ -38,7 +38,20 @@ pub async fn handle_sqs_event(
             None => failures.push(message_id),
         }
     }
-    let budget_end_ms = deadline_ms.map(|d| d.saturating_sub(WRITE_RESERVE_MS));
+    let now = crate::clock::now_ms();
+    let budget_end_ms = match deadline_ms {
+        // An invocation always starts before its deadline; one already past is not a real deadline
+        // (a local emulator sends a fixed one) and would time every run out at once.
+        Some(d) if d <= now => {
+            tracing::warn!(
+                deadline_ms = d,
+                now_ms = now,
+                "ignoring an invocation deadline in the past"
+            );
+            None
+        }
+        d => d.map(|d| d.saturating_sub(WRITE_RESERVE_MS)),
+    };
     failures.extend(worker.handle_batch(&deliveries, budget_end_ms).await);
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures

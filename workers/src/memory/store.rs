@@ -36,7 +36,10 @@ impl Inner {
         }
         let undelivered = TaskRecord::undelivered_key(&record.owner, &record.reply_to);
         if old.is_some_and(TaskRecord::awaits_delivery) {
-            self.undelivered.entry(undelivered.clone()).or_default().remove(&key);
+            self.undelivered
+                .entry(undelivered.clone())
+                .or_default()
+                .remove(&key);
         }
         if record.awaits_delivery() {
             self.undelivered.entry(undelivered).or_default().insert(key);
@@ -47,14 +50,13 @@ impl Inner {
         let Some(index) = index else {
             return TaskPage::new(vec![], false);
         };
-        let mut keys: Box<dyn Iterator<Item = &(u64, String)>> = match cursor {
-            Some(c) => Box::new(
-                index
-                    .range((c.created_at_ms, c.task_id.clone())..)
-                    .filter(move |(created, id)| !(*created == c.created_at_ms && *id == c.task_id)),
-            ),
-            None => Box::new(index.iter()),
-        };
+        let mut keys: Box<dyn Iterator<Item = &(u64, String)>> =
+            match cursor {
+                Some(c) => Box::new(index.range((c.created_at_ms, c.task_id.clone())..).filter(
+                    move |(created, id)| !(*created == c.created_at_ms && *id == c.task_id),
+                )),
+                None => Box::new(index.iter()),
+            };
         let mut tasks = Vec::new();
         for (_, id) in keys.by_ref().take(limit as usize) {
             if let Some(task) = self.tasks.get(id) {

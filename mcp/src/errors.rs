@@ -1,0 +1,47 @@
+//! JSON-RPC errors with the codes the MCP spec gives them.
+
+use rmcp::ErrorData as McpError;
+use serde_json::json;
+use workers::{InputError, PipelineError, QueueError};
+
+/// SEP-2663: a task id the server does not know is `-32602 Invalid params`. Another owner's task,
+/// an expired one and a malformed id all answer with this same error, so nothing is revealed.
+pub fn unknown_task(task_id: &str) -> McpError {
+    McpError::invalid_params(format!("unknown task: {task_id}"), None)
+}
+
+/// MCP tools spec: calling a tool the server does not have is `-32602 Invalid params`.
+pub fn unknown_tool(name: &str, known: &[&str]) -> McpError {
+    McpError::invalid_params(
+        format!("unknown tool: {name:?} (known: {})", known.join(", ")),
+        Some(json!({ "tool": name })),
+    )
+}
+
+pub fn bad_input(e: &InputError) -> McpError {
+    McpError::invalid_params(e.to_string(), Some(json!({ "field": e.field })))
+}
+
+/// A pipeline failure on a `tools/call`: the caller's mistakes are `-32602`; the backend failing is
+/// `-32603` (logged here, since clients often show protocol errors opaquely).
+pub fn pipeline(e: PipelineError) -> McpError {
+    match &e {
+        PipelineError::Input(input) | PipelineError::Queue(QueueError::Input(input)) => {
+            bad_input(input)
+        }
+        PipelineError::NotFound(id) => unknown_task(id),
+        PipelineError::Store(_) | PipelineError::Queue(_) => {
+            tracing::error!(error = %e, "pipeline backend failed");
+            McpError::internal_error(format!("the task backend failed: {e}"), None)
+        }
+    }
+}
+
+/// A pipeline failure while looking a task up: anything the caller got wrong is an unknown task.
+pub fn lookup(task_id: &str, e: PipelineError) -> McpError {
+    if e.is_caller_error() {
+        unknown_task(task_id)
+    } else {
+        pipeline(e)
+    }
+}

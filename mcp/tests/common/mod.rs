@@ -1,0 +1,179 @@
+//! Shared by the integration tests: an MCP server on 127.0.0.1 over the memory backend or moto,
+//! MCP clients, and the stored tasks.
+#![allow(dead_code)]
+
+use mcp::{HttpOptions, Principals, RunningServer, Runtime, RuntimeOptions};
+use rmcp::model::{ClientCapabilities, ClientConfig, Implementation};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{ClientHandler, ServiceExt};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use workers::aws::{AwsSettings, ProvisionOptions, provision, sdk_config};
+use workers::poller::PoolOptions;
+use workers::testkit::MotoServer;
+use workers::{Backend, Caller, Catalog};
+
+pub const PRINCIPAL: &str = "local:tester";
+/// Tests that act as several callers name them in this header (`Principals::TrustedHeader`).
+pub const PRINCIPAL_HEADER: &str = "x-asynctools-principal";
+
+pub struct Stack {
+    pub runtime: Runtime,
+    pub server: RunningServer,
+    pub principal: Caller,
+    /// Keeps the emulator alive for moto stacks.
+    pub _moto: Option<MotoServer>,
+}
+
+impl Stack {
+    pub fn url(&self) -> &str {
+        &self.server.url
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.runtime.backend
+    }
+
+    pub async fn stop(self) {
+        self.server.shutdown().await.expect("server shutdown");
+        self.runtime.stop().await;
+    }
+
+    /// The tasks stored for `principal` under the server's conversation.
+    pub async fn stored(&self, principal: &str) -> Vec<workers::TaskRecord> {
+        let conversation = &self.runtime.door.settings().conversation_id;
+        let mut tasks = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let parsed = workers::ports::check_list_args(100, cursor.as_deref()).unwrap();
+            let page = self
+                .backend()
+                .store
+                .list_by_conversation(principal, conversation, 100, parsed.as_ref())
+                .await
+                .unwrap();
+            tasks.extend(page.tasks);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return tasks,
+            }
+        }
+    }
+}
+
+fn fast_workers() -> PoolOptions {
+    let mut pool = PoolOptions::new("mcp-test");
+    pool.wait = Duration::from_millis(200);
+    pool.recovery_ms = Some(1_000);
+    pool
+}
+
+pub fn options(principals: Principals) -> RuntimeOptions {
+    let mut options = RuntimeOptions::local(Caller::new(PRINCIPAL).unwrap());
+    options.principals = principals;
+    options.local_workers = Some(fast_workers());
+    options.settings.timing.poll_interval_ms = 50;
+    options.settings.progress_every = Duration::from_millis(500);
+    options
+}
+
+pub async fn memory_stack_with(options: RuntimeOptions) -> Stack {
+    let backend = Backend::in_memory(Arc::new(Catalog::embedded().clone()));
+    start(backend, options, None).await
+}
+
+pub async fn memory_stack() -> Stack {
+    memory_stack_with(options(Principals::Fixed(Caller::new(PRINCIPAL).unwrap()))).await
+}
+
+/// A stack on a fresh moto server (tables, work queues, and the `default` and `mcp` consumers'
+/// reply queues), or `None` with a skip note when moto is not installed.
+pub async fn moto_stack(test: &str) -> Option<Stack> {
+    let moto = MotoServer::start_or_skip(test)?;
+    let catalog = Arc::new(Catalog::embedded().clone());
+    let sdk = sdk_config(&AwsSettings::emulator(&moto.endpoint)).await;
+    let provision_options = ProvisionOptions {
+        work_visibility_timeout_s: Some(5),
+        consumers: vec!["default".into(), mcp::server::DEFAULT_CONSUMER.into()],
+        ..ProvisionOptions::new("McpTest")
+    };
+    let resources = provision(&sdk, &catalog, &provision_options)
+        .await
+        .expect("provisioning on moto");
+    let backend = Backend::aws(&sdk, &resources, catalog).expect("aws backend");
+    let options = options(Principals::Fixed(Caller::new(PRINCIPAL).unwrap()));
+    Some(start(backend, options, Some(moto)).await)
+}
+
+async fn start(backend: Backend, options: RuntimeOptions, moto: Option<MotoServer>) -> Stack {
+    let principal = match &options.principals {
+        Principals::Fixed(caller) => caller.clone(),
+        Principals::TrustedHeader(_) => Caller::new(PRINCIPAL).unwrap(),
+    };
+    let runtime = Runtime::start(backend, options).expect("runtime");
+    let server = mcp::serve_http(runtime.door.clone(), HttpOptions::loopback(0))
+        .await
+        .expect("listening");
+    Stack {
+        runtime,
+        server,
+        principal,
+        _moto: moto,
+    }
+}
+
+pub fn tasks_client_config() -> ClientConfig {
+    ClientConfig::new(
+        ClientCapabilities::builder().enable_tasks().build(),
+        Implementation::new("asynctools-mcp-tests", "0"),
+    )
+}
+
+fn transport(url: &str, principal: Option<&str>) -> StreamableHttpClientTransport<reqwest::Client> {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_string());
+    if let Some(principal) = principal {
+        config = config.custom_headers(HashMap::from([(
+            http::HeaderName::from_static(PRINCIPAL_HEADER),
+            http::HeaderValue::from_str(principal).unwrap(),
+        )]));
+    }
+    StreamableHttpClientTransport::from_config(config)
+}
+
+/// An rmcp client (legacy `initialize` session) with the given handler and capabilities.
+pub async fn client<H: ClientHandler>(
+    handler: H,
+    url: &str,
+    principal: Option<&str>,
+) -> RunningService<RoleClient, H> {
+    handler
+        .serve(transport(url, principal))
+        .await
+        .expect("MCP client connects")
+}
+
+/// The repository's Python venv (made by `make venv`), if fastmcp and fastmcp-tasks import in it.
+/// With ASYNCTOOLS_REQUIRE_MOTO=1 (as `make test` sets) a missing one fails instead of skipping.
+pub fn python_or_skip(test: &str) -> Option<std::path::PathBuf> {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    let usable = python.exists()
+        && std::process::Command::new(&python)
+            .args(["-c", "import fastmcp, fastmcp_tasks"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if usable {
+        return Some(python);
+    }
+    let required = std::env::var("ASYNCTOOLS_REQUIRE_MOTO").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "{test}: {} with fastmcp and fastmcp-tasks not found (run `make venv`); \
+         ASYNCTOOLS_REQUIRE_MOTO=1 makes this a failure",
+        python.display()
+    );
+    eprintln!("{test}: SKIPPED (no .venv with fastmcp + fastmcp-tasks; run `make venv`)");
+    None
+}

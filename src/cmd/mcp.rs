@@ -1,0 +1,137 @@
+//! `asynctools mcp serve` and `mcp demo`: the pipeline's tools over MCP (the `mcp` crate).
+
+use super::pipeline::{BackendArgs, aws_backend};
+use super::{CmdError, CmdResult};
+use anyhow::anyhow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use workers::{Backend, Catalog};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum McpCommand {
+    /// Serve the catalog's tools over MCP: Streamable HTTP at /mcp (or --stdio). Clients that
+    /// declare the tasks extension get a task at once; others block until the result.
+    Serve(Box<ServeArgs>),
+    /// Play the seed's scenario (a slow research call, a fast sentiment call) through the MCP
+    /// server, as an MCP client with the tasks extension.
+    Demo(DemoArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// Where to listen. Loopback only unless --allow-remote.
+    #[arg(long, default_value = "127.0.0.1:8765")]
+    listen: SocketAddr,
+    /// Serve one client on standard input/output instead of HTTP.
+    #[arg(long, conflicts_with = "listen")]
+    stdio: bool,
+    /// Accept a non-loopback --listen address (put authentication in front of it).
+    #[arg(long)]
+    allow_remote: bool,
+    /// Also accept this Host header value (repeatable), e.g. a proxy's name.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    allow_hosts: Vec<String>,
+    /// The reply-queue consumer results come back on (a deployment must have it).
+    #[arg(long, default_value = mcp::server::DEFAULT_CONSUMER)]
+    consumer: String,
+    /// Run the tools in this process too (always on with the memory backend; against AWS the
+    /// stack's workers run them).
+    #[arg(long)]
+    local_workers: bool,
+    /// How long a task stays readable through MCP (`ttlMs`); at most the table's TTL.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1day")]
+    ttl: Duration,
+    /// The polling interval suggested to clients.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "500ms")]
+    poll_interval: Duration,
+    /// Trust this request header to name the principal (set by an authenticating proxy or the
+    /// Lambda adapter); requests without it are refused. Default: everyone is --principal.
+    #[arg(long, value_name = "HEADER")]
+    principal_header: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// How long the demo research call takes.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
+    research_latency: Duration,
+}
+
+pub fn run(command: McpCommand) -> CmdResult {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CmdError::runtime)?;
+    runtime.block_on(async {
+        match command {
+            McpCommand::Serve(args) => serve(*args).await,
+            McpCommand::Demo(args) => demo(args).await,
+        }
+    })
+}
+
+async fn serve(args: ServeArgs) -> CmdResult {
+    if !args.stdio && !args.listen.ip().is_loopback() && !args.allow_remote {
+        return Err(CmdError::input(anyhow!(
+            "--listen {} is not a loopback address; the server has no authentication of its own. \
+             Put an authenticating proxy in front and pass --allow-remote.",
+            args.listen
+        )));
+    }
+    let caller = args.backend.caller()?;
+    let memory = !args.backend.is_aws();
+    let backend = if memory {
+        Backend::in_memory(Arc::new(Catalog::embedded().clone()))
+    } else {
+        aws_backend(&args.backend).await?
+    };
+    let mut options = mcp::RuntimeOptions::local(caller);
+    options.settings.consumer = args.consumer.clone();
+    options.settings.timing.ttl_ms = args.ttl.as_millis().min(u128::from(u64::MAX)) as u64;
+    options.settings.timing.poll_interval_ms = args.poll_interval.as_millis().max(1) as u64;
+    if let Some(header) = &args.principal_header {
+        let name = http_header(header)?;
+        options.principals = mcp::Principals::TrustedHeader(name);
+    }
+    if !memory && !args.local_workers {
+        options.local_workers = None;
+    }
+    let runtime = mcp::Runtime::start(backend, options).map_err(CmdError::input)?;
+    let outcome = if args.stdio {
+        mcp::serve_stdio(runtime.door.clone())
+            .await
+            .map_err(CmdError::runtime)
+    } else {
+        let mut http = mcp::HttpOptions::loopback(args.listen.port());
+        http.listen = args.listen;
+        http.allowed_hosts.extend(args.allow_hosts.iter().cloned());
+        let server = mcp::serve_http(runtime.door.clone(), http)
+            .await
+            .map_err(|e| CmdError::runtime(anyhow!("listening on {}: {e}", args.listen)))?;
+        eprintln!(
+            "asynctools MCP server at {} ({} backend); Ctrl-C stops it",
+            server.url,
+            if memory { "memory" } else { "aws" }
+        );
+        tokio::signal::ctrl_c().await.map_err(CmdError::runtime)?;
+        server.shutdown().await.map_err(CmdError::runtime)
+    };
+    runtime.stop().await;
+    outcome
+}
+
+fn http_header(name: &str) -> Result<mcp::identity::HeaderName, CmdError> {
+    mcp::identity::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+        .map_err(|e| CmdError::input(anyhow!("--principal-header {name:?}: {e}")))
+}
+
+async fn demo(args: DemoArgs) -> CmdResult {
+    let mut out = std::io::stdout();
+    mcp::demo::run(&mut out, args.research_latency)
+        .await
+        .map(|_| ())
+        .map_err(CmdError::runtime)
+}
