@@ -37,15 +37,37 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(240);
 
 /// Consumer `c` belongs to one principal: a router serves one owner.
 fn principal(consumer: usize) -> &'static str {
-    if consumer % 2 == 0 { "alice" } else { "bob" }
+    if consumer.is_multiple_of(2) {
+        "alice"
+    } else {
+        "bob"
+    }
 }
 
 struct Harness {
     root: PathBuf,
     env: Vec<(String, String)>,
+    /// Every process started, killed on drop: a failing assertion must not leave workers running.
+    started: std::cell::RefCell<Vec<u32>>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        for pid in self.started.borrow().iter() {
+            let _ = Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 impl Harness {
+    fn track(&self, child: Child) -> Child {
+        self.started.borrow_mut().push(child.id());
+        child
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_asynctools"));
         command
@@ -58,11 +80,13 @@ impl Harness {
 
     fn spawn_logged(&self, args: &[&str], log: &str) -> Child {
         let log = std::fs::File::create(self.root.join(log)).unwrap();
-        self.command(args)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("asynctools starts")
+        self.track(
+            self.command(args)
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("asynctools starts"),
+        )
     }
 
     fn worker(&self, n: usize) -> Child {
@@ -128,7 +152,7 @@ impl Harness {
             .env("ASYNCTOOLS_FAULT_DUPLICATE_ENQUEUE", DUPLICATE_ENQUEUE)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.root.join(format!("submit-{i}.log"))).unwrap());
-        command.spawn().expect("asynctools submit starts")
+        self.track(command.spawn().expect("asynctools submit starts"))
     }
 
     fn json(&self, args: &[&str]) -> Value {
@@ -194,6 +218,7 @@ fn chaos_no_lost_task_no_double_run_every_result_to_its_owner_once() {
             ),
             ("RUST_LOG".into(), "warn".into()),
         ],
+        started: Default::default(),
     };
     let consumers: Vec<String> = (0..CONSUMERS).map(|c| format!("c{c}")).collect();
     let up = harness

@@ -182,8 +182,10 @@ fn the_local_stack_serves_every_command_across_processes() {
     let written: Value = serde_json::from_str(&std::fs::read_to_string(outputs).unwrap()).unwrap();
     for key in [
         "TaskTableName",
-        "ResultsQueueUrl",
-        "ResultsDeadLetterQueueUrl",
+        "Consumers",
+        "ReplyQueueUrlDefault",
+        "ReplyDeadLetterQueueUrlDefault",
+        "ReplyQueueUrlMcp",
         "WorkQueueUrlSynthetic",
         "DeadLetterQueueUrlResearch",
     ] {
@@ -247,8 +249,8 @@ fn the_local_stack_serves_every_command_across_processes() {
     let watched = aws(&[
         "tasks",
         "watch",
-        "--conversation",
-        "cli-test",
+        "--consumer",
+        "default",
         "--count",
         "2",
         "--timeout",
@@ -471,8 +473,19 @@ fn with_a_dispatcher_url_the_cli_calls_it_signed() {
             "SigV4 for the lambda service: {header}"
         );
     }
-    // --in-process skips the URL.
-    let local_status = aws(&["tasks", "status", task_id, "--in-process"]);
-    assert!(local_status.status.success());
+    // --in-process skips the URL; the task belongs to the URL's IAM principal, so only as that
+    // principal is it there at all.
+    let as_other = aws(&["tasks", "status", task_id, "--in-process"]);
+    assert_eq!(as_other.status.code(), Some(2), "{}", stderr(&as_other));
+    assert!(stderr(&as_other).contains(&format!("task {task_id} not found")));
+    let local_status = aws(&[
+        "tasks",
+        "status",
+        task_id,
+        "--in-process",
+        "--principal",
+        "arn:aws:iam::123456789012:user/cli-test",
+    ]);
+    assert!(local_status.status.success(), "{}", stderr(&local_status));
     assert_eq!(authorizations.len(), 5);
 }

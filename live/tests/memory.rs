@@ -28,6 +28,10 @@ fn memory() -> Backend {
 /// Calibrates on one set of sessions, then checks a second live run (other sessions: another
 /// seed) against the calibrated simulation.
 async fn calibrated_matches(name: &str, sessions: u64, scale: f64, stagger_s: f64) {
+    // One live run at a time: two at once on two cores skew each other's wall-clock timings
+    // between the calibration run and the checked one.
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = ONE_AT_A_TIME.lock().await;
     let s = scenario(name);
     let mut options = LiveOptions {
         sessions,

@@ -217,15 +217,23 @@ async fn a_session_client_gets_the_status_pushed() {
         completed(&push.task)["structuredContent"]["latency_ms"],
         300
     );
-    // Delivered once: the table says so.
-    let record = stack
-        .backend()
-        .store
-        .get(&task.task_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(record.delivered);
+    // Delivered: the table says so (marked right after the hand-over, so give it a moment).
+    let mut delivered = false;
+    for _ in 0..50 {
+        let record = stack
+            .backend()
+            .store
+            .get(&task.task_id)
+            .await
+            .unwrap()
+            .unwrap();
+        if record.delivered {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(delivered, "the pushed result is marked delivered");
     client.cancel().await.unwrap();
     stack.stop().await;
 }

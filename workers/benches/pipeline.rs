@@ -12,6 +12,7 @@
 //!   target, p99 at 100 conversations at most 2x the p99 at 1;
 //! - closed loops (each conversation submits, waits for its result, submits the next): the load
 //!   grows with the conversations, and at 100 moto (one Python process) saturates.
+//!
 //! A few hundred tasks per setting, so the moto part takes a few minutes.
 
 use async_trait::async_trait;

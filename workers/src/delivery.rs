@@ -246,7 +246,7 @@ impl ResultRouter {
                     mine.push((message.receipt_handle, result))
                 }
                 Ok(result) => {
-                    tracing::warn!(task_id = %result.task_id, "result of another owner on this consumer's queue; left to its owner");
+                    tracing::warn!(task_id = %result.task_id, "result of another owner on this consumer's queue: deleted unread; its owner's router reconciles it from the table");
                     self.stats.foreign_dropped += 1;
                     settled.push(message.receipt_handle);
                 }

@@ -345,7 +345,13 @@ impl Worker {
                 if !ours {
                     return None;
                 }
-                current.finish(outcome.clone(), now_ms()).ok()
+                // The finisher publishes next: its publishing lease starts now, whatever was left
+                // of the run's lease, so other deliveries leave the publish to it meanwhile.
+                let now = now_ms();
+                current
+                    .finish(outcome.clone(), now)
+                    .ok()
+                    .map(|r| r.with_publisher(&me, now + self.lease_ms))
             })
             .await;
             match written {

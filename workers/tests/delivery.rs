@@ -572,7 +572,7 @@ async fn a_pool_with_a_sweeper_recovers_a_task_by_itself(h: Harness) {
     let mut options = PoolOptions::new("sweeping");
     options.concurrency = Some(1);
     options.wait = Duration::from_secs(1);
-    options.recovery_ms = Some(TEST_RECOVERY_MS);
+    options.recovery_ms = Some(STEADY_RECOVERY_MS);
     options.sweep_every = Some(Duration::from_millis(300));
     options.sweep = SweepSettings {
         older_than_ms: 500,

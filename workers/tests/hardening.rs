@@ -86,10 +86,11 @@ async fn the_lambda_worker_keeps_the_write_reserve_before_its_deadline() {
     assert_eq!(WRITE_RESERVE_MS, 20_000);
     // A tool whose own timeout (60 s) is far beyond the invocation's remaining time.
     let catalog = TEST_CATALOG.replacen(
-        "name = \"research\"\ndescription = \"test\"\ntimeout_s = 5",
+        "name = \"research\"\ndescription = \"test\"\ntimeout_s = 10",
         "name = \"research\"\ndescription = \"test\"\ntimeout_s = 60",
         1,
     );
+    assert_ne!(catalog, TEST_CATALOG, "the replacement applies");
     let backend = Backend::in_memory(Arc::new(Catalog::parse(&catalog).unwrap()));
     let probe = Arc::new(BudgetProbe::default());
     let tools = ToolBox::builtin().with("research", probe.clone());

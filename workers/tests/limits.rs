@@ -340,13 +340,7 @@ async fn get_list_and_cancel_check_their_input() {
 async fn settings_are_checked() {
     let backend = Backend::in_memory(test_catalog());
     let err = backend
-        .dispatcher(
-            ToolBox::builtin(),
-            DispatcherSettings {
-                task_ttl_days: 0,
-                ..Default::default()
-            },
-        )
+        .dispatcher(ToolBox::builtin(), DispatcherSettings { task_ttl_days: 0 })
         .err()
         .unwrap();
     assert_eq!(err.to_string(), "task_ttl_days: 0 is outside 1..=365");

@@ -18,7 +18,7 @@ use workers::{
 };
 
 /// The built-in tool names with short timeouts, so leases and visibility timeouts are seconds.
-/// `research` (5 s, batch size 1) is the slot tests fill with long-running or probing tools.
+/// `research` (10 s, batch size 1) is the slot tests fill with long-running or probing tools.
 pub const TEST_CATALOG: &str = r#"
 version = 1
 [[tools]]
@@ -32,7 +32,7 @@ max_receive_count = 5
 [[tools]]
 name = "research"
 description = "test"
-timeout_s = 5
+timeout_s = 10
 memory_mb = 128
 batch_size = 1
 max_concurrency = 4
@@ -50,8 +50,14 @@ max_receive_count = 5
 /// Work queues' default visibility timeout in the tests. Workers hide what they receive for their
 /// `recovery_ms` instead, so this only matters for receives without an override.
 pub const TEST_VISIBILITY_S: u32 = 2;
-/// The workers' recovery period in the tests: a crashed worker's task comes back after this long.
+/// The recovery period of the tests about crashes and heartbeats: a crashed worker's task comes
+/// back after this long.
 pub const TEST_RECOVERY_MS: u64 = 600;
+/// The recovery period of the other tests' pools. Leases, visibility and the publishing window are
+/// this long; 600 ms is too short for a loaded moto (a batch's calls can take longer, its messages
+/// come back while still being handled, and results are published twice: harmless, but not what
+/// those tests check).
+pub const STEADY_RECOVERY_MS: u64 = 3_000;
 
 /// The two principals of the owner tests.
 pub const ALICE: &str = "local:alice";
@@ -131,7 +137,7 @@ pub async fn harness_with(kind: Kind, test: &str, options: HarnessOptions) -> Op
     }
 }
 
-/// A local worker pool for `tool` with the tests' recovery period.
+/// A local worker pool for `tool` with the steady recovery period.
 pub fn pool_for(
     backend: &Backend,
     tools: &workers::ToolBox,
@@ -142,7 +148,7 @@ pub fn pool_for(
     let mut options = PoolOptions::new(worker_id);
     options.concurrency = Some(concurrency);
     options.wait = Duration::from_secs(1);
-    options.recovery_ms = Some(TEST_RECOVERY_MS);
+    options.recovery_ms = Some(STEADY_RECOVERY_MS);
     WorkerPool::start(backend, tools, &[tool.to_string()], &options).unwrap()
 }
 
