@@ -67,12 +67,14 @@ fn page_reply(page: Result<crate::ports::TaskPage, PipelineError>) -> Reply {
     }
 }
 
-fn page_limit(query: &HashMap<String, String>) -> Result<u32, Reply> {
-    match query.get("limit").map(|l| l.parse::<u32>()) {
-        None => Ok(DEFAULT_LIST_PAGE),
-        Some(Ok(limit)) => Ok(limit),
-        Some(Err(_)) => Err(error(400, "limit: must be a whole number")),
-    }
+/// `limit` (default `DEFAULT_LIST_PAGE`) and `cursor` of a list request.
+fn page_args(query: &HashMap<String, String>) -> Result<(u32, Option<&str>), Reply> {
+    let limit = match query.get("limit").map(|l| l.parse::<u32>()) {
+        None => DEFAULT_LIST_PAGE,
+        Some(Ok(limit)) => limit,
+        Some(Err(_)) => return Err(error(400, "limit: must be a whole number")),
+    };
+    Ok((limit, query.get("cursor").map(String::as_str)))
 }
 
 /// Routes one request. `caller` is `None` when the request carries no identity, which a Function URL
@@ -140,11 +142,10 @@ pub async fn route(
             Err(e) => from_pipeline(e),
         },
         ("GET", ["conversations", conversation_id, "tasks"]) => {
-            let limit = match page_limit(query) {
-                Ok(limit) => limit,
+            let (limit, cursor) = match page_args(query) {
+                Ok(args) => args,
                 Err(reply) => return reply,
             };
-            let cursor = query.get("cursor").map(String::as_str);
             page_reply(
                 dispatcher
                     .list(caller, conversation_id, limit, cursor)
@@ -152,11 +153,10 @@ pub async fn route(
             )
         }
         ("GET", ["consumers", consumer, "undelivered"]) => {
-            let limit = match page_limit(query) {
-                Ok(limit) => limit,
+            let (limit, cursor) = match page_args(query) {
+                Ok(args) => args,
                 Err(reply) => return reply,
             };
-            let cursor = query.get("cursor").map(String::as_str);
             page_reply(
                 dispatcher
                     .undelivered(caller, consumer, limit, cursor)
