@@ -4,7 +4,10 @@
 //   -c alarmEmail=you@example.com        subscribe an address to the alarm topic
 //   -c consumers=default,agents          one reply queue per consumer (or a JSON object of
 //                                        name -> IAM principal ARN or null); default: default
+//                                        (`mcp` is appended while the MCP server is on)
 //   -c dispatcherReservedConcurrency=N   1..=1000, default 100
+//   -c mcp=false                         no MCP server, reply settler or `mcp` consumer (default true)
+//   -c mcpReservedConcurrency=N          1..=1000, default 50
 // ASYNCTOOLS_SKIP_BUNDLING=1 synthesizes without building the Rust functions (template checks
 // only: such a cloud assembly must never be deployed).
 import { createApp } from '../lib/app';

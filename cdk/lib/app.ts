@@ -4,7 +4,14 @@ import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { AsyncToolsStack, type AsyncToolsStackProps } from './asynctools-stack';
 import { CONSUMERS_KEY, parseConsumers } from './consumers';
-import { parseReservedConcurrency, RESERVED_CONCURRENCY_KEY } from './context';
+import {
+  DEFAULT_MCP_RESERVED_CONCURRENCY,
+  MCP_KEY,
+  MCP_RESERVED_CONCURRENCY_KEY,
+  parseFlag,
+  parseReservedConcurrency,
+  RESERVED_CONCURRENCY_KEY,
+} from './context';
 
 export const STACK_ID = 'AsyncTools';
 
@@ -26,7 +33,7 @@ export interface CreateAppOptions {
   readonly skipBundling?: boolean;
   /**
    * Extra context, as `-c key=value` would give. Read from it: `dev`, `alarmEmail`, `consumers`,
-   * `dispatcherReservedConcurrency`.
+   * `dispatcherReservedConcurrency`, `mcp`, `mcpReservedConcurrency`.
    */
   readonly context?: Record<string, unknown>;
   /** Overrides of the stack props (tests pass a temporary catalog). */
@@ -46,14 +53,22 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: As
 
   const dev = ['true', true].includes(app.node.tryGetContext('dev'));
   const alarmEmail = app.node.tryGetContext('alarmEmail') as string | undefined;
-  // Both throw a ContextError naming the key and the bad entry.
+  // These throw a ContextError naming the key and the bad entry.
   const consumers = parseConsumers(app.node.tryGetContext(CONSUMERS_KEY));
   const dispatcherReservedConcurrency = parseReservedConcurrency(app.node.tryGetContext(RESERVED_CONCURRENCY_KEY));
+  const mcp = parseFlag(app.node.tryGetContext(MCP_KEY), MCP_KEY, true);
+  const mcpReservedConcurrency = parseReservedConcurrency(
+    app.node.tryGetContext(MCP_RESERVED_CONCURRENCY_KEY),
+    MCP_RESERVED_CONCURRENCY_KEY,
+    DEFAULT_MCP_RESERVED_CONCURRENCY,
+  );
   const stack = new AsyncToolsStack(app, STACK_ID, {
     dev,
     alarmEmail,
     consumers,
     dispatcherReservedConcurrency,
+    mcp,
+    mcpReservedConcurrency,
     ...options.stackProps,
   });
   return { app, stack };

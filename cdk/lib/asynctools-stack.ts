@@ -1,7 +1,7 @@
 // The AsyncTools stack: task table, per-tool queues and workers, per-consumer reply queues, the
-// dispatcher, the sweeper, alarms and dashboard. Everything per tool comes from the catalog (adding
-// a [[tools]] entry to workers/tools.toml adds its resources with no change here), everything per
-// consumer from the `consumers` context.
+// dispatcher, the sweeper, the MCP server (unless `-c mcp=false`), alarms and dashboard. Everything
+// per tool comes from the catalog (adding a [[tools]] entry to workers/tools.toml adds its resources
+// with no change here), everything per consumer from the `consumers` context.
 import * as path from 'node:path';
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -11,11 +11,12 @@ import { Construct } from 'constructs';
 import { AlarmTopic } from './alarm-topic';
 import { Alarms } from './alarms';
 import { type Catalog, loadCatalog } from './catalog';
-import { type Consumer, DEFAULT_CONSUMERS } from './consumers';
-import { DEFAULT_DISPATCHER_RESERVED_CONCURRENCY } from './context';
+import { type Consumer, DEFAULT_CONSUMERS, MCP_CONSUMER, withMcpConsumer } from './consumers';
+import { DEFAULT_DISPATCHER_RESERVED_CONCURRENCY, DEFAULT_MCP_RESERVED_CONCURRENCY } from './context';
 import { OpsDashboard } from './dashboard';
 import { Dispatcher } from './dispatcher';
-import { checkEnvironmentSize } from './env-size';
+import { checkEnvironmentSize, QUEUE_MAP_CARRIERS } from './env-size';
+import { McpServer, SETTLER_VISIBILITY_TIMEOUT } from './mcp-server';
 import { ReplyQueues } from './reply-queues';
 import { Sweeper } from './sweeper';
 import { TaskTable } from './task-table';
@@ -30,8 +31,13 @@ export const OLDEST_OPEN_TASK_ALARM_S = 15 * 60;
 export interface AsyncToolsStackProps extends StackProps {
   /** @default ../workers/tools.toml */
   readonly catalogPath?: string;
-  /** The Rust package with the `dispatcher-lambda`, `worker-lambda` and `sweeper-lambda` binaries. @default ../workers/Cargo.toml */
+  /**
+   * The Rust package with the `dispatcher-lambda`, `worker-lambda`, `sweeper-lambda` and
+   * `reply-settler-lambda` binaries. @default ../workers/Cargo.toml
+   */
   readonly workersManifestPath?: string;
+  /** The Rust package with the `mcp-lambda` binary. @default ../mcp/Cargo.toml */
+  readonly mcpManifestPath?: string;
   /** A throwaway stack: the table and log groups are deleted with it. @default false */
   readonly dev?: boolean;
   /** @default one month */
@@ -42,6 +48,13 @@ export interface AsyncToolsStackProps extends StackProps {
   readonly consumers?: readonly Consumer[];
   /** @default 100 */
   readonly dispatcherReservedConcurrency?: number;
+  /**
+   * Deploy the MCP server (Function URL) and its reply settler, and add the consumer `mcp` unless
+   * `consumers` names it. @default true
+   */
+  readonly mcp?: boolean;
+  /** @default 50 */
+  readonly mcpReservedConcurrency?: number;
 }
 
 export class AsyncToolsStack extends Stack {
@@ -57,8 +70,13 @@ export class AsyncToolsStack extends Stack {
     this.catalog = loadCatalog(path.resolve(CDK_ROOT, props.catalogPath ?? '../workers/tools.toml'));
     const manifestPath = path.resolve(CDK_ROOT, props.workersManifestPath ?? '../workers/Cargo.toml');
     const dev = props.dev ?? false;
-    const consumers = props.consumers ?? DEFAULT_CONSUMERS;
-    checkEnvironmentSize(this.catalog.tools.map((t) => t.name), consumers.map((c) => c.name));
+    const mcp = props.mcp ?? true;
+    const consumers = mcp ? withMcpConsumer(props.consumers ?? DEFAULT_CONSUMERS) : (props.consumers ?? DEFAULT_CONSUMERS);
+    checkEnvironmentSize(
+      this.catalog.tools.map((t) => t.name),
+      consumers.map((c) => c.name),
+      mcp ? [...QUEUE_MAP_CARRIERS, 'MCP server'] : QUEUE_MAP_CARRIERS,
+    );
     const common = {
       manifestPath,
       // Graviton (arm64): 20% cheaper per GB-second than x86_64, and these functions mostly wait
@@ -73,7 +91,12 @@ export class AsyncToolsStack extends Stack {
     const topic = new AlarmTopic(this, 'AlarmTopic', { email: props.alarmEmail }).topic;
     const alarms = new Alarms(new actions.SnsAction(topic));
     const table = new TaskTable(this, 'TaskTable', { dev });
-    const replyQueues = new ReplyQueues(this, 'ReplyQueues', { consumers, alarms });
+    const replyQueues = new ReplyQueues(this, 'ReplyQueues', {
+      consumers,
+      alarms,
+      // The MCP server's reply settler reads the `mcp` queue through an event source.
+      visibilityTimeouts: mcp ? new Map([[MCP_CONSUMER, SETTLER_VISIBILITY_TIMEOUT]]) : undefined,
+    });
 
     const tools = this.catalog.tools.map(
       (tool) => new ToolWorker(this, `Tool${tool.pascalName}`, { ...common, tool, table, replyQueues, alarms }),
@@ -95,7 +118,20 @@ export class AsyncToolsStack extends Stack {
     alarms.oldestOpenTaskTooOld(sweeper, sweeper.metricOldestOpenTaskAge(), OLDEST_OPEN_TASK_ALARM_S);
     alarms.functionErrors(sweeper, sweeper.function, 'sweeper');
 
-    new OpsDashboard(this, 'Operations', { tools, dispatcher: dispatcher.function, replyQueues, sweeper, alarms: alarms.all });
+    const mcpServer = mcp
+      ? new McpServer(this, 'McpServer', {
+          ...common,
+          table,
+          workQueues,
+          replyQueues,
+          reservedConcurrency: props.mcpReservedConcurrency ?? DEFAULT_MCP_RESERVED_CONCURRENCY,
+          mcpManifestPath: path.resolve(CDK_ROOT, props.mcpManifestPath ?? '../mcp/Cargo.toml'),
+          workersManifestPath: manifestPath,
+          alarms,
+        })
+      : undefined;
+
+    new OpsDashboard(this, 'Operations', { tools, dispatcher: dispatcher.function, replyQueues, sweeper, mcpServer, alarms: alarms.all });
 
     // The keys `cdk deploy --outputs-file` writes under "AsyncTools" and the Rust CLI reads.
     const output = (key: string, value: string, description: string) =>
@@ -113,6 +149,10 @@ export class AsyncToolsStack extends Stack {
     for (const { consumer, queues } of replyQueues.byConsumer.values()) {
       output(`ReplyQueueUrl${consumer.pascalName}`, queues.queue.queueUrl, `Reply queue of the ${consumer.name} consumer`);
       output(`ReplyDeadLetterQueueUrl${consumer.pascalName}`, queues.deadLetterQueue.queueUrl, `DLQ of the ${consumer.name} consumer's reply queue`);
+    }
+    if (mcpServer) {
+      output('McpUrl', mcpServer.endpoint, 'MCP endpoint (Streamable HTTP; the Function URL + "mcp", AWS_IAM auth, SigV4)');
+      output('McpFunctionArn', mcpServer.function.functionArn, 'ARN of the MCP server function');
     }
     output('Region', this.region, 'Region the stack is deployed in');
     output('AlarmTopicArn', topic.topicArn, 'SNS topic every alarm notifies: subscribe to it');

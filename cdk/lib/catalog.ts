@@ -106,6 +106,7 @@ export function parseCatalog(text: string, path: string): Catalog {
   }
 
   // Unknown keys are ignored on purpose: the Rust side may add keys the stack has no use for.
+  // `input_schema` (the tool's argument schema, for MCP clients) is only checked for its shape.
   const tools: ToolSpec[] = [];
   rawTools.forEach((raw: unknown, index: number) => {
     const entry = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
@@ -132,6 +133,7 @@ export function parseCatalog(text: string, path: string): Catalog {
       }
     }
     const recoveryS = checkRecovery(entry['recovery_s'], ints.timeout_s, label, problems);
+    checkInputSchema(entry['input_schema'], label, problems);
     if (problems.length > before) return;
 
     tools.push({
@@ -180,8 +182,32 @@ function checkRecovery(value: unknown, timeoutS: number | undefined, label: stri
   return recoveryS;
 }
 
+/**
+ * The optional `input_schema`: a JSON Schema for the tool's arguments, written as TOML tables. The
+ * stack checks only what makes it a schema of arguments (a table with `type = "object"`, as the
+ * Rust reader does); its contents, and its size bound, are workers/src/catalog.rs's to check.
+ */
+function checkInputSchema(value: unknown, label: string, problems: string[]): void {
+  if (value === undefined) return;
+  if (!isTable(value)) {
+    problems.push(`${label}: input_schema = ${show(value)} is not a table (a JSON Schema with input_schema.type = "object", e.g. [tools.input_schema])`);
+    return;
+  }
+  if (value['type'] !== 'object') {
+    problems.push(`${label}: input_schema.type = ${show(value['type'])} must be "object" (tool arguments are a JSON object)`);
+  }
+}
+
+/** A TOML table: smol-toml gives tables a null prototype; arrays and dates are objects too. */
+function isTable(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === null || proto === Object.prototype;
+}
+
 function show(value: unknown): string {
   if (value === undefined) return '(missing)';
   if (typeof value === 'bigint') return value.toString();
-  return JSON.stringify(value) ?? String(value);
+  // Integers inside arrays and tables are BigInts too, which JSON.stringify refuses.
+  return JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? Number(v) : v)) ?? String(value);
 }

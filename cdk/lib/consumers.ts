@@ -8,6 +8,8 @@ import { ContextError } from './context';
 
 export const CONSUMERS_KEY = 'consumers';
 export const DEFAULT_CONSUMERS: readonly Consumer[] = [{ name: 'default', pascalName: 'Default' }];
+/** The MCP server's consumer: its reply settler (not a principal of the user's) reads this queue. */
+export const MCP_CONSUMER = 'mcp';
 /** Each consumer adds two queues, an alarm and two outputs; CloudFormation allows 200 outputs. */
 export const MAX_CONSUMERS = 50;
 const NAME_PATTERN = /^[a-z0-9-]{1,32}$/;
@@ -65,4 +67,20 @@ function toEntries(value: unknown): [string, unknown][] {
   if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value.map((name) => [name, null]);
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) return Object.entries(value);
   throw new ContextError(CONSUMERS_KEY, `${JSON.stringify(value)}: give names separated by commas, or a JSON object of name → principal ARN or null`);
+}
+
+/**
+ * The consumer list with the MCP server's consumer (`mcp`) appended, unless already named. Named
+ * with a principal, it is refused: the reply settler consumes that queue, and a second reader
+ * would take results from it.
+ */
+export function withMcpConsumer(consumers: readonly Consumer[]): readonly Consumer[] {
+  const named = consumers.find((c) => c.name === MCP_CONSUMER);
+  if (named?.principalArn) {
+    throw new ContextError(
+      CONSUMERS_KEY,
+      `consumer ${JSON.stringify(MCP_CONSUMER)} is the MCP server's (its reply settler reads that queue): give it no principal, or leave the MCP server out with -c mcp=false`,
+    );
+  }
+  return named ? consumers : [...consumers, { name: MCP_CONSUMER, pascalName: pascalCase(MCP_CONSUMER) }];
 }

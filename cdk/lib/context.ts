@@ -16,15 +16,37 @@ export class ContextError extends Error {
 export const RESERVED_CONCURRENCY_KEY = 'dispatcherReservedConcurrency';
 /** Sized for bursts of tool calls; the account must keep 100 unreserved on top of every reservation. */
 export const DEFAULT_DISPATCHER_RESERVED_CONCURRENCY = 100;
+
+export const MCP_RESERVED_CONCURRENCY_KEY = 'mcpReservedConcurrency';
+/**
+ * Each MCP request holds one execution for as long as it runs, and a blocking tool call (a client
+ * without the tasks extension) holds it until the tool ends, up to ASYNCTOOLS_MCP_MAX_WAIT_S.
+ */
+export const DEFAULT_MCP_RESERVED_CONCURRENCY = 50;
+
+/** `-c mcp=false` leaves the MCP server (and its reply settler and consumer) out of the stack. */
+export const MCP_KEY = 'mcp';
+
 const RESERVED_CONCURRENCY = { min: 1, max: 1000 } as const;
 
-/** `-c dispatcherReservedConcurrency=N` (a string from the CLI, a number from cdk.json or tests). */
-export function parseReservedConcurrency(value: unknown): number {
-  if (value === undefined) return DEFAULT_DISPATCHER_RESERVED_CONCURRENCY;
+/**
+ * A reserved concurrency context value, e.g. `-c dispatcherReservedConcurrency=N` (a string from
+ * the CLI, a number from cdk.json or tests); `fallback` when the key is not set.
+ */
+export function parseReservedConcurrency(value: unknown, key: string = RESERVED_CONCURRENCY_KEY, fallback = DEFAULT_DISPATCHER_RESERVED_CONCURRENCY): number {
+  if (value === undefined) return fallback;
   const n = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
   const { min, max } = RESERVED_CONCURRENCY;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
-    throw new ContextError(RESERVED_CONCURRENCY_KEY, `${JSON.stringify(value)} is not an integer in ${min}..=${max}`);
+    throw new ContextError(key, `${JSON.stringify(value)} is not an integer in ${min}..=${max}`);
   }
   return n;
+}
+
+/** A boolean context value: `true`/`false` (text from the CLI, or JSON booleans); `fallback` when not set. */
+export function parseFlag(value: unknown, key: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new ContextError(key, `${JSON.stringify(value)} is not true or false`);
 }

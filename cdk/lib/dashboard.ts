@@ -1,10 +1,11 @@
 // One CloudWatch dashboard: alarm states, queue depth, task latency, errors and the sweeper's
-// repairs; one line per tool and per consumer.
+// repairs; one line per tool and per consumer, and the MCP server's when it is deployed.
 import { Aws, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { McpServer } from './mcp-server';
 import type { ReplyQueues } from './reply-queues';
 import type { Sweeper } from './sweeper';
 import type { ToolWorker } from './tool-worker';
@@ -14,6 +15,8 @@ export interface OpsDashboardProps {
   readonly dispatcher: lambda.IFunction;
   readonly replyQueues: ReplyQueues;
   readonly sweeper: Sweeper;
+  /** @default none: the stack was synthesized with `-c mcp=false` */
+  readonly mcpServer?: McpServer;
   readonly alarms: readonly cloudwatch.IAlarm[];
 }
 
@@ -26,7 +29,9 @@ export class OpsDashboard extends Construct {
 
   constructor(scope: Construct, id: string, props: OpsDashboardProps) {
     super(scope, id);
-    const { tools, dispatcher, replyQueues, sweeper } = props;
+    const { tools, dispatcher, replyQueues, sweeper, mcpServer } = props;
+    /** The MCP server's (and its settler's) lines, when it is deployed. */
+    const mcp = (f: (m: McpServer) => cloudwatch.IMetric[]) => (mcpServer ? f(mcpServer) : []);
     const perTool = (f: (t: ToolWorker) => cloudwatch.IMetric, label: string) =>
       tools.map((t) => withLabel(f(t), `${t.tool.name} ${label}`));
     const replies = [...replyQueues.byConsumer.values()];
@@ -70,14 +75,17 @@ export class OpsDashboard extends Construct {
         ...perTool((t) => t.function.metricErrors(sum), 'errors'),
         withLabel(dispatcher.metricErrors(sum), 'dispatcher errors'),
         withLabel(sweeper.function.metricErrors(sum), 'sweeper errors'),
+        ...mcp((m) => [withLabel(m.function.metricErrors(sum), 'MCP server errors'), withLabel(m.settler.metricErrors(sum), 'MCP reply settler errors')]),
       ], 'count'),
       graph('Throttles', [
         ...perTool((t) => t.function.metricThrottles(sum), 'throttles'),
         withLabel(dispatcher.metricThrottles(sum), 'dispatcher throttles'),
+        ...mcp((m) => [withLabel(m.function.metricThrottles(sum), 'MCP server throttles')]),
       ], 'count'),
       graph('Invocations', [
         ...perTool((t) => t.function.metricInvocations(sum), 'worker'),
         withLabel(dispatcher.metricInvocations(sum), 'dispatcher'),
+        ...mcp((m) => [withLabel(m.function.metricInvocations(sum), 'MCP server')]),
       ], 'count'),
     );
     const repairs = sweeper.metricRepairs();
@@ -89,9 +97,10 @@ export class OpsDashboard extends Construct {
         withLabel(repairs.requeued, 'RequeuedTasks'),
         withLabel(repairs.republished, 'RepublishedTasks'),
       ], 'tasks'),
-      graph('Dispatcher: Function URL answers', [
-        withLabel(dispatcher.metric('Url5xxCount', sum), 'Url5xxCount'),
-        withLabel(dispatcher.metric('Url4xxCount', sum), 'Url4xxCount'),
+      graph('Function URL answers', [
+        withLabel(dispatcher.metric('Url5xxCount', sum), 'dispatcher Url5xxCount'),
+        withLabel(dispatcher.metric('Url4xxCount', sum), 'dispatcher Url4xxCount'),
+        ...mcp((m) => [withLabel(m.function.metric('Url5xxCount', sum), 'MCP server Url5xxCount'), withLabel(m.function.metric('Url4xxCount', sum), 'MCP server Url4xxCount')]),
       ], 'count'),
     );
   }

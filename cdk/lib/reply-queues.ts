@@ -24,19 +24,31 @@ export const CONSUMER_ACTIONS = ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs
 export interface ReplyQueuesProps {
   readonly consumers: readonly Consumer[];
   readonly alarms: Alarms;
+  /**
+   * Consumer name → its queue's visibility timeout, for a queue a Lambda event source reads (the
+   * MCP server's reply settler): at least its function's timeout, which AWS requires.
+   * @default REPLY_QUEUE.visibilityTimeout for every consumer
+   */
+  readonly visibilityTimeouts?: ReadonlyMap<string, Duration>;
 }
 
 export class ReplyQueues extends Construct {
   /** Consumer name → its reply queue and DLQ. */
   readonly byConsumer: ReadonlyMap<string, { consumer: Consumer; queues: QueueWithDlq }>;
 
+  private readonly visibilityTimeouts: ReadonlyMap<string, Duration>;
+
   constructor(scope: Construct, id: string, props: ReplyQueuesProps) {
     super(scope, id);
+    this.visibilityTimeouts = props.visibilityTimeouts ?? new Map();
     this.byConsumer = new Map(
       props.consumers.map((consumer) => {
         // Not the bare PascalCase name: a construct id `Default` is CDK's default child, which
         // changes logical ids.
-        const queues = new QueueWithDlq(this, `Consumer${consumer.pascalName}`, { ...REPLY_QUEUE });
+        const queues = new QueueWithDlq(this, `Consumer${consumer.pascalName}`, {
+          ...REPLY_QUEUE,
+          visibilityTimeout: this.visibilityTimeout(consumer.name),
+        });
         if (consumer.principalArn) {
           // Added to the queue policy enforceSSL created, so the TLS-only Deny still applies.
           queues.queue.addToResourcePolicy(
@@ -52,6 +64,11 @@ export class ReplyQueues extends Construct {
         return [consumer.name, { consumer, queues }];
       }),
     );
+  }
+
+  /** The visibility timeout of a consumer's reply queue. */
+  visibilityTimeout(consumer: string): Duration {
+    return this.visibilityTimeouts.get(consumer) ?? REPLY_QUEUE.visibilityTimeout;
   }
 
   /** ASYNCTOOLS_REPLY_QUEUES: a JSON object of consumer name → reply queue URL. */

@@ -1,4 +1,4 @@
-// A Rust function built from workers/ with cargo-lambda, with its own role and log group.
+// A Rust function built with cargo-lambda (from workers/ or mcp/), with its own role and log group.
 // No managed policy (AWSLambdaBasicExecutionRole would allow writing to any log group): the role
 // may write only to this function's log group, and callers add the few grants the code needs.
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
@@ -9,7 +9,7 @@ import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 
 export interface RustLambdaProps {
-  /** workers/Cargo.toml: the package whose binary this function runs. */
+  /** workers/Cargo.toml or mcp/Cargo.toml: the package whose binary this function runs. */
   readonly manifestPath: string;
   readonly binaryName: string;
   readonly description: string;

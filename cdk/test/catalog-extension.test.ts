@@ -55,8 +55,8 @@ describe('catalog-driven stack', () => {
     assert.equal(mapping.Properties['BatchSize'], 2);
     assert.deepEqual(mapping.Properties['ScalingConfig'], { MaximumConcurrency: 7 });
 
-    // The dispatcher and the sweeper know the new queue and may send to it.
-    for (const key of ['DispatcherArn', 'SweeperArn']) {
+    // The dispatcher, the sweeper and the MCP server know the new queue and may send to it.
+    for (const key of ['DispatcherArn', 'SweeperArn', 'McpFunctionArn']) {
       const fnId = refId(outputs[key]?.Value)!;
       const env = resolveJsonEnv(after.resources[fnId]!.Properties['Environment'].Variables.ASYNCTOOLS_WORK_QUEUES);
       assert.equal(env['web-search'], `https://sqs/${queueId}`, key);
@@ -66,7 +66,7 @@ describe('catalog-driven stack', () => {
 
   it('a catalog with one tool gives a working stack with one worker', () => {
     const s = synth({ stackProps: { catalogPath: writeCatalog(`version = 1\n${toolToml({ name: 'solo' })}`) } });
-    assert.equal(ofType(s.resources, 'AWS::Lambda::Function').length, 3, 'the worker, the dispatcher and the sweeper');
+    assert.equal(ofType(s.resources, 'AWS::Lambda::Function').length, 5, 'the worker, the dispatcher, the sweeper, the MCP server and its reply settler');
     assert.ok('WorkQueueUrlSolo' in s.outputs && 'DeadLetterQueueUrlSolo' in s.outputs);
   });
 });

@@ -105,6 +105,61 @@ describe('tool catalog', () => {
     assert.match(refused(`version = 1\n${toolToml({ name: 'slow', timeout_s: 881 })}`).message, /tool "slow": timeout_s = 881 is not an integer in 1\.\.=880/);
   });
 
+  describe('input_schema', () => {
+    const withSchema = (schema: string, fields: Record<string, number> = {}) => `version = 1\n${toolToml({ name: 's', ...fields })}${schema}`;
+    const SCHEMA = [
+      '[tools.input_schema]',
+      'type = "object"',
+      'required = ["q"]',
+      'additionalProperties = false',
+      '[tools.input_schema.properties.q]',
+      'type = "string"',
+      'maxLength = 9',
+      "pattern = '\\S'",
+      '',
+    ].join('\n');
+
+    it('is optional, and accepted as a table with type = "object" whatever else it holds', () => {
+      assert.equal(parseCatalog(withSchema(''), 's.toml').tools.length, 1);
+      assert.equal(parseCatalog(withSchema(SCHEMA), 's.toml').tools[0]?.name, 's');
+      assert.equal(parseCatalog(withSchema('input_schema = { type = "object", minProperties = 1 }\n'), 's.toml').tools.length, 1, 'an inline table');
+      // A schema on one tool of several: [tools.input_schema] belongs to the [[tools]] entry above it.
+      const two = parseCatalog(`version = 1\n${toolToml({ name: 'a' })}${SCHEMA}${toolToml({ name: 'b' })}`, 'two.toml');
+      assert.deepEqual(two.tools.map((t) => t.name), ['a', 'b']);
+    });
+
+    it('refuses a type other than "object", or none, naming the tool and input_schema.type', () => {
+      for (const [type, shown] of [['"array"', '"array"'], ['"Object"', '"Object"'], ['1', '1'], ['["object"]', '["object"]']] as const) {
+        assert.match(
+          refused(withSchema(`[tools.input_schema]\ntype = ${type}\n`)).message,
+          new RegExp(`tool "s": input_schema\\.type = ${shown.replace(/[[\]]/g, '\\$&')} must be "object" \\(tool arguments are a JSON object\\)`),
+          type,
+        );
+      }
+      assert.match(refused(withSchema('[tools.input_schema]\nrequired = ["q"]\n')).message, /tool "s": input_schema\.type = \(missing\) must be "object"/);
+    });
+
+    it('refuses an input_schema that is not a table, naming the tool and input_schema.type', () => {
+      for (const [value, shown] of [['"object"', '"object"'], ['[1, 2]', '[1,2]'], ['1979-05-27', '"1979-05-27"'], ['true', 'true']] as const) {
+        const message = refused(withSchema(`input_schema = ${value}\n`)).message;
+        assert.ok(message.includes(`tool "s": input_schema = ${shown} is not a table`), message);
+        assert.ok(message.includes('input_schema.type = "object"'), message);
+      }
+    });
+
+    it('is listed with the tool\'s other problems, and fails the synth', () => {
+      const e = refused(withSchema('[tools.input_schema]\ntype = "array"\n', { batch_size: 11 }));
+      assert.equal(e.problems.length, 2, e.message);
+      const file = writeCatalog(withSchema('[tools.input_schema]\ntype = "string"\n'));
+      assert.throws(() => synth({ stackProps: { catalogPath: file } }), (err: unknown) => err instanceof CatalogError && err.message.includes('input_schema.type = "string"'));
+    });
+
+    it('leaves other unknown keys ignored, as before', () => {
+      const catalog = parseCatalog(withSchema(`future_key = "x"\n[tools.future_table]\nanything = [1, 2]\n`), 'f.toml');
+      assert.equal(catalog.tools.length, 1);
+    });
+  });
+
   describe('recovery_s', () => {
     const one = (fields: Record<string, number>) => `version = 1\n${toolToml({ name: 'r', ...fields })}`;
 

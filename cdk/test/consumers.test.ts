@@ -79,11 +79,18 @@ describe('consumers context', () => {
   it('refuses, at synth, more consumers than the functions\' 4 KB environment can name', () => {
     const names = (n: number) => Array.from({ length: n }, (_, i) => `consumer-${i}`).join(',');
     assert.doesNotThrow(() => checkEnvironmentSize(['sentiment', 'research', 'synthetic'], names(15).split(',')));
+    // The MCP server's consumer `mcp` counts: it is appended before the check.
     assert.throws(
       () => synth({ context: { consumers: names(MAX_CONSUMERS) } }),
       (e: unknown) =>
         e instanceof ContextError &&
-        /invalid context "consumers": 50 consumers and 3 tools: .* could take \d+ bytes of environment, more than Lambda's 4096; use fewer consumers/.test(e.message),
+        /invalid context "consumers": 51 consumers and 3 tools: the dispatcher's, the sweeper's and the MCP server's queue URLs could take \d+ bytes of environment, more than Lambda's 4096; use fewer consumers/.test(e.message),
+    );
+    assert.throws(
+      () => synth({ context: { consumers: names(MAX_CONSUMERS), mcp: 'false' } }),
+      (e: unknown) =>
+        e instanceof ContextError &&
+        /invalid context "consumers": 50 consumers and 3 tools: the dispatcher's and the sweeper's queue URLs could take \d+ bytes/.test(e.message),
     );
   });
 

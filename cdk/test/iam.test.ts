@@ -149,6 +149,29 @@ describe('exact grants of each function', () => {
     });
   });
 
+  it('MCP server: exactly the dispatcher\'s grants (it runs the dispatcher\'s code)', () => {
+    const mcp = grantsOf(s, outputId(s, 'McpFunctionArn'));
+    assert.deepEqual(mcp, grantsOf(s, outputId(s, 'DispatcherArn')));
+    assert.deepEqual(mcp, {
+      TaskTableName: ITEMS,
+      'TaskTableName/index/by_owner_conversation': QUERY,
+      'TaskTableName/index/undelivered': QUERY,
+      ...each('WorkQueueUrl', SEND),
+      ...each('ReplyQueueUrl', SEND),
+      'own log group': LOGS,
+    });
+    assert.ok('ReplyQueueUrlMcp' in mcp && 'ReplyQueueUrlAgents' in mcp, 'sends to every consumer, its own included');
+  });
+
+  it('MCP reply settler: items on the table, consume the mcp reply queue (nothing else, not its DLQ), its logs', () => {
+    const [[fnId]] = fnWithEnv('ASYNCTOOLS_CONSUMER', 'mcp') as [[string, Resource]];
+    assert.deepEqual(grantsOf(s, fnId), {
+      TaskTableName: ITEMS,
+      ReplyQueueUrlMcp: CONSUME,
+      'own log group': LOGS,
+    });
+  });
+
   it('nowhere UpdateItem, ConditionCheckItem, a dynamodb wildcard, or Query on the base table', () => {
     const table = JSON.stringify({ 'Fn::GetAtt': [outputId(s, 'TaskTableName'), 'Arn'] });
     const dynamoStatements = Object.values(s.resources)

@@ -18,8 +18,9 @@ const EXPECTED_ACKNOWLEDGEMENTS: { path: string; id: string }[] = [];
 // e.g. { path: 'AsyncTools/Foo', id: 'AwsSolutions::AwsSolutions-IAM5' }
 
 describe('cdk-nag AwsSolutionsChecks', () => {
-  it('passes on the stack, also as a dev stack, and with consumers that have principals', () => {
+  it('passes on the stack (MCP server and reply settler included), also as a dev stack, without the MCP server, and with consumers that have principals', () => {
     assert.doesNotThrow(() => synth());
+    assert.doesNotThrow(() => synth({ context: { mcp: 'false', mcpReservedConcurrency: '5' } }));
     assert.doesNotThrow(() => synth({ context: { dev: 'true', alarmEmail: 'ops@example.com' } }));
     const consumers = { default: null, agents: 'arn:aws:iam::123456789012:role/AgentRole', ci: 'arn:aws:iam::210987654321:root' };
     assert.doesNotThrow(() => synth({ context: { consumers: JSON.stringify(consumers), dispatcherReservedConcurrency: '10' } }));

@@ -32,7 +32,8 @@ const sweeper = (from: Synthesized = s): [string, Resource] => fromOutput('Sweep
 /** ASYNCTOOLS_WORK_QUEUES / ASYNCTOOLS_REPLY_QUEUES as the functions see them (placeholder URLs). */
 const urlsOf = (prefix: string, names: readonly { name: string; pascalName: string }[], from: Synthesized = s) =>
   Object.fromEntries(names.map((n) => [n.name, `https://sqs/${fromOutput(`${prefix}${n.pascalName}`, from)[0]}`]));
-const DEFAULT_CONSUMER = [{ name: 'default', pascalName: 'Default' }];
+/** The default consumers: `default`, and `mcp` (the MCP server's, on by default). */
+const DEFAULT_CONSUMERS = [{ name: 'default', pascalName: 'Default' }, { name: 'mcp', pascalName: 'Mcp' }];
 
 const alarmsIn = (from: Synthesized) => ofType(from.resources, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
 const alarms = () => alarmsIn(s);
@@ -89,7 +90,7 @@ describe('queues', () => {
   it('every queue is encrypted, refuses plain HTTP, and has a DLQ unless it is one', () => {
     const queues = ofType(s.resources, 'AWS::SQS::Queue');
     const dlqIds = new Set(queues.map(([, q]) => refId(q.Properties['RedrivePolicy']?.deadLetterTargetArn)).filter(Boolean));
-    assert.equal(queues.length, 2 * (tools.length + 1), 'a queue and a DLQ per tool, and for the default consumer');
+    assert.equal(queues.length, 2 * (tools.length + 2), 'a queue and a DLQ per tool, and for the default and mcp consumers');
     for (const [id, queue] of queues) {
       assert.equal(queue.Properties['SqsManagedSseEnabled'], true, `${id} encrypted`);
       assert.ok(dlqIds.has(id) || queue.Properties['RedrivePolicy'], `${id} has a DLQ or is one`);
@@ -150,14 +151,14 @@ describe('queues', () => {
     for (const key of ['ReplyDeadLetterQueueUrlAgents', 'ReplyQueueUrlDefault', 'ReplyDeadLetterQueueUrlDefault']) {
       assert.deepEqual(allowsOn(fromOutput(key, two)[0]), [], key);
     }
-    assert.equal(ofType(two.resources, 'AWS::SQS::Queue').length, 2 * (tools.length + 2));
+    assert.equal(ofType(two.resources, 'AWS::SQS::Queue').length, 2 * (tools.length + 3), 'default, agents and mcp');
   });
 });
 
 describe('functions', () => {
   it('each function: Rust on provided.al2023 (arm64), its own role and its own log group with retention', () => {
     const functions = ofType(s.resources, 'AWS::Lambda::Function');
-    assert.equal(functions.length, tools.length + 2, 'a worker per tool, the dispatcher and the sweeper');
+    assert.equal(functions.length, tools.length + 4, 'a worker per tool, the dispatcher, the sweeper, the MCP server and its reply settler');
     const roles = new Set<string>();
     const logGroups = new Set<string>();
     for (const [id, fn] of functions) {
@@ -187,7 +188,7 @@ describe('functions', () => {
       assert.deepEqual(env.ASYNCTOOLS_TABLE, { Ref: fromOutput('TaskTableName')[0] });
       assert.equal(env.ASYNCTOOLS_TOOL, tool.name);
       assert.deepEqual(env.ASYNCTOOLS_WORK_QUEUE, { Ref: fromOutput(`WorkQueueUrl${tool.pascalName}`)[0] });
-      assert.deepEqual(resolveJsonEnv(env.ASYNCTOOLS_REPLY_QUEUES), urlsOf('ReplyQueueUrl', DEFAULT_CONSUMER));
+      assert.deepEqual(resolveJsonEnv(env.ASYNCTOOLS_REPLY_QUEUES), urlsOf('ReplyQueueUrl', DEFAULT_CONSUMERS));
     }
   });
 
@@ -203,7 +204,7 @@ describe('functions', () => {
 
   it('each worker reads its own queue: batch size, max concurrency, ReportBatchItemFailures', () => {
     const mappings = ofType(s.resources, 'AWS::Lambda::EventSourceMapping');
-    assert.equal(mappings.length, tools.length);
+    assert.equal(mappings.length, tools.length + 1, 'a worker per tool, and the MCP reply settler (mcp.test.ts)');
     for (const tool of tools) {
       const [fnId] = workerOf(tool.name);
       const [queueId] = fromOutput(`WorkQueueUrl${tool.pascalName}`);
@@ -226,11 +227,12 @@ describe('functions', () => {
     assert.deepEqual(env.ASYNCTOOLS_TABLE, { Ref: fromOutput('TaskTableName')[0] });
     assert.equal(env.ASYNCTOOLS_TASK_TTL_DAYS, '7');
     assert.deepEqual(resolveJsonEnv(env.ASYNCTOOLS_WORK_QUEUES), urlsOf('WorkQueueUrl', tools));
-    assert.deepEqual(resolveJsonEnv(env.ASYNCTOOLS_REPLY_QUEUES), urlsOf('ReplyQueueUrl', DEFAULT_CONSUMER));
+    assert.deepEqual(resolveJsonEnv(env.ASYNCTOOLS_REPLY_QUEUES), urlsOf('ReplyQueueUrl', DEFAULT_CONSUMERS));
     assert.equal(fn.Properties['ReservedConcurrentExecutions'], 100);
 
-    const urls = ofType(s.resources, 'AWS::Lambda::Url');
+    const urls = ofType(s.resources, 'AWS::Lambda::Url').filter(([, u]) => refId(u.Properties['TargetFunctionArn']) === fnId);
     assert.equal(urls.length, 1);
+    assert.equal(urls[0]![1].Properties['InvokeMode'], undefined, 'buffered (the MCP server streams, mcp.test.ts)');
     assert.equal(urls[0]![1].Properties['AuthType'], 'AWS_IAM');
     assert.deepEqual(urls[0]![1].Properties['TargetFunctionArn'], { 'Fn::GetAtt': [fnId, 'Arn'] });
     assert.equal(refId(out('DispatcherUrl')), urls[0]![0]);
@@ -264,7 +266,7 @@ describe('functions', () => {
     assert.equal(env.ASYNCTOOLS_SWEEP_OLDER_THAN_S, '60');
     assert.equal(env.ASYNCTOOLS_STACK_NAME, 'AsyncTools');
     assert.deepEqual(resolveJsonEnv(env.ASYNCTOOLS_WORK_QUEUES), urlsOf('WorkQueueUrl', tools));
-    assert.deepEqual(resolveJsonEnv(env.ASYNCTOOLS_REPLY_QUEUES), urlsOf('ReplyQueueUrl', DEFAULT_CONSUMER));
+    assert.deepEqual(resolveJsonEnv(env.ASYNCTOOLS_REPLY_QUEUES), urlsOf('ReplyQueueUrl', DEFAULT_CONSUMERS));
 
     const [ruleId, rule] = single(ofType(s.resources, 'AWS::Events::Rule'), 'EventBridge rule');
     assert.equal(rule.Properties['ScheduleExpression'], 'rate(1 minute)');
@@ -290,7 +292,7 @@ describe('functions', () => {
 describe('operations', () => {
   it('alarm when any DLQ holds a message', () => {
     const dlqKeys = Object.keys(s.outputs).filter((k) => k.includes('DeadLetterQueueUrl'));
-    assert.equal(dlqKeys.length, tools.length + 1);
+    assert.equal(dlqKeys.length, tools.length + 2, 'per tool, and for the default and mcp consumers');
     for (const key of dlqKeys) {
       const found = alarmsOn('ApproximateNumberOfMessagesVisible', 'QueueName', fromOutput(key)[0]);
       assert.equal(found.length, 1, key);
@@ -307,11 +309,14 @@ describe('operations', () => {
     }
   });
 
-  it('alarms on errors of every function and throttles of the dispatcher and workers, all notifying the alarm topic', () => {
+  it('alarms on errors of every function and throttles of the dispatcher, MCP server and workers, all notifying the alarm topic', () => {
+    // The sweeper (reserved concurrency 1, one run a minute) and the MCP reply settler (maximum
+    // concurrency 2 on its event source) are throttled by design.
     const [sweeperId] = sweeper();
+    const [settlerId] = functionWithEnv('ASYNCTOOLS_CONSUMER', 'mcp')[0]!;
     for (const [fnId] of ofType(s.resources, 'AWS::Lambda::Function')) {
       assert.equal(alarmsOn('Errors', 'FunctionName', fnId).length, 1, `${fnId} errors`);
-      assert.equal(alarmsOn('Throttles', 'FunctionName', fnId).length, fnId === sweeperId ? 0 : 1, `${fnId} throttles`);
+      assert.equal(alarmsOn('Throttles', 'FunctionName', fnId).length, [sweeperId, settlerId].includes(fnId) ? 0 : 1, `${fnId} throttles`);
     }
     const topic = refId(out('AlarmTopicArn'));
     assert.equal(s.resources[topic!]?.Type, 'AWS::SNS::Topic');
@@ -321,7 +326,7 @@ describe('operations', () => {
       const expected = alarm['MetricName'] === 'OldestOpenTaskAgeSeconds' ? 'breaching' : 'notBreaching';
       assert.equal(alarm['TreatMissingData'], expected, alarm['MetricName']);
     }
-    assert.equal(alarms().length, 3 + 4 * tools.length + 1 + 2, 'dispatcher 3, per tool 4, per consumer 1, sweeper 2');
+    assert.equal(alarms().length, 3 + 4 * tools.length + 2 + 2 + 3 + 1, 'dispatcher 3, per tool 4, per consumer 1 (default, mcp), sweeper 2, MCP server 3, reply settler 1');
   });
 
   it('dispatcher: alarm on any Function URL 5xx answer in 5 minutes', () => {
@@ -388,27 +393,32 @@ describe('outputs', () => {
     const expected = [
       'TaskTableName', 'DispatcherUrl', 'DispatcherArn', 'SweeperArn', 'Consumers',
       ...tools.flatMap((t) => [`WorkQueueUrl${t.pascalName}`, `DeadLetterQueueUrl${t.pascalName}`]),
-      'ReplyQueueUrlDefault', 'ReplyDeadLetterQueueUrlDefault',
+      'ReplyQueueUrlDefault', 'ReplyDeadLetterQueueUrlDefault', 'ReplyQueueUrlMcp', 'ReplyDeadLetterQueueUrlMcp',
+      'McpUrl', 'McpFunctionArn',
       'Region', 'AlarmTopicArn',
     ];
     assert.deepEqual(Object.keys(s.outputs).sort(), expected.sort());
     assert.deepEqual(['WorkQueueUrlSentiment', 'WorkQueueUrlResearch', 'WorkQueueUrlSynthetic'].filter((k) => !(k in s.outputs)), []);
     assert.equal(s.stack.stackName, 'AsyncTools');
-    assert.equal(s.outputs.Consumers?.Value, 'default');
+    assert.equal(s.outputs.Consumers?.Value, 'default,mcp');
   });
 
   it('a reply queue and its DLQ per consumer, named in PascalCase', () => {
     const three = synth({ context: { consumers: 'default, agents,batch-jobs' } });
     const keys = Object.keys(three.outputs).filter((k) => k.startsWith('Reply')).sort();
     assert.deepEqual(keys, [
-      'ReplyDeadLetterQueueUrlAgents', 'ReplyDeadLetterQueueUrlBatchJobs', 'ReplyDeadLetterQueueUrlDefault',
-      'ReplyQueueUrlAgents', 'ReplyQueueUrlBatchJobs', 'ReplyQueueUrlDefault',
+      'ReplyDeadLetterQueueUrlAgents', 'ReplyDeadLetterQueueUrlBatchJobs', 'ReplyDeadLetterQueueUrlDefault', 'ReplyDeadLetterQueueUrlMcp',
+      'ReplyQueueUrlAgents', 'ReplyQueueUrlBatchJobs', 'ReplyQueueUrlDefault', 'ReplyQueueUrlMcp',
     ]);
-    const names = [{ name: 'default', pascalName: 'Default' }, { name: 'agents', pascalName: 'Agents' }, { name: 'batch-jobs', pascalName: 'BatchJobs' }];
+    assert.equal(three.outputs.Consumers?.Value, 'default,agents,batch-jobs,mcp', 'mcp is appended');
+    const names = [
+      { name: 'default', pascalName: 'Default' }, { name: 'agents', pascalName: 'Agents' }, { name: 'batch-jobs', pascalName: 'BatchJobs' },
+      { name: 'mcp', pascalName: 'Mcp' },
+    ];
     for (const [id, fn] of [dispatcher(three), sweeper(three)]) {
       assert.deepEqual(resolveJsonEnv(fn.Properties['Environment'].Variables.ASYNCTOOLS_REPLY_QUEUES), urlsOf('ReplyQueueUrl', names, three), id);
     }
-    assert.equal(alarmsIn(three).length, 3 + 4 * tools.length + 3 + 2);
+    assert.equal(alarmsIn(three).length, 3 + 4 * tools.length + 4 + 2 + 3 + 1);
   });
 
   it('each output holds the right kind of value', () => {

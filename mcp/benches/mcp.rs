@@ -7,13 +7,13 @@
 
 use hdrhistogram::Histogram;
 use mcp::{HttpOptions, Runtime, RuntimeOptions};
-use rmcp::ServiceExt;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientConfig, GetTaskParams,
     Implementation, JsonObject, TaskStatus,
 };
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{ClientServiceExt, ServiceExt};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,6 +53,21 @@ async fn connect(url: &str) -> Client {
     .expect("connect")
 }
 
+async fn connect_stateless(url: &str) -> Client {
+    ClientConfig::new(
+        ClientCapabilities::builder().enable_tasks().build(),
+        Implementation::new("asynctools-mcp-bench", "0"),
+    )
+    .serve_with_lifecycle(
+        StreamableHttpClientTransport::from_uri(url.to_string()),
+        rmcp::ClientLifecycleMode::Discover {
+            preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+        },
+    )
+    .await
+    .expect("connect (2026-07-28)")
+}
+
 fn arguments(value: serde_json::Value) -> JsonObject {
     value.as_object().cloned().unwrap_or_default()
 }
@@ -89,25 +104,30 @@ async fn main() {
         .expect("listen");
     let url = server.url.clone();
 
-    // 1. Latency, sequential.
-    let client = connect(&url).await;
+    // 1. Latency, sequential: a legacy session client (which also gets each task's status pushed
+    //    on its session stream) and a 2026-07-28 client (stateless: nothing pushed).
+    let session = connect(&url).await;
+    let stateless = connect_stateless(&url).await;
     let args = arguments(json!({"text": "fast and reliable"}));
-    for _ in 0..warm_up {
-        call_task(&client, "sentiment", &args).await;
+    for (name, client) in [("session", &session), ("2026-07-28", &stateless)] {
+        for _ in 0..warm_up {
+            call_task(client, "sentiment", &args).await;
+        }
+        let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+        for _ in 0..latency_calls {
+            let started = Instant::now();
+            call_task(client, "sentiment", &args).await;
+            latency.record(started.elapsed().as_nanos() as u64).unwrap();
+        }
+        println!(
+            "tools/call -> task reply, {name} client, {latency_calls} sequential calls: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            micros(&latency, 0.5) / 1000.0,
+            micros(&latency, 0.99) / 1000.0,
+            latency.max() as f64 / 1e6,
+        );
     }
-    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-    for _ in 0..latency_calls {
-        let started = Instant::now();
-        call_task(&client, "sentiment", &args).await;
-        latency.record(started.elapsed().as_nanos() as u64).unwrap();
-    }
-    println!(
-        "tools/call -> task reply, {latency_calls} sequential calls: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-        micros(&latency, 0.5) / 1000.0,
-        micros(&latency, 0.99) / 1000.0,
-        latency.max() as f64 / 1e6,
-    );
-    client.cancel().await.ok();
+    session.cancel().await.ok();
+    stateless.cancel().await.ok();
 
     // 2. 1,000 concurrent task calls from 50 clients.
     let mut clients = Vec::new();

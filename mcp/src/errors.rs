@@ -45,3 +45,16 @@ pub fn lookup(task_id: &str, e: PipelineError) -> McpError {
         pipeline(e)
     }
 }
+
+/// A blocking call that outlived the server's wait limit (a Lambda invocation's lifetime): the
+/// task keeps running, and the error says how to get its result.
+pub fn still_working(task_id: &str, waited_s: u64) -> McpError {
+    McpError::internal_error(
+        format!(
+            "task {task_id} is still working after {waited_s} s, longer than this server waits \
+             for a blocking call; it keeps running: call with the tasks extension and poll \
+             tasks/get {task_id}"
+        ),
+        Some(json!({ "taskId": task_id, "status": "working" })),
+    )
+}

@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod demo;
 pub mod errors;
 pub mod identity;
+pub mod lambda;
 pub mod runtime;
 pub mod schemas;
 pub mod server;

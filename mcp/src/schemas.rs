@@ -1,33 +1,17 @@
-//! Input JSON Schemas of the catalog's tools, as `tools/list` publishes them.
-//!
-//! They live here until the catalog (`workers/tools.toml`) carries them; `tests/schemas.rs` checks
-//! that each schema accepts exactly what the tool's own `check_arguments` accepts.
+//! Input JSON Schemas of the catalog's tools, as `tools/list` publishes them. They are written in
+//! the catalog (`workers/tools.toml`, `input_schema`); `tests/schemas.rs` checks that each built-in
+//! tool's schema accepts exactly what the tool's own `check_arguments` accepts.
 
 use rmcp::model::JsonObject;
 use std::sync::Arc;
+use workers::catalog::ToolSpec;
 
-/// `(tool, schema JSON)`, embedded so the binary needs no files at run time.
-const SCHEMAS: &[(&str, &str)] = &[
-    ("sentiment", include_str!("../schemas/sentiment.json")),
-    ("research", include_str!("../schemas/research.json")),
-    ("synthetic", include_str!("../schemas/synthetic.json")),
-];
-
-/// The schema of `tool`, if one is written down.
-pub fn input_schema(tool: &str) -> Option<Arc<JsonObject>> {
-    let (_, text) = SCHEMAS.iter().find(|(name, _)| *name == tool)?;
-    // The files are part of the build and a test parses each: a bad one fails the tests, not here.
-    serde_json::from_str::<JsonObject>(text).ok().map(Arc::new)
-}
-
-/// For a catalog tool without a written schema: any object (the dispatcher still checks).
-pub fn any_object() -> Arc<JsonObject> {
-    let mut schema = JsonObject::new();
-    schema.insert("type".into(), "object".into());
-    Arc::new(schema)
-}
-
-/// The tools that have a schema (tests iterate over them).
-pub fn tools_with_schemas() -> impl Iterator<Item = &'static str> {
-    SCHEMAS.iter().map(|(name, _)| *name)
+/// The tool's schema; for a tool whose catalog entry has none, any object (the tool's own argument
+/// check still refuses bad input when the call is submitted).
+pub fn input_schema(spec: &ToolSpec) -> Arc<JsonObject> {
+    Arc::new(spec.input_schema.clone().unwrap_or_else(|| {
+        let mut schema = JsonObject::new();
+        schema.insert("type".into(), "object".into());
+        schema
+    }))
 }

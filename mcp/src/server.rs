@@ -36,6 +36,12 @@ pub struct Settings {
     /// Whether the transport keeps one connection per client (stdio), so statuses can be pushed
     /// to any client; over HTTP only legacy sessions keep one.
     pub persistent_connection: bool,
+    /// Whether anything pushes statuses at all: false where no result pump runs (the stateless
+    /// Lambda function), so no connection is remembered for pushes that never come.
+    pub push_statuses: bool,
+    /// How long a blocking call waits before answering that its task is still working (the
+    /// task keeps running). `None`: as long as the task takes.
+    pub max_wait: Option<Duration>,
 }
 
 impl Settings {
@@ -50,6 +56,8 @@ impl Settings {
             },
             progress_every: Duration::from_secs(1),
             persistent_connection: false,
+            push_statuses: true,
+            max_wait: None,
         }
     }
 
@@ -58,6 +66,9 @@ impl Settings {
         workers::protocol::check_conversation_id(&self.conversation_id)?;
         if self.timing.ttl_ms == 0 {
             return Err(InputError::new("ttl", "must be positive"));
+        }
+        if self.max_wait.is_some_and(|w| w.is_zero()) {
+            return Err(InputError::new("max_wait", "must be positive when set"));
         }
         Ok(())
     }
@@ -90,9 +101,11 @@ impl FrontDoor {
             .tools()
             .iter()
             .map(|spec| {
-                let schema = crate::schemas::input_schema(&spec.name)
-                    .unwrap_or_else(crate::schemas::any_object);
-                Tool::new(spec.name.clone(), spec.description.clone(), schema)
+                Tool::new(
+                    spec.name.clone(),
+                    spec.description.clone(),
+                    crate::schemas::input_schema(spec),
+                )
             })
             .collect();
         Ok(FrontDoor {
@@ -191,6 +204,11 @@ impl FrontDoor {
             if record.status.is_terminal() {
                 break Ok(record);
             }
+            if let Some(limit) = self.inner.settings.max_wait
+                && started.elapsed() >= limit
+            {
+                break Err(errors::still_working(task_id, limit.as_secs()));
+            }
             if let Some(token) = &progress_token
                 && tokio::time::Instant::now() >= next_progress
             {
@@ -208,11 +226,14 @@ impl FrontDoor {
             }
             let until_progress =
                 next_progress.saturating_duration_since(tokio::time::Instant::now());
-            let nap = if progress_token.is_some() {
+            let mut nap = if progress_token.is_some() {
                 poll.min(until_progress)
             } else {
                 poll
             };
+            if let Some(limit) = self.inner.settings.max_wait {
+                nap = nap.min(limit.saturating_sub(started.elapsed()));
+            }
             tokio::select! {
                 _ = waiter.changed() => {}
                 () = tokio::time::sleep(nap) => poll = (poll * 2).min(Duration::from_secs(1)),
@@ -272,10 +293,11 @@ impl ServerHandler for FrontDoor {
         // The task is in the table and on its queue before the reply (`submit` returns after both).
         let ack = self.submit(&caller, &request).await?;
         if declares_tasks {
-            let keeps_connection = self.inner.settings.persistent_connection
-                || context
-                    .protocol_version()
-                    .is_some_and(|v| v.has_initialize());
+            let keeps_connection = self.inner.settings.push_statuses
+                && (self.inner.settings.persistent_connection
+                    || context
+                        .protocol_version()
+                        .is_some_and(|v| v.has_initialize()));
             if keeps_connection {
                 self.inner.hub.watch(&ack.task_id, context.peer.clone());
             }

@@ -3,6 +3,7 @@
 use crate::server::FrontDoor;
 use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +20,8 @@ pub struct HttpOptions {
     pub max_request_body_bytes: usize,
     /// `Host` header values accepted (DNS-rebinding protection); loopback names by default.
     pub allowed_hosts: Vec<String>,
+    /// Serve as the Lambda function does ([`stateless_router`]): no sessions, JSON replies.
+    pub stateless: bool,
 }
 
 impl HttpOptions {
@@ -27,6 +30,7 @@ impl HttpOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             max_request_body_bytes: MAX_REQUEST_BODY_BYTES,
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            stateless: false,
         }
     }
 }
@@ -61,22 +65,26 @@ impl RunningServer {
 
 pub async fn serve_http(door: FrontDoor, options: HttpOptions) -> std::io::Result<RunningServer> {
     let cancel = CancellationToken::new();
-    let config = StreamableHttpServerConfig::default()
-        .with_allowed_hosts(options.allowed_hosts.clone())
-        .with_max_request_body_bytes(options.max_request_body_bytes)
-        .with_cancellation_token(cancel.child_token());
-    let service = StreamableHttpService::new(
-        move || Ok(door.clone()),
-        LocalSessionManager::default().into(),
-        config,
-    );
-    let limit = options.max_request_body_bytes;
-    let router =
-        axum::Router::new()
-            .nest_service(MCP_PATH, service)
-            .layer(axum::middleware::from_fn(move |request, next| {
-                crate::compat::guard(limit, request, next)
-            }));
+    let router = if options.stateless {
+        let config = stateless_config(options.max_request_body_bytes)
+            .with_allowed_hosts(options.allowed_hosts.clone())
+            .with_cancellation_token(cancel.child_token());
+        stateless_app(door, config, options.max_request_body_bytes)
+    } else {
+        let config = StreamableHttpServerConfig::default()
+            .with_allowed_hosts(options.allowed_hosts.clone())
+            .with_max_request_body_bytes(options.max_request_body_bytes)
+            .with_cancellation_token(cancel.child_token());
+        let service = StreamableHttpService::new(
+            move || Ok(door.clone()),
+            LocalSessionManager::default().into(),
+            config,
+        );
+        guarded(
+            axum::Router::new().nest_service(MCP_PATH, service),
+            options.max_request_body_bytes,
+        )
+    };
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     let local_addr = listener.local_addr()?;
     let stopped = cancel.clone();
@@ -91,6 +99,47 @@ pub async fn serve_http(door: FrontDoor, options: HttpOptions) -> std::io::Resul
         cancel,
         join,
     })
+}
+
+/// `router` (the MCP service at [`MCP_PATH`]) behind the request guard (malformed bodies, size
+/// limit).
+fn guarded(router: axum::Router, max_request_body_bytes: usize) -> axum::Router {
+    router.layer(axum::middleware::from_fn(move |request, next| {
+        crate::compat::guard(max_request_body_bytes, request, next)
+    }))
+}
+
+/// A stateless server for a runtime that keeps nothing between requests (a Lambda function):
+/// no sessions (legacy clients' `initialize` is answered per request, so only clients of protocol
+/// 2026-07-28, which send their capabilities with every request, get tasks), plain JSON replies
+/// where nothing is streamed, and any `Host` (the Function URL's name is not known to the
+/// function, and SigV4 authentication, not the host name, is what keeps other sites' pages out).
+pub fn stateless_router(door: FrontDoor, max_request_body_bytes: usize) -> axum::Router {
+    let config = stateless_config(max_request_body_bytes).disable_allowed_hosts();
+    stateless_app(door, config, max_request_body_bytes)
+}
+
+fn stateless_config(max_request_body_bytes: usize) -> StreamableHttpServerConfig {
+    StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_max_request_body_bytes(max_request_body_bytes)
+}
+
+fn stateless_app(
+    door: FrontDoor,
+    config: StreamableHttpServerConfig,
+    max_request_body_bytes: usize,
+) -> axum::Router {
+    let service = StreamableHttpService::new(
+        move || Ok(door.clone()),
+        std::sync::Arc::new(NeverSessionManager::default()),
+        config,
+    );
+    guarded(
+        axum::Router::new().nest_service(MCP_PATH, service),
+        max_request_body_bytes,
+    )
 }
 
 /// Serves one client on standard input and output until it closes them.

@@ -76,3 +76,15 @@ async fn fastmcp_flow_on_moto() {
     check_store(&stack, &report).await;
     stack.stop().await;
 }
+
+/// The deployed (Lambda) shape: no sessions, no pushes. FastMCP must still get its tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fastmcp_flow_against_the_stateless_server() {
+    let Some(python) = common::python_or_skip("fastmcp_flow_against_the_stateless_server") else {
+        return;
+    };
+    let stack = common::memory_stack_stateless().await;
+    let report = run_flow(&stack, &python).await;
+    check_store(&stack, &report).await;
+    stack.stop().await;
+}

@@ -92,7 +92,8 @@ fn cases(arguments: &[(&str, &str)]) -> Vec<Value> {
 }
 
 fn agree(tool: &str, arguments: &[(&str, &str)]) -> (usize, usize) {
-    let schema = Value::Object((*mcp::schemas::input_schema(tool).expect("a schema")).clone());
+    let spec = workers::Catalog::embedded().get(tool).unwrap();
+    let schema = Value::Object(spec.input_schema.clone().expect("a schema in tools.toml"));
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
     let tools = ToolBox::builtin();
     let implementation = tools.get(tool).unwrap();
@@ -139,15 +140,18 @@ fn synthetic_schema_agrees_with_its_checks() {
 }
 
 #[test]
-fn every_catalog_tool_has_a_schema() {
-    for tool in workers::Catalog::embedded().names() {
-        let schema = mcp::schemas::input_schema(tool)
-            .unwrap_or_else(|| panic!("{tool} has no schema in mcp/schemas/"));
-        assert_eq!(schema["type"], "object");
-        assert_eq!(schema["additionalProperties"], false);
+fn every_catalog_tool_publishes_its_catalog_schema() {
+    for spec in workers::Catalog::embedded().tools() {
+        let written = spec
+            .input_schema
+            .clone()
+            .unwrap_or_else(|| panic!("{} has no input_schema in workers/tools.toml", spec.name));
+        assert_eq!(written["additionalProperties"], false, "{}", spec.name);
+        let published = mcp::schemas::input_schema(spec);
+        assert_eq!(
+            *published, written,
+            "{}: tools/list publishes the catalog's schema",
+            spec.name
+        );
     }
-    assert_eq!(
-        mcp::schemas::tools_with_schemas().count(),
-        workers::Catalog::embedded().names().len()
-    );
 }

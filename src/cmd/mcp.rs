@@ -51,6 +51,14 @@ pub struct ServeArgs {
     /// Lambda adapter); requests without it are refused. Default: everyone is --principal.
     #[arg(long, value_name = "HEADER")]
     principal_header: Option<String>,
+    /// Serve exactly as the deployed Lambda function does: no sessions and no pushed statuses
+    /// (clients of protocol 2026-07-28 get tasks and poll; legacy clients' calls block).
+    #[arg(long, conflicts_with = "stdio")]
+    stateless: bool,
+    /// Answer a blocking call whose task runs longer than this with "still working" (the task
+    /// keeps running), as the Lambda function does before its own timeout. Default: wait.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    max_wait: Option<Duration>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -92,6 +100,8 @@ async fn serve(args: ServeArgs) -> CmdResult {
     options.settings.consumer = args.consumer.clone();
     options.settings.timing.ttl_ms = args.ttl.as_millis().min(u128::from(u64::MAX)) as u64;
     options.settings.timing.poll_interval_ms = args.poll_interval.as_millis().max(1) as u64;
+    options.settings.push_statuses = !args.stateless;
+    options.settings.max_wait = args.max_wait;
     if let Some(header) = &args.principal_header {
         let name = http_header(header)?;
         options.principals = mcp::Principals::TrustedHeader(name);
@@ -108,6 +118,7 @@ async fn serve(args: ServeArgs) -> CmdResult {
         let mut http = mcp::HttpOptions::loopback(args.listen.port());
         http.listen = args.listen;
         http.allowed_hosts.extend(args.allow_hosts.iter().cloned());
+        http.stateless = args.stateless;
         let server = mcp::serve_http(runtime.door.clone(), http)
             .await
             .map_err(|e| CmdError::runtime(anyhow!("listening on {}: {e}", args.listen)))?;

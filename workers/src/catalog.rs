@@ -22,6 +22,8 @@ const MAX_RECEIVE_COUNT: RangeInclusive<u32> = 5..=100;
 const RECOVERY_S: RangeInclusive<u32> = 5..=900;
 pub const DEFAULT_RECOVERY_S: u32 = 30;
 const MAX_NAME_CHARS: usize = 32;
+/// An input schema is sent in every `tools/list`; this keeps the list (and the catalog) small.
+pub const MAX_INPUT_SCHEMA_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Error)]
 #[error("tool catalog: {0}")]
@@ -41,6 +43,10 @@ pub struct ToolSpec {
     /// hides each message it runs for this long and renews it (and its lease) with a heartbeat.
     #[serde(default = "default_recovery_s")]
     pub recovery_s: u32,
+    /// The JSON Schema of the tool's arguments (MCP's `tools/list` advertises it). Optional: the
+    /// tool's own argument check is what refuses bad input either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 fn default_recovery_s() -> u32 {
@@ -190,11 +196,35 @@ fn check_tool(index: usize, tool: &ToolSpec) -> Result<(), CatalogError> {
             )));
         }
     }
+    if let Some(schema) = &tool.input_schema {
+        check_input_schema(index, name, schema)?;
+    }
     if tool.recovery_s > tool.visibility_timeout_s() {
         return Err(CatalogError(format!(
             "tools[{index}] ({name}): recovery_s = {} is longer than the work queue's visibility timeout ({} s)",
             tool.recovery_s,
             tool.visibility_timeout_s()
+        )));
+    }
+    Ok(())
+}
+
+fn check_input_schema(
+    index: usize,
+    name: &str,
+    schema: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), CatalogError> {
+    let kind = schema.get("type");
+    if kind != Some(&serde_json::Value::from("object")) {
+        return Err(CatalogError(format!(
+            "tools[{index}] ({name}): input_schema.type = {} must be \"object\" (tool arguments are a JSON object)",
+            kind.map_or("(missing)".to_string(), |k| k.to_string())
+        )));
+    }
+    let bytes = serde_json::to_vec(schema).map_or(usize::MAX, |b| b.len());
+    if bytes > MAX_INPUT_SCHEMA_BYTES {
+        return Err(CatalogError(format!(
+            "tools[{index}] ({name}): input_schema is {bytes} bytes as JSON; at most {MAX_INPUT_SCHEMA_BYTES}"
         )));
     }
     Ok(())
@@ -336,12 +366,55 @@ max_receive_count = 5
                 "must be 1..=32",
             ),
             ("version = 1", "version = 2", "version = 2 is not supported"),
+            (
+                "max_receive_count = 5",
+                "max_receive_count = 5\n[tools.input_schema]\ntype = \"array\"",
+                "input_schema.type = \"array\" must be \"object\"",
+            ),
+            (
+                "max_receive_count = 5",
+                "max_receive_count = 5\n[tools.input_schema]\nrequired = [\"q\"]",
+                "input_schema.type = (missing) must be \"object\"",
+            ),
         ];
         for (from, to, expected) in cases {
             let err = broken(from, to);
             assert!(err.contains(expected), "{to}: got {err}");
             assert!(err.starts_with("tool catalog: "), "{err}");
         }
+    }
+
+    #[test]
+    fn input_schemas_are_read_as_json_and_bounded() {
+        let with_schema = ONE.replace(
+            "max_receive_count = 5",
+            "max_receive_count = 5\n[tools.input_schema]\ntype = \"object\"\nrequired = [\"q\"]\n\
+             [tools.input_schema.properties.q]\ntype = \"string\"\nmaxLength = 9",
+        );
+        let catalog = Catalog::parse(&with_schema).unwrap();
+        let schema = catalog.tools()[0].input_schema.clone().unwrap();
+        assert_eq!(
+            serde_json::Value::Object(schema),
+            serde_json::json!({"type": "object", "required": ["q"],
+                "properties": {"q": {"type": "string", "maxLength": 9}}})
+        );
+        let huge = ONE.replace(
+            "max_receive_count = 5",
+            &format!(
+                "max_receive_count = 5\n[tools.input_schema]\ntype = \"object\"\ndescription = \"{}\"",
+                "x".repeat(MAX_INPUT_SCHEMA_BYTES)
+            ),
+        );
+        let err = Catalog::parse(&huge).unwrap_err().to_string();
+        assert!(err.contains("(web-search): input_schema is 16"), "{err}");
+        assert!(err.contains("at most 16384"), "{err}");
+        // Every built-in tool carries one (MCP advertises them).
+        assert!(
+            Catalog::embedded()
+                .tools()
+                .iter()
+                .all(|t| t.input_schema.is_some())
+        );
     }
 
     #[test]

@@ -229,7 +229,9 @@ impl Dispatcher {
     pub async fn get(&self, caller: &Caller, task_id: &str) -> Result<TaskRecord, PipelineError> {
         check_task_id(task_id)?;
         match self.store.get(task_id).await? {
-            Some(record) if caller.owns(&record) => Ok(record),
+            // DynamoDB deletes expired items within days, not at once: past its TTL a task is
+            // gone for its owner too, whether or not the item still exists.
+            Some(record) if caller.owns(&record) && !record.expired(now_ms()) => Ok(record),
             _ => Err(PipelineError::NotFound(task_id.to_string())),
         }
     }

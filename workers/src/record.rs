@@ -120,6 +120,11 @@ pub struct NewTask {
 }
 
 impl TaskRecord {
+    /// Past its TTL (`expires_at`, epoch seconds): gone, even before DynamoDB deletes the item.
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.expires_at.saturating_mul(1000) <= now_ms
+    }
+
     /// A new PENDING task created at `now_ms`, kept `ttl_days` (the table's TTL).
     pub fn pending(task: NewTask, now_ms: u64, ttl_days: u32) -> TaskRecord {
         TaskRecord {

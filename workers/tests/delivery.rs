@@ -2,6 +2,7 @@
 //! exactly once, across restarts; reconcile from the table), the file sink, and the sweeper
 //! (messages lost between a table write and a send are sent again).
 
+#[macro_use]
 mod common;
 
 use async_trait::async_trait;
@@ -638,30 +639,74 @@ fn emf_line_carries_the_three_metrics() {
     check(&busy, 125, 3, 2);
 }
 
-macro_rules! on_every_backend {
-    ($($test:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let h = super::harness(super::Kind::Memory, stringify!($test)).await.unwrap();
-                    super::$test(h).await;
-                }
-            )*
-        }
-        mod moto {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let Some(h) = super::harness(super::Kind::Moto, stringify!($test)).await else { return };
-                    super::$test(h).await;
-                }
-            )*
-        }
+/// The reply settler (the deployed MCP server's router): a result in the table is marked delivered
+/// and its message acknowledged, a redelivered copy too; what it cannot vouch for stays on the
+/// queue as a batch item failure (then the reply DLQ), and a task that is gone is dropped.
+async fn the_reply_settler_marks_delivered_and_keeps_what_it_cannot_settle(h: Harness) {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    use workers::lambda::settle::handle_reply_batch;
+    let ids = finished_tasks(&h.backend, 3).await;
+    let published = drain_raw(&h.backend, DEFAULT_CONSUMER).await;
+    assert_eq!(published.len(), 3);
+    let body = |m: &ResultMessage| serde_json::to_string(m).unwrap();
+    let mut bodies: Vec<(String, String)> = published
+        .iter()
+        .map(|m| (format!("ok-{}", m.task_id), body(m)))
+        .collect();
+    bodies.push(("copy".into(), body(&published[0])));
+    bodies.push(("malformed".into(), "{not json".into()));
+    let mut elsewhere = published[1].clone();
+    elsewhere.reply_to = "mcp".into();
+    bodies.push(("elsewhere".into(), body(&elsewhere)));
+    let mut forged = published[2].clone();
+    forged.owner = bob().principal;
+    bodies.push(("forged".into(), body(&forged)));
+    let mut gone = published[0].clone();
+    gone.task_id = ulid::Ulid::generate().to_string();
+    bodies.push(("gone".into(), body(&gone)));
+    let event = || {
+        let mut event = SqsEvent::default();
+        event.records = bodies
+            .iter()
+            .map(|(id, body)| {
+                let mut m = SqsMessage::default();
+                m.message_id = Some(id.clone());
+                m.body = Some(body.clone());
+                m
+            })
+            .collect();
+        event
     };
+    for round in 0..2 {
+        let response =
+            handle_reply_batch(h.backend.store.as_ref(), DEFAULT_CONSUMER, event()).await;
+        let mut kept: Vec<String> = response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect();
+        kept.sort();
+        assert_eq!(kept, ["elsewhere", "forged", "malformed"], "round {round}");
+        for id in &ids {
+            assert!(
+                get(&h.backend, id).await.delivered,
+                "round {round}: {id} delivered"
+            );
+        }
+    }
+    let d = h
+        .backend
+        .dispatcher(ToolBox::builtin(), DispatcherSettings::default())
+        .unwrap();
+    let left = d
+        .undelivered(&alice(), DEFAULT_CONSUMER, 10, None)
+        .await
+        .unwrap();
+    assert!(left.tasks.is_empty(), "nothing left to reconcile: {left:?}");
 }
 
 on_every_backend!(
+    the_reply_settler_marks_delivered_and_keeps_what_it_cannot_settle,
     each_result_is_handed_over_once_across_a_router_restart,
     two_copies_in_one_batch_are_handed_over_once,
     reconcile_finds_a_result_whose_message_was_lost,

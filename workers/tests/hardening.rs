@@ -1,5 +1,6 @@
 //! Issue 10, point 4: each hardening fix, with a test that fails without it.
 
+#[macro_use]
 mod common;
 
 use async_trait::async_trait;
@@ -534,29 +535,6 @@ async fn a_conversation_id_with_a_colon_lists_through_a_percent_encoded_path() {
         (reply.status, reply.body["task_id"].as_str()),
         (200, Some(task_id.as_str()))
     );
-}
-
-macro_rules! on_every_backend {
-    ($($test:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let h = super::harness(super::Kind::Memory, stringify!($test)).await.unwrap();
-                    super::$test(h).await;
-                }
-            )*
-        }
-        mod moto {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let Some(h) = super::harness(super::Kind::Moto, stringify!($test)).await else { return };
-                    super::$test(h).await;
-                }
-            )*
-        }
-    };
 }
 
 on_every_backend!(

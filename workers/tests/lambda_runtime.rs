@@ -1,4 +1,5 @@
-//! The three Lambda binaries (`worker-lambda`, `dispatcher-lambda`, `sweeper-lambda`) run under
+//! The four Lambda binaries of workers/ (`worker-lambda`, `dispatcher-lambda`, `sweeper-lambda`,
+//! `reply-settler-lambda`) run under
 //! cargo-lambda's Lambda Runtime API emulator against a moto server: the real `lambda_runtime` loop,
 //! the real event JSON deserialization, the environment the stack sets, DynamoDB and SQS through
 //! the SDK (`AWS_ENDPOINT_URL`). See `lambda_runtime/emulator.rs` for how the emulator is run.
@@ -338,6 +339,11 @@ async fn the_lambda_binaries_run_under_the_runtime_api_emulator() {
     );
     sweeper_function(&ctx).await;
     eprintln!("{TEST}: sweeper-lambda checked at {:?}", started.elapsed());
+    reply_settler_function(&ctx).await;
+    eprintln!(
+        "{TEST}: reply-settler-lambda checked at {:?}",
+        started.elapsed()
+    );
     ctx.emulator.stop();
 }
 
@@ -673,4 +679,73 @@ async fn sweeper_function(ctx: &Ctx) {
     assert_eq!(emf["Stack"], ctx.stack.as_str());
     assert_eq!(emf["RequeuedTasks"], report["requeued"]);
     sweeper.stop();
+}
+
+/// The reply settler marks a published result delivered and reports a message it cannot settle.
+async fn reply_settler_function(ctx: &Ctx) {
+    let d = ctx
+        .backend
+        .dispatcher(ToolBox::builtin(), DispatcherSettings::default())
+        .unwrap();
+    let caller = Caller::from_iam_arn(SESSION_1).unwrap();
+    let task = d
+        .submit(
+            &caller,
+            TaskRequest::new("c-settle", "synthetic", json!({"sleep_ms": 60_000})),
+        )
+        .await
+        .unwrap();
+    // Cancelled before any worker took it: the dispatcher publishes the result itself.
+    d.cancel(&caller, &task.task_id).await.unwrap();
+    let malformed = "{\"not\": \"a result\"}";
+    ctx.send(ctx.reply_url(), malformed).await;
+    let about_task = |m: &Message| {
+        ResultMessage::parse(m.body().unwrap_or_default()).is_ok_and(|r| r.task_id == task.task_id)
+    };
+    let received = ctx
+        .receive_until(ctx.reply_url(), |ms| {
+            ms.iter().any(about_task) && !with_body(ms, malformed).is_empty()
+        })
+        .await;
+    let batch: Vec<&Message> = received
+        .iter()
+        .filter(|m| about_task(m) || m.body() == Some(malformed))
+        .collect();
+    let settler = ctx.start(
+        "reply-settler-lambda",
+        env!("CARGO_BIN_EXE_reply-settler-lambda"),
+        &[
+            ("ASYNCTOOLS_TABLE", &ctx.resources.table),
+            ("ASYNCTOOLS_CONSUMER", "default"),
+        ],
+    );
+    let arn = ctx.queue_arn(ctx.reply_url()).await;
+    let response = ctx
+        .emulator
+        .invoke(
+            &settler,
+            "reply-settler-lambda",
+            &events::sqs_batch(&batch, &arn),
+            INVOKE_LIMIT,
+        )
+        .await;
+    assert_eq!(
+        failures(&response),
+        set(&with_body(&received, malformed)),
+        "only the malformed message is kept: {response}"
+    );
+    let record = ctx.record(&task.task_id).await;
+    assert!(record.delivered, "{record:?}");
+    assert_eq!(
+        d.undelivered(&caller, "default", 10, None)
+            .await
+            .unwrap()
+            .tasks
+            .len(),
+        0
+    );
+    for m in &received {
+        ctx.delete(ctx.reply_url(), m).await;
+    }
+    settler.stop();
 }

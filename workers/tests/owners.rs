@@ -165,6 +165,47 @@ fn not_found_shape(e: PipelineError, id: &str) -> String {
 }
 
 #[tokio::test]
+async fn a_task_past_its_ttl_answers_like_a_missing_one_before_dynamodb_deletes_it() {
+    let w = World::new().await;
+    let a = alice();
+    let d = &w.dispatcher;
+    let mut expired = w
+        .backend
+        .store
+        .get(&w.alice_tasks[1])
+        .await
+        .unwrap()
+        .unwrap();
+    expired.task_id = ulid::Ulid::generate().to_string();
+    expired.idempotency_key = None;
+    expired.expires_at = now_ms() / 1000 - 1;
+    w.backend.store.create(&expired).await.unwrap();
+    let id = &expired.task_id;
+    assert!(
+        w.backend.store.get(id).await.unwrap().is_some(),
+        "the item is still stored"
+    );
+    let unknown = ulid::Ulid::generate().to_string();
+    assert_eq!(
+        not_found_shape(d.get(&a, id).await.unwrap_err(), id),
+        not_found_shape(d.get(&a, &unknown).await.unwrap_err(), &unknown)
+    );
+    assert_eq!(
+        not_found_shape(d.cancel(&a, id).await.unwrap_err(), id),
+        not_found_shape(d.cancel(&a, &unknown).await.unwrap_err(), &unknown)
+    );
+    // One second of life left: still there.
+    let mut alive = expired.clone();
+    alive.task_id = ulid::Ulid::generate().to_string();
+    alive.expires_at = now_ms() / 1000 + 2;
+    w.backend.store.create(&alive).await.unwrap();
+    assert_eq!(
+        d.get(&a, &alive.task_id).await.unwrap().task_id,
+        alive.task_id
+    );
+}
+
+#[tokio::test]
 async fn another_owners_task_answers_like_a_missing_one_through_the_dispatcher() {
     let w = World::new().await;
     let (a, b) = (alice(), bob());

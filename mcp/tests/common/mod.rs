@@ -108,13 +108,32 @@ pub async fn moto_stack(test: &str) -> Option<Stack> {
     Some(start(backend, options, Some(moto)).await)
 }
 
+/// A memory stack served as the Lambda function serves: stateless, no pushes.
+pub async fn memory_stack_stateless() -> Stack {
+    let mut options = options(Principals::Fixed(Caller::new(PRINCIPAL).unwrap()));
+    options.settings.push_statuses = false;
+    let backend = Backend::in_memory(Arc::new(Catalog::embedded().clone()));
+    let mut http = HttpOptions::loopback(0);
+    http.stateless = true;
+    start_with(backend, options, None, http).await
+}
+
 async fn start(backend: Backend, options: RuntimeOptions, moto: Option<MotoServer>) -> Stack {
+    start_with(backend, options, moto, HttpOptions::loopback(0)).await
+}
+
+async fn start_with(
+    backend: Backend,
+    options: RuntimeOptions,
+    moto: Option<MotoServer>,
+    http: HttpOptions,
+) -> Stack {
     let principal = match &options.principals {
         Principals::Fixed(caller) => caller.clone(),
         Principals::TrustedHeader(_) => Caller::new(PRINCIPAL).unwrap(),
     };
     let runtime = Runtime::start(backend, options).expect("runtime");
-    let server = mcp::serve_http(runtime.door.clone(), HttpOptions::loopback(0))
+    let server = mcp::serve_http(runtime.door.clone(), http)
         .await
         .expect("listening");
     Stack {

@@ -4,7 +4,7 @@
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
-use workers::aws::{AwsSettings, Resources, sdk_config};
+use workers::aws::{AwsSettings, sdk_config};
 use workers::lambda::env::DispatcherEnv;
 use workers::lambda::http::handle_function_url;
 use workers::{Backend, Catalog, DispatcherSettings, ToolBox};
@@ -16,13 +16,7 @@ async fn main() -> Result<(), Error> {
     let catalog = Arc::new(Catalog::embedded().clone());
     let env = DispatcherEnv::from_env(|k| std::env::var(k).ok(), &catalog)?;
     let sdk = sdk_config(&AwsSettings::function()).await;
-    let resources = Resources {
-        table: env.table.clone(),
-        reply_queue_urls: env.reply_queue_urls.clone(),
-        work_queue_urls: env.work_queue_urls.clone(),
-        ..Resources::default()
-    };
-    let backend = Backend::aws(&sdk, &resources, catalog)?;
+    let backend = Backend::aws(&sdk, &env.resources(), catalog)?;
     let settings = DispatcherSettings {
         task_ttl_days: env.task_ttl_days,
     };

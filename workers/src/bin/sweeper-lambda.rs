@@ -5,7 +5,7 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use std::sync::Arc;
-use workers::aws::{AwsSettings, Resources, sdk_config};
+use workers::aws::{AwsSettings, sdk_config};
 use workers::lambda::env::SweeperEnv;
 use workers::sweeper::{SweepSettings, emf_line, sweep};
 use workers::{Backend, Catalog};
@@ -16,13 +16,7 @@ async fn main() -> Result<(), Error> {
     let catalog = Arc::new(Catalog::embedded().clone());
     let env = SweeperEnv::from_env(|k| std::env::var(k).ok(), &catalog)?;
     let sdk = sdk_config(&AwsSettings::function()).await;
-    let resources = Resources {
-        table: env.table.clone(),
-        reply_queue_urls: env.reply_queue_urls.clone(),
-        work_queue_urls: env.work_queue_urls.clone(),
-        ..Resources::default()
-    };
-    let backend = Arc::new(Backend::aws(&sdk, &resources, catalog)?);
+    let backend = Arc::new(Backend::aws(&sdk, &env.resources(), catalog)?);
     let settings = SweepSettings {
         older_than_ms: env.older_than_s * 1000,
         ..SweepSettings::default()

@@ -32,6 +32,49 @@ pub struct SweeperEnv {
     pub stack_name: String,
 }
 
+/// The reply settler: which consumer's results it settles, in which table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettlerEnv {
+    pub table: String,
+    pub consumer: String,
+}
+
+impl SettlerEnv {
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<SettlerEnv, InputError> {
+        let consumer = required(&get, "ASYNCTOOLS_CONSUMER")?;
+        crate::protocol::check_consumer_name(&consumer)
+            .map_err(|e| InputError::new("ASYNCTOOLS_CONSUMER", e.message))?;
+        Ok(SettlerEnv {
+            table: required(&get, "ASYNCTOOLS_TABLE")?,
+            consumer,
+        })
+    }
+}
+
+impl DispatcherEnv {
+    /// The table and queues this function reaches.
+    pub fn resources(&self) -> crate::aws::Resources {
+        crate::aws::Resources {
+            table: self.table.clone(),
+            reply_queue_urls: self.reply_queue_urls.clone(),
+            work_queue_urls: self.work_queue_urls.clone(),
+            ..crate::aws::Resources::default()
+        }
+    }
+}
+
+impl SweeperEnv {
+    /// The table and queues this function reaches.
+    pub fn resources(&self) -> crate::aws::Resources {
+        crate::aws::Resources {
+            table: self.table.clone(),
+            reply_queue_urls: self.reply_queue_urls.clone(),
+            work_queue_urls: self.work_queue_urls.clone(),
+            ..crate::aws::Resources::default()
+        }
+    }
+}
+
 fn required(get: &impl Fn(&str) -> Option<String>, name: &str) -> Result<String, InputError> {
     get(name)
         .filter(|v| !v.trim().is_empty())

@@ -351,3 +351,30 @@ pub async fn work_queue_is_empty(backend: &Backend, tool: &str) -> bool {
     let d = backend.work_queues[tool].depth().await.unwrap();
     d.visible == 0 && d.in_flight == 0
 }
+
+/// Runs each named `async fn(Harness)` as two tests, `memory::<name>` and `moto::<name>` (the
+/// latter skipped without moto unless ASYNCTOOLS_REQUIRE_MOTO=1). The test file must have
+/// `harness` and `Kind` in scope (`use common::*`).
+#[allow(unused_macros)]
+macro_rules! on_every_backend {
+    ($($test:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let h = super::harness(super::Kind::Memory, stringify!($test)).await.unwrap();
+                    super::$test(h).await;
+                }
+            )*
+        }
+        mod moto {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let Some(h) = super::harness(super::Kind::Moto, stringify!($test)).await else { return };
+                    super::$test(h).await;
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,407 @@
+//! The `mcp-lambda` binary under cargo-lambda's Lambda Runtime API emulator against moto, reached
+//! by rmcp's own client through a loopback stand-in for the Function URL: each HTTP request
+//! becomes a Function URL event (payload 2.0) whose IAM authorizer names the bridge's principal,
+//! exactly as Lambda builds it after checking a SigV4 signature. So this runs the real
+//! `lambda_http` streaming loop, the stateless server, the principal taken from the request
+//! context (a header the client sends is ignored), and the dispatcher on DynamoDB and SQS.
+//!
+//! Needs moto (`make venv`) and cargo-lambda (`make venv-lambda`); skipped without them unless
+//! `ASYNCTOOLS_REQUIRE_MOTO=1` (as `make test` sets).
+
+#[allow(dead_code)]
+#[path = "../../workers/tests/lambda_runtime/emulator.rs"]
+mod emulator;
+
+mod common;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use emulator::Emulator;
+use rmcp::model::ProtocolVersion;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, ErrorCode, GetTaskParams,
+    TaskPayload, TaskStatus,
+};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{ClientLifecycleMode, ClientServiceExt, ServiceError, ServiceExt};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use workers::aws::{AwsSettings, ProvisionOptions, provision, sdk_config};
+use workers::poller::{PoolOptions, WorkerPool};
+use workers::testkit::MotoServer;
+use workers::{Backend, Catalog, ToolBox};
+
+const TEST: &str = "mcp_lambda_runtime";
+const FUNCTION: &str = "mcp-lambda";
+const ACCOUNT: &str = "123456789012";
+const ALICE: &str = "arn:aws:sts::123456789012:assumed-role/AgentRole/alice-session";
+/// The owner a role session gets: the role, so a new session keeps its tasks.
+const ALICE_OWNER: &str = "arn:aws:sts::123456789012:assumed-role/AgentRole";
+const BOB: &str = "arn:aws:sts::123456789012:assumed-role/OtherRole/bob-session";
+/// How long the function lets a blocking call wait (ASYNCTOOLS_MCP_MAX_WAIT_S).
+const MAX_WAIT_S: u64 = 3;
+
+/// A loopback Function URL: HTTP in, a Function URL event to the emulator, the function's
+/// (streamed) response back.
+struct FunctionUrl {
+    url: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FunctionUrl {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+struct Bridge {
+    invoke: String,
+    caller_arn: &'static str,
+    http: reqwest::Client,
+}
+
+async fn function_url(emulator_port: u16, caller_arn: &'static str) -> FunctionUrl {
+    let bridge = Arc::new(Bridge {
+        invoke: format!(
+            "http://127.0.0.1:{emulator_port}/2015-03-31/functions/{FUNCTION}/invocations"
+        ),
+        caller_arn,
+        http: reqwest::Client::new(),
+    });
+    let app = axum::Router::new().fallback(forward).with_state(bridge);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    FunctionUrl { url, server }
+}
+
+async fn forward(State(bridge): State<Arc<Bridge>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body: Bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in &parts.headers {
+        let value = value.to_str().unwrap_or_default();
+        headers
+            .entry(name.as_str().to_string())
+            .and_modify(|v| *v = format!("{v},{value}"))
+            .or_insert_with(|| value.to_string());
+    }
+    let url_id = "mcpurlid0123456789abcdefghijklmn";
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": parts.uri.path(),
+        "rawQueryString": parts.uri.query().unwrap_or(""),
+        "headers": headers,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": url_id,
+            "authorizer": {"iam": {
+                "accessKey": "ASIATESTACCESSKEY",
+                "accountId": ACCOUNT,
+                "callerId": "AROATESTROLEID:session",
+                "userArn": bridge.caller_arn,
+                "userId": "AROATESTROLEID:session",
+            }},
+            "domainName": format!("{url_id}.lambda-url.us-east-1.on.aws"),
+            "domainPrefix": url_id,
+            "http": {
+                "method": parts.method.as_str(),
+                "path": parts.uri.path(),
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "mcp-lambda-test",
+            },
+            "requestId": ulid::Ulid::generate().to_string().to_lowercase(),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "01/Dec/2026:10:00:00 +0000",
+            "timeEpoch": 0,
+        },
+        "body": String::from_utf8_lossy(&body),
+        "isBase64Encoded": false,
+    });
+    let answer = bridge
+        .http
+        .post(&bridge.invoke)
+        .json(&event)
+        .send()
+        .await
+        .expect("invoking the function through the emulator");
+    let mut response = Response::builder().status(answer.status().as_u16());
+    for (name, value) in answer.headers() {
+        let skip = [
+            "transfer-encoding",
+            "content-length",
+            "lambda-runtime-function-response-mode",
+        ];
+        if !skip.contains(&name.as_str()) {
+            response = response.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let bytes = answer.bytes().await.expect("the function's response body");
+    response.body(axum::body::Body::from(bytes)).unwrap()
+}
+
+fn cargo_lambda_or_skip() -> Option<PathBuf> {
+    let found = emulator::find_cargo_lambda();
+    if found.is_none() {
+        let required = std::env::var("ASYNCTOOLS_REQUIRE_MOTO").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "{TEST}: cargo-lambda not found (run `make venv-lambda`); ASYNCTOOLS_REQUIRE_MOTO=1 \
+             makes this a failure"
+        );
+        eprintln!("{TEST}: SKIPPED (no cargo-lambda; run `make venv-lambda`)");
+    }
+    found
+}
+
+fn call(tool: &'static str, arguments: Value) -> CallToolRequestParams {
+    let Value::Object(map) = arguments else {
+        unreachable!()
+    };
+    CallToolRequestParams::new(tool).with_arguments(map)
+}
+
+async fn task_of<S: rmcp::Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+    params: CallToolRequestParams,
+) -> rmcp::model::Task {
+    match client.call_tool_once(params).await.expect("tools/call") {
+        CallToolResponse::Task(created) => created.task,
+        other => panic!("expected a task, got {other:?}"),
+    }
+}
+
+async fn terminal<S: rmcp::Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+    task_id: &str,
+) -> rmcp::model::DetailedTask {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let task = client
+            .peer()
+            .get_task(GetTaskParams::new(task_id))
+            .await
+            .expect("tasks/get")
+            .task;
+        if task.status().is_terminal() {
+            return task;
+        }
+        assert!(Instant::now() < deadline, "task {task_id} did not finish");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A client of protocol 2026-07-28, which carries its capabilities in every request: the only kind
+/// a stateless server can serve tasks to (a legacy `initialize` session's capabilities are gone
+/// by the next request, so its calls block). `principal_header` is sent as the trusted header.
+async fn stateless_client(
+    url: &str,
+    principal_header: Option<&str>,
+) -> RunningService<RoleClient, rmcp::model::ClientConfig> {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_string());
+    if let Some(value) = principal_header {
+        config = config.custom_headers(HashMap::from([(
+            http::HeaderName::from_static(common::PRINCIPAL_HEADER),
+            http::HeaderValue::from_str(value).unwrap(),
+        )]));
+    }
+    common::tasks_client_config()
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_config(config),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("a 2026-07-28 client connects")
+}
+
+fn code<T: std::fmt::Debug>(result: Result<T, ServiceError>) -> (ErrorCode, String) {
+    match result {
+        Err(ServiceError::McpError(e)) => (e.code, e.message.to_string()),
+        other => panic!("expected a JSON-RPC error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_mcp_function_serves_rmcp_clients_under_the_lambda_runtime() {
+    let Some(cargo_lambda) = cargo_lambda_or_skip() else {
+        return;
+    };
+    let Some(moto) = MotoServer::start_or_skip(TEST) else {
+        return;
+    };
+    let logs =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{TEST}-{}", ulid::Ulid::generate()));
+    std::fs::create_dir_all(&logs).unwrap();
+    let catalog = Arc::new(Catalog::embedded().clone());
+    let sdk = sdk_config(&AwsSettings::emulator(&moto.endpoint)).await;
+    let options = ProvisionOptions {
+        work_visibility_timeout_s: Some(5),
+        consumers: vec!["default".into(), "mcp".into()],
+        ..ProvisionOptions::new("McpLambda")
+    };
+    let resources = provision(&sdk, &catalog, &options).await.unwrap();
+    let backend = Backend::aws(&sdk, &resources, catalog).unwrap();
+    // The tools run here (the stack's worker functions are checked in workers/tests).
+    let mut pool_options = PoolOptions::new("mcp-lambda-test");
+    pool_options.wait = Duration::from_millis(200);
+    let names: Vec<String> = backend
+        .catalog
+        .names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let pool = WorkerPool::start(&backend, &ToolBox::builtin(), &names, &pool_options).unwrap();
+
+    let emulator = Emulator::start(&cargo_lambda, &logs, Duration::from_secs(60));
+    let home = logs.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    // Exactly what the stack sets (cdk/lib/mcp-server.ts), plus the SDK's endpoint and test keys.
+    let env: Vec<(String, String)> = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("HOME", home.to_string_lossy().into_owned()),
+        ("ASYNCTOOLS_TABLE", resources.table.clone()),
+        (
+            "ASYNCTOOLS_WORK_QUEUES",
+            serde_json::to_string(&resources.work_queue_urls).unwrap(),
+        ),
+        (
+            "ASYNCTOOLS_REPLY_QUEUES",
+            serde_json::to_string(&resources.reply_queue_urls).unwrap(),
+        ),
+        ("ASYNCTOOLS_TASK_TTL_DAYS", "7".into()),
+        ("ASYNCTOOLS_MCP_CONSUMER", "mcp".into()),
+        ("ASYNCTOOLS_MCP_MAX_WAIT_S", MAX_WAIT_S.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let function = emulator.function(
+        FUNCTION,
+        &PathBuf::from(env!("CARGO_BIN_EXE_mcp-lambda")),
+        &env,
+        &logs,
+    );
+    let alice_url = function_url(emulator.port, ALICE).await;
+    let bob_url = function_url(emulator.port, BOB).await;
+
+    // Alice's client also sends a principal header naming Bob: the function must ignore it.
+    let alice = stateless_client(&alice_url.url, Some(BOB)).await;
+    let tools = alice.list_all_tools().await.expect("tools/list");
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(names, ["sentiment", "research", "synthetic"]);
+    assert_eq!(tools[0].input_schema["required"], json!(["text"]));
+
+    let sent = Instant::now();
+    let research = task_of(
+        &alice,
+        call("research", json!({"topic": "lambda", "latency_ms": 3000})),
+    )
+    .await;
+    eprintln!("{TEST}: research acknowledged in {:?}", sent.elapsed());
+    assert_eq!(research.status, TaskStatus::Working);
+    let sentiment = task_of(&alice, call("sentiment", json!({"text": "I love it"}))).await;
+    let fast = terminal(&alice, &sentiment.task_id).await;
+    let TaskPayload::Completed { result } = &fast.payload else {
+        panic!("sentiment: {fast:?}")
+    };
+    assert_eq!(result["structuredContent"]["sentiment"], "positive");
+    let still = alice
+        .peer()
+        .get_task(GetTaskParams::new(research.task_id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        still.task.status(),
+        TaskStatus::Working,
+        "the slow call is still running"
+    );
+
+    // Stored as Alice's role (the IAM principal, not the header), for the `mcp` consumer.
+    let record = backend.store.get(&research.task_id).await.unwrap().unwrap();
+    assert_eq!(record.owner, ALICE_OWNER);
+    assert_eq!(record.reply_to, "mcp");
+
+    // Bob's client does not see Alice's task.
+    let bob = stateless_client(&bob_url.url, None).await;
+    let (code_seen, _) = code(
+        bob.peer()
+            .get_task(GetTaskParams::new(research.task_id.clone()))
+            .await,
+    );
+    assert_eq!(code_seen, ErrorCode::INVALID_PARAMS);
+    let (code_seen, _) = code(
+        bob.peer()
+            .cancel_task(CancelTaskParams::new(research.task_id.clone()))
+            .await,
+    );
+    assert_eq!(code_seen, ErrorCode::INVALID_PARAMS);
+
+    let slow = terminal(&alice, &research.task_id).await;
+    assert_eq!(slow.status(), TaskStatus::Completed);
+
+    // Cancel a 20 s call: it ends cancelled.
+    let long = task_of(&alice, call("synthetic", json!({"sleep_ms": 20_000}))).await;
+    alice
+        .peer()
+        .cancel_task(CancelTaskParams::new(long.task_id.clone()))
+        .await
+        .expect("tasks/cancel");
+    assert_eq!(
+        terminal(&alice, &long.task_id).await.status(),
+        TaskStatus::Cancelled
+    );
+
+    // A client without the extension blocks until the result (the function polls the table)...
+    // (a legacy `initialize` client: the stateless function serves it the synchronous fallback)
+    let plain = ()
+        .serve(StreamableHttpClientTransport::from_uri(
+            alice_url.url.clone(),
+        ))
+        .await
+        .expect("a plain client connects");
+    let result = plain
+        .call_tool(call("sentiment", json!({"text": "awful"})))
+        .await
+        .expect("blocking tools/call");
+    assert_eq!(result.structured_content.unwrap()["sentiment"], "negative");
+    // ...or, past the function's wait limit, is told the task is still working (it keeps running).
+    let started = Instant::now();
+    let (code_seen, message) = code(
+        plain
+            .call_tool(call("synthetic", json!({"sleep_ms": 6_000})))
+            .await,
+    );
+    assert_eq!(code_seen, ErrorCode::INTERNAL_ERROR);
+    assert!(message.contains("still working after 3 s"), "{message}");
+    assert!(started.elapsed() >= Duration::from_secs(MAX_WAIT_S));
+
+    for client in [alice, bob] {
+        client.cancel().await.unwrap();
+    }
+    plain.cancel().await.unwrap();
+    drop((alice_url, bob_url));
+    drop(function);
+    emulator.stop();
+    pool.stop().await;
+    let _ = std::fs::remove_dir_all(&logs);
+}
