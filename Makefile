@@ -10,7 +10,7 @@ OUT       ?= out/$(basename $(notdir $(SCENARIO)))
 CARGO     ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help run test test-rust test-cdk bench fmt lint chromium venv venv-lambda synth deploy local clean
+.PHONY: help run test test-rust test-cdk bench fmt lint chromium venv venv-lambda synth deploy local tools-demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -23,7 +23,7 @@ test: venv test-rust test-cdk lint ## install what the tests need, then run ever
 	@echo "make test: all passed"
 
 test-rust: venv venv-lambda chromium
-	PATH="$(VENV_BIN):$$PATH" ASYNCTOOLS_REQUIRE_MOTO=1 ASYNCTOOLS_REQUIRE_CHROMIUM=1 $(CARGO) test --workspace --all-targets --features asynctools/fault-injection
+	PATH="$(VENV_BIN):$$PATH" ASYNCTOOLS_REQUIRE_MOTO=1 ASYNCTOOLS_REQUIRE_CHROMIUM=1 $(CARGO) test --workspace --all-targets --no-fail-fast --features asynctools/fault-injection
 	$(CARGO) test --workspace --doc
 
 test-cdk: ## the CDK app's tests (npm ci on first use)
@@ -59,6 +59,9 @@ synth: venv-lambda ## synthesize the CDK stack offline (builds the Rust function
 
 deploy: venv-lambda ## deploy the stack to YOUR AWS account (needs credentials and `cdk bootstrap`)
 	$(MAKE) -C cdk deploy VENV_BIN=$(VENV_BIN)
+
+tools-demo: venv-lambda ## your own tools: a Lambda function and an HTTP service as async tools, locally
+	PATH="$(VENV_BIN):$$PATH" scripts/tools-demo.sh
 
 local: venv ## start moto on 127.0.0.1 and create the stack's tables and queues on it
 	PATH="$(VENV_BIN):$$PATH" scripts/local-stack.sh

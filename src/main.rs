@@ -33,6 +33,9 @@ enum Command {
     /// Serve the tools over the Model Context Protocol (tasks extension), or demo it.
     #[command(subcommand)]
     Mcp(cmd::mcp::McpCommand),
+    /// Your own tools: `tools new NAME` writes a new Rust tool's boilerplate.
+    #[command(subcommand)]
+    Tools(cmd::tools::ToolsCommand),
     #[command(flatten)]
     Pipeline(cmd::pipeline::PipelineCommand),
 }
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Live(args) => cmd::live::live(args),
         Command::Calibrate(args) => cmd::live::calibrate(args),
         Command::Mcp(c) => cmd::mcp::run(c),
+        Command::Tools(c) => cmd::tools::run(c),
         Command::Pipeline(c) => cmd::pipeline::run(c),
     };
     match result {

@@ -8,6 +8,9 @@
 //   -c dispatcherReservedConcurrency=N   1..=1000, default 100
 //   -c mcp=false                         no MCP server, reply settler or `mcp` consumer (default true)
 //   -c mcpReservedConcurrency=N          1..=1000, default 50
+//   -c toolTargets='{"tool": {"url": "https://..."}}'
+//                                        this stage's function / url / auth_secret of `lambda`
+//                                        and `http` tools, over the catalog's
 // ASYNCTOOLS_SKIP_BUNDLING=1 synthesizes without building the Rust functions (template checks
 // only: such a cloud assembly must never be deployed).
 import { createApp } from '../lib/app';

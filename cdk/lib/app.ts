@@ -12,6 +12,7 @@ import {
   parseReservedConcurrency,
   RESERVED_CONCURRENCY_KEY,
 } from './context';
+import { parseToolTargets, TOOL_TARGETS_KEY } from './tool-targets';
 
 export const STACK_ID = 'AsyncTools';
 
@@ -33,7 +34,7 @@ export interface CreateAppOptions {
   readonly skipBundling?: boolean;
   /**
    * Extra context, as `-c key=value` would give. Read from it: `dev`, `alarmEmail`, `consumers`,
-   * `dispatcherReservedConcurrency`, `mcp`, `mcpReservedConcurrency`.
+   * `dispatcherReservedConcurrency`, `mcp`, `mcpReservedConcurrency`, `toolTargets`.
    */
   readonly context?: Record<string, unknown>;
   /** Overrides of the stack props (tests pass a temporary catalog). */
@@ -62,6 +63,8 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: As
     MCP_RESERVED_CONCURRENCY_KEY,
     DEFAULT_MCP_RESERVED_CONCURRENCY,
   );
+  // Checked against the catalog by the stack, which loads it.
+  const toolTargets = parseToolTargets(app.node.tryGetContext(TOOL_TARGETS_KEY));
   const stack = new AsyncToolsStack(app, STACK_ID, {
     dev,
     alarmEmail,
@@ -69,6 +72,7 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: As
     dispatcherReservedConcurrency,
     mcp,
     mcpReservedConcurrency,
+    toolTargets,
     ...options.stackProps,
   });
   return { app, stack };

@@ -1,7 +1,8 @@
 // The AsyncTools stack: task table, per-tool queues and workers, per-consumer reply queues, the
 // dispatcher, the sweeper, the MCP server (unless `-c mcp=false`), alarms and dashboard. Everything
 // per tool comes from the catalog (adding a [[tools]] entry to workers/tools.toml adds its resources
-// with no change here), everything per consumer from the `consumers` context.
+// with no change here), everything per consumer from the `consumers` context. A `lambda` or `http`
+// tool's target comes from the catalog, or from the stage's `toolTargets` context.
 import * as path from 'node:path';
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -10,16 +11,17 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { AlarmTopic } from './alarm-topic';
 import { Alarms } from './alarms';
-import { type Catalog, loadCatalog } from './catalog';
+import { type Catalog, loadCatalog, type ToolSpec } from './catalog';
 import { type Consumer, DEFAULT_CONSUMERS, MCP_CONSUMER, withMcpConsumer } from './consumers';
 import { DEFAULT_DISPATCHER_RESERVED_CONCURRENCY, DEFAULT_MCP_RESERVED_CONCURRENCY } from './context';
 import { OpsDashboard } from './dashboard';
 import { Dispatcher } from './dispatcher';
-import { checkEnvironmentSize, QUEUE_MAP_CARRIERS } from './env-size';
+import { checkEnvironmentSize, checkWorkerEnvironmentSize, QUEUE_MAP_CARRIERS } from './env-size';
 import { McpServer, SETTLER_VISIBILITY_TIMEOUT } from './mcp-server';
 import { ReplyQueues } from './reply-queues';
 import { Sweeper } from './sweeper';
 import { TaskTable } from './task-table';
+import { applyToolTargets, type ToolTargets } from './tool-targets';
 import { ToolWorker } from './tool-worker';
 
 /** The cdk/ directory: relative paths in the props are resolved against it, not the cwd. */
@@ -55,10 +57,18 @@ export interface AsyncToolsStackProps extends StackProps {
   readonly mcp?: boolean;
   /** @default 50 */
   readonly mcpReservedConcurrency?: number;
+  /**
+   * This stage's `function` / `url` / `auth_secret` per tool, over the catalog's (lib/tool-targets.ts).
+   * @default none: the catalog's values
+   */
+  readonly toolTargets?: ToolTargets;
 }
 
 export class AsyncToolsStack extends Stack {
+  /** The catalog as loaded. */
   readonly catalog: Catalog;
+  /** The catalog's tools with this stage's `toolTargets` applied: what the workers call. */
+  readonly tools: readonly ToolSpec[];
 
   constructor(scope: Construct, id: string, props: AsyncToolsStackProps = {}) {
     super(scope, id, {
@@ -68,6 +78,7 @@ export class AsyncToolsStack extends Stack {
       ...props,
     });
     this.catalog = loadCatalog(path.resolve(CDK_ROOT, props.catalogPath ?? '../workers/tools.toml'));
+    this.tools = applyToolTargets(this.catalog.tools, props.toolTargets ?? new Map());
     const manifestPath = path.resolve(CDK_ROOT, props.workersManifestPath ?? '../workers/Cargo.toml');
     const dev = props.dev ?? false;
     const mcp = props.mcp ?? true;
@@ -77,6 +88,7 @@ export class AsyncToolsStack extends Stack {
       consumers.map((c) => c.name),
       mcp ? [...QUEUE_MAP_CARRIERS, 'MCP server'] : QUEUE_MAP_CARRIERS,
     );
+    for (const tool of this.tools) checkWorkerEnvironmentSize(tool, consumers.map((c) => c.name));
     const common = {
       manifestPath,
       // Graviton (arm64): 20% cheaper per GB-second than x86_64, and these functions mostly wait
@@ -98,7 +110,7 @@ export class AsyncToolsStack extends Stack {
       visibilityTimeouts: mcp ? new Map([[MCP_CONSUMER, SETTLER_VISIBILITY_TIMEOUT]]) : undefined,
     });
 
-    const tools = this.catalog.tools.map(
+    const tools = this.tools.map(
       (tool) => new ToolWorker(this, `Tool${tool.pascalName}`, { ...common, tool, table, replyQueues, alarms }),
     );
     const workQueues = new Map(tools.map((t) => [t.tool.name, t.workQueue]));

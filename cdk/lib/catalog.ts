@@ -6,10 +6,32 @@ import { parse, TomlError } from 'smol-toml';
 
 export const CATALOG_VERSION = 1;
 
+/**
+ * How a tool runs. `builtin`: code in the Rust worker binary (the default when `kind` is absent).
+ * `lambda`: the worker invokes an existing Lambda function (`function`). `http`: the worker calls an
+ * existing HTTPS endpoint (`url`, optionally `auth_secret`, `max_attempts`). Every kind gets the
+ * same queue, DLQ, worker function and alarms.
+ */
+export const TOOL_KINDS = ['builtin', 'lambda', 'http'] as const;
+export type ToolKind = (typeof TOOL_KINDS)[number];
+
 /** One `[[tools]]` entry. Units are in the names: seconds (`_s`) and megabytes (`_mb`). */
 export interface ToolSpec {
   readonly name: string;
   readonly description: string;
+  readonly kind: ToolKind;
+  /**
+   * kind = "lambda": the function to invoke, a name (in the stack's account and region) or an ARN
+   * (optionally qualified by a version or alias). The catalog's value, unless the stage's
+   * `toolTargets` context overrides it (see lib/tool-targets.ts). Undefined for other kinds.
+   */
+  readonly function?: string;
+  /** kind = "http": the endpoint (https://, or http:// on a loopback host). Undefined for other kinds. */
+  readonly url?: string;
+  /** kind = "http", optional: the Secrets Manager secret (name or ARN) holding the endpoint's credential. */
+  readonly authSecret?: string;
+  /** kind = "http": attempts per call, 1..=5 (default 3). Undefined for other kinds. */
+  readonly maxAttempts?: number;
   readonly timeoutS: number;
   readonly memoryMb: number;
   readonly batchSize: number;
@@ -53,6 +75,33 @@ export const RECOVERY_S = {
 } as const;
 
 export const NAME_PATTERN = /^[a-z0-9-]{1,32}$/;
+
+/** `function`: a Lambda function name (in the stack's account and region)... */
+export const FUNCTION_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** ...or a function ARN, with an optional qualifier (a version or an alias). */
+export const FUNCTION_ARN_PATTERN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]{1,128})?$/;
+/** `auth_secret`: a Secrets Manager secret name (in the stack's account and region)... */
+export const SECRET_NAME_PATTERN = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+/** ...or a secret ARN, given in full (with the 6 characters Secrets Manager appends to the name). */
+export const SECRET_ARN_PATTERN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+/** `url`: at most this many characters. */
+export const MAX_URL_LENGTH = 2048;
+/** `url`: the hosts http:// is allowed for (local testing); any other host needs https://. */
+export const LOOPBACK_HOSTS: readonly string[] = ['127.0.0.1', 'localhost', '[::1]'];
+/** The optional `max_attempts` of an `http` tool. */
+export const MAX_ATTEMPTS = { min: 1, max: 5, default: 3, why: 'attempts of one HTTP call, the first included' } as const;
+
+/**
+ * The keys that belong to one kind only, and that kind. A key on another kind is a problem (it
+ * would be silently ignored otherwise, and a tool that looks like it calls a service would not).
+ */
+export const KIND_ONLY_KEYS = {
+  function: 'lambda',
+  url: 'http',
+  auth_secret: 'http',
+  max_attempts: 'http',
+} as const satisfies Record<string, ToolKind>;
+type KindOnlyKey = keyof typeof KIND_ONLY_KEYS;
 
 /** A catalog the stack refuses; the message lists every problem, each with file, tool and field. */
 export class CatalogError extends Error {
@@ -134,11 +183,13 @@ export function parseCatalog(text: string, path: string): Catalog {
     }
     const recoveryS = checkRecovery(entry['recovery_s'], ints.timeout_s, label, problems);
     checkInputSchema(entry['input_schema'], label, problems);
-    if (problems.length > before) return;
+    const target = checkKind(entry, label, problems);
+    if (problems.length > before || target === undefined) return;
 
     tools.push({
       name: name as string,
       description: description as string,
+      ...target,
       timeoutS: ints.timeout_s,
       memoryMb: ints.memory_mb,
       batchSize: ints.batch_size,
@@ -163,6 +214,110 @@ export function parseCatalog(text: string, path: string): Catalog {
 
   if (problems.length > 0) throw new CatalogError(path, problems);
   return { path, version: CATALOG_VERSION, tools };
+}
+
+/** What `kind` decides, as ToolSpec fields. */
+type KindFields = Pick<ToolSpec, 'kind' | 'function' | 'url' | 'authSecret' | 'maxAttempts'>;
+
+/**
+ * `kind` and the keys that belong to one kind (`function`, `url`, `auth_secret`, `max_attempts`).
+ * Pushes a problem per mistake and returns undefined when there is any.
+ */
+function checkKind(entry: Record<string, unknown>, label: string, problems: string[]): KindFields | undefined {
+  const before = problems.length;
+  const rawKind = entry['kind'] ?? 'builtin';
+  const kind = TOOL_KINDS.find((k) => k === rawKind);
+  if (kind === undefined) {
+    problems.push(`${label}: kind = ${show(rawKind)} is not one of ${TOOL_KINDS.map((k) => `"${k}"`).join(', ')}`);
+  }
+  // A key of another kind is one problem; its value is not checked as well. With an unknown kind,
+  // the values present are still checked.
+  const present = (key: KindOnlyKey): boolean => {
+    if (entry[key] === undefined) return false;
+    if (kind !== undefined && KIND_ONLY_KEYS[key] !== kind) {
+      problems.push(`${label}: ${key} is only for kind = "${KIND_ONLY_KEYS[key]}" (this tool is kind = "${kind}")`);
+      return false;
+    }
+    return true;
+  };
+  const check = (key: KindOnlyKey, problem: (value: unknown) => string | undefined): void => {
+    if (!present(key)) return;
+    const p = problem(entry[key]);
+    if (p !== undefined) problems.push(`${label}: ${p}`);
+  };
+  check('function', functionProblem);
+  check('url', urlProblem);
+  check('auth_secret', authSecretProblem);
+  check('max_attempts', (value) => {
+    const { min, max, why } = MAX_ATTEMPTS;
+    return typeof value !== 'bigint' || value < BigInt(min) || value > BigInt(max)
+      ? `max_attempts = ${show(value)} is not an integer in ${min}..=${max} (${why})`
+      : undefined;
+  });
+  if (kind === 'lambda' && entry['function'] === undefined) {
+    problems.push(`${label}: function is missing (kind = "lambda" invokes a Lambda function: its name or ARN)`);
+  }
+  if (kind === 'http' && entry['url'] === undefined) {
+    problems.push(`${label}: url is missing (kind = "http" calls an endpoint: its https:// URL)`);
+  }
+  if (kind === undefined || problems.length > before) return undefined;
+
+  switch (kind) {
+    case 'builtin':
+      return { kind };
+    case 'lambda':
+      return { kind, function: entry['function'] as string };
+    case 'http':
+      return {
+        kind,
+        url: entry['url'] as string,
+        ...(entry['auth_secret'] === undefined ? {} : { authSecret: entry['auth_secret'] as string }),
+        maxAttempts: entry['max_attempts'] === undefined ? MAX_ATTEMPTS.default : Number(entry['max_attempts']),
+      };
+  }
+}
+
+/**
+ * Why `value` is not a valid `function` (a problem starting with the key), or undefined. Shared
+ * with the `toolTargets` context, which takes the same values.
+ */
+export function functionProblem(value: unknown): string | undefined {
+  if (typeof value === 'string' && (FUNCTION_NAME_PATTERN.test(value) || FUNCTION_ARN_PATTERN.test(value))) return undefined;
+  return (
+    `function = ${show(value)} is not a Lambda function name (1 to 64 letters, digits, '-' and '_') ` +
+    'or function ARN (arn:aws:lambda:<region>:<account>:function:<name>, optionally :<version or alias>)'
+  );
+}
+
+/** Why `value` is not a valid `url`, or undefined. */
+export function urlProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string') return `url = ${show(value)} is not a string`;
+  // Not echoed: the point is that it is too long.
+  if (value.length > MAX_URL_LENGTH) return `url is ${value.length} characters long; at most ${MAX_URL_LENGTH}`;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `url = ${show(value)} is not a URL`;
+  }
+  // Credentials in the URL would sit in the worker's environment in plain text.
+  if (url.username !== '' || url.password !== '') {
+    return 'url must not carry credentials (user:password@): use auth_secret';
+  }
+  const loopback = LOOPBACK_HOSTS.includes(url.hostname);
+  if (url.hostname === '' || !(url.protocol === 'https:' || (url.protocol === 'http:' && loopback))) {
+    return `url = ${show(value)} must be https://<host>... (http:// only for a loopback host: ${LOOPBACK_HOSTS.join(', ')})`;
+  }
+  return undefined;
+}
+
+/** Why `value` is not a valid `auth_secret`, or undefined. */
+export function authSecretProblem(value: unknown): string | undefined {
+  if (typeof value === 'string' && (SECRET_NAME_PATTERN.test(value) || SECRET_ARN_PATTERN.test(value))) return undefined;
+  return (
+    `auth_secret = ${show(value)} is not a Secrets Manager secret name (1 to 512 of letters, digits and /_+=.@-) ` +
+    'or secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)'
+  );
 }
 
 /** `recovery_s`, or its default; pushes a problem (and returns NaN) when it is out of bounds. */

@@ -126,3 +126,42 @@ export function grantsOf(s: Synthesized, fnId: string): Record<string, string[]>
   }
   return grants;
 }
+
+/**
+ * A catalog with every kind of tool: a builtin (`echo`), a lambda tool by name (`word-count`) and
+ * by qualified ARN (`summarize`), an http tool with an auth secret (`geocode`) and one without
+ * (`weather`).
+ */
+export const ALL_KINDS = {
+  wordCountFunction: 'word-count',
+  summarizeFunction: 'arn:aws:lambda:eu-west-1:123456789012:function:summarizer:prod',
+  geocodeUrl: 'https://geo.example.com/lookup',
+  geocodeSecret: 'geocode/api-key',
+  weatherUrl: 'https://weather.example.com/v1/now?units=metric',
+} as const;
+
+export function allKindsCatalogToml(): string {
+  return [
+    'version = 1',
+    toolToml({ name: 'echo', kind: 'builtin' }),
+    toolToml({ name: 'word-count', kind: 'lambda', function: ALL_KINDS.wordCountFunction, memory_mb: 128, batch_size: 1, max_concurrency: 10 }),
+    toolToml({ name: 'summarize', kind: 'lambda', function: ALL_KINDS.summarizeFunction, timeout_s: 120 }),
+    toolToml({ name: 'geocode', kind: 'http', url: ALL_KINDS.geocodeUrl, auth_secret: ALL_KINDS.geocodeSecret, max_attempts: 3 }),
+    toolToml({ name: 'weather', kind: 'http', url: ALL_KINDS.weatherUrl }),
+  ].join('');
+}
+
+/** `arn:${Partition}:<service>:${Region}:${Account}:<resource>` as Stack.formatArn renders it. */
+export function stackArn(service: string, resource: string): unknown {
+  return {
+    'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:${service}:`, { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:${resource}`]],
+  };
+}
+
+/** The worker function of a tool (by its ASYNCTOOLS_TOOL). */
+export function workerOf(s: Synthesized, tool: string): [string, Resource] {
+  return single(
+    ofType(s.resources, 'AWS::Lambda::Function').filter(([, f]) => f.Properties['Environment']?.Variables?.ASYNCTOOLS_TOOL === tool),
+    `worker function of ${tool}`,
+  );
+}

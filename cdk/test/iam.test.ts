@@ -3,7 +3,20 @@
 // is not on the allow-list below. Then checks the exact grants of each kind of function.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { grantsOf, ofType, outputId, type Resource, synth, type Synthesized } from './helpers';
+import {
+  ALL_KINDS,
+  allKindsCatalogToml,
+  grantsOf,
+  ofType,
+  outputId,
+  type Resource,
+  roleStatements,
+  stackArn,
+  synth,
+  type Synthesized,
+  workerOf,
+  writeCatalog,
+} from './helpers';
 
 /**
  * The only places a `*` resource is allowed, each because the AWS API has nothing narrower.
@@ -13,6 +26,12 @@ const STAR_RESOURCE_ALLOWED: Record<string, string> = {
   // In a KMS key policy, Resource "*" means "this key"; a key policy cannot name any other resource.
   'AWS::KMS::Key': 'key policy: "*" is the key itself',
 };
+
+/**
+ * The one `?` wildcard allowed in a resource: the 6 random characters Secrets Manager appends to a
+ * secret's name in its ARN (`...:secret:<name>-??????`), which make a name's ARN the one secret.
+ */
+const SECRET_SUFFIX = /:secret:[A-Za-z0-9/_+=.@-]+-\?{6}$/;
 
 interface Statement {
   Effect: string;
@@ -59,6 +78,8 @@ export function policyProblems(resources: Record<string, Resource>): { problems:
         if (st.Effect === 'Allow' && strings(st.Principal).includes('*')) problems.push(`${where}: Allow to Principal "*"`);
         const wildcard = strings(st.Resource).some((r) => r.includes('*'));
         if (wildcard && !(resource.Type in STAR_RESOURCE_ALLOWED)) problems.push(`${where}: "*" in Resource`);
+        // `?` matches one character: allowed only as a Secrets Manager ARN's random suffix.
+        if (strings(st.Resource).some((r) => r.includes('?') && !SECRET_SUFFIX.test(r))) problems.push(`${where}: "?" in Resource`);
       }
     }
   }
@@ -87,6 +108,10 @@ describe('IAM policies', () => {
     assert.match(policyProblems(bad('AWS::IAM::ManagedPolicy', {})).problems[0] ?? '', /a managed policy/);
     assert.match(policyProblems(bad('AWS::SQS::QueuePolicy', doc({ Principal: { AWS: '*' } }))).problems[0] ?? '', /Principal "\*"/);
     assert.deepEqual(policyProblems(bad('AWS::KMS::Key', { KeyPolicy: { Statement: [{ Effect: 'Allow', Action: 'kms:Decrypt', Resource: '*' }] } })).problems, []);
+    assert.match(policyProblems(bad('AWS::IAM::Policy', doc({ Resource: 'arn:aws:lambda:eu-west-1:123456789012:function:word-count?' }))).problems[0] ?? '', /"\?" in Resource/);
+    assert.match(policyProblems(bad('AWS::IAM::Policy', doc({ Resource: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:a?b-??????' }))).problems[0] ?? '', /"\?" in Resource/);
+    assert.match(policyProblems(bad('AWS::IAM::Policy', doc({ Resource: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:a-?????' }))).problems[0] ?? '', /"\?" in Resource/);
+    assert.deepEqual(policyProblems(bad('AWS::IAM::Policy', doc({ Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':secret:prod/geocode-??????']] } }))).problems, []);
   });
 });
 
@@ -186,6 +211,90 @@ describe('exact grants of each function', () => {
       if (actions.includes('dynamodb:Query')) {
         assert.ok(![st.Resource].flat().some((r) => JSON.stringify(r) === table), `Query on the base table: ${JSON.stringify(st)}`);
       }
+    }
+  });
+});
+
+describe('exact grants of lambda and http tool workers', () => {
+  // Every kind, and two consumers: the extra grant comes on top of a builtin worker's.
+  let s: Synthesized;
+  before(() => {
+    s = synth({ stackProps: { catalogPath: writeCatalog(allKindsCatalogToml()) }, context: { consumers: 'default,agents' } });
+  });
+  const builtinGrants = (tool: string) => ({
+    TaskTableName: ITEMS,
+    [`WorkQueueUrl${s.stack.tools.find((t) => t.name === tool)!.pascalName}`]: CONSUME,
+    ReplyQueueUrlDefault: SEND,
+    ReplyQueueUrlAgents: SEND,
+    ReplyQueueUrlMcp: SEND,
+    'own log group': LOGS,
+  });
+  const isTargetAction = (action: unknown) => /^(lambda|secretsmanager):/.test(String(action));
+  /** The Lambda and Secrets Manager actions a function's role is allowed, by resource. */
+  const targetGrants = (fnId: string) =>
+    Object.fromEntries(
+      Object.entries(grantsOf(s, fnId))
+        .map(([resource, actions]) => [resource, actions.filter(isTargetAction)] as const)
+        .filter(([, actions]) => actions.length > 0),
+    );
+
+  it('the IAM walker covers the new roles and finds nothing wrong', () => {
+    const { problems, statements } = policyProblems(s.resources);
+    assert.deepEqual(problems, []);
+    const all = Object.values(s.resources).flatMap((r) => policyDocuments(r.Properties)).flatMap((d) => d.Statement);
+    assert.ok(statements === all.length && statements >= 30, `${statements} statements`);
+    const targets = all.filter((st) => [st.Action].flat().some(isTargetAction));
+    // word-count and summarize invoke, geocode reads its secret; nothing else (the sweeper's
+    // EventBridge permission is a resource, AWS::Lambda::Permission, not a policy statement).
+    assert.equal(targets.length, 3, JSON.stringify(targets));
+  });
+
+  it('lambda tool by name: exactly one extra statement, lambda:InvokeFunction on that function in the stack\'s account and region', () => {
+    const [fnId] = workerOf(s, 'word-count');
+    assert.deepEqual(grantsOf(s, fnId), {
+      ...builtinGrants('word-count'),
+      [JSON.stringify(stackArn('lambda', `function:${ALL_KINDS.wordCountFunction}`))]: ['lambda:InvokeFunction'],
+    });
+  });
+
+  it('lambda tool by qualified ARN: lambda:InvokeFunction on exactly that ARN (no :*)', () => {
+    const [fnId] = workerOf(s, 'summarize');
+    assert.deepEqual(grantsOf(s, fnId), {
+      ...builtinGrants('summarize'),
+      [JSON.stringify(ALL_KINDS.summarizeFunction)]: ['lambda:InvokeFunction'],
+    });
+  });
+
+  it('one statement per extra grant: one action on one resource', () => {
+    for (const tool of ['word-count', 'summarize', 'geocode']) {
+      const [fnId] = workerOf(s, tool);
+      const extra = (roleStatements(s, fnId) as Statement[]).filter((st) => [st.Action].flat().some(isTargetAction));
+      assert.equal(extra.length, 1, tool);
+      assert.equal([extra[0]!.Action].flat().length, 1, tool);
+      assert.equal([extra[0]!.Resource].flat().length, 1, tool);
+    }
+  });
+
+  it('http tool with a secret: exactly secretsmanager:GetSecretValue on that secret (<name>-??????)', () => {
+    const [fnId] = workerOf(s, 'geocode');
+    assert.deepEqual(grantsOf(s, fnId), {
+      ...builtinGrants('geocode'),
+      [JSON.stringify(stackArn('secretsmanager', `secret:${ALL_KINDS.geocodeSecret}-??????`))]: ['secretsmanager:GetSecretValue'],
+    });
+  });
+
+  it('http tool without a secret and builtin workers: no Lambda or Secrets Manager action, just a builtin worker\'s grants', () => {
+    for (const tool of ['weather', 'echo']) {
+      const [fnId] = workerOf(s, tool);
+      assert.deepEqual(targetGrants(fnId), {}, tool);
+      assert.deepEqual(grantsOf(s, fnId), builtinGrants(tool), tool);
+    }
+  });
+
+  it('the dispatcher, the sweeper, the MCP server and its reply settler: no Lambda or Secrets Manager action', () => {
+    const settler = ofType(s.resources, 'AWS::Lambda::Function').find(([, f]) => f.Properties['Environment'].Variables.ASYNCTOOLS_CONSUMER === 'mcp')![0];
+    for (const fnId of [outputId(s, 'DispatcherArn'), outputId(s, 'SweeperArn'), outputId(s, 'McpFunctionArn'), settler]) {
+      assert.deepEqual(targetGrants(fnId), {}, fnId);
     }
   });
 });

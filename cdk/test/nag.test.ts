@@ -8,11 +8,13 @@ import { Validations } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Template } from 'aws-cdk-lib/assertions';
 import { createApp } from '../lib/app';
-import { synth } from './helpers';
+import { allKindsCatalogToml, synth, writeCatalog } from './helpers';
 
 /**
  * Every acknowledged cdk-nag rule, with the reason a security reviewer reads. Empty: the stack
  * fixes each finding instead (own roles and log groups, SSE, enforceSSL, DLQs, PITR, named GSIs).
+ * The `lambda` and `http` tools' grants name one function or one secret: IAM5 flags only `*`,
+ * and a secret name's `-??????` (its ARN's 6 random characters) is not one.
  */
 const EXPECTED_ACKNOWLEDGEMENTS: { path: string; id: string }[] = [];
 // e.g. { path: 'AsyncTools/Foo', id: 'AwsSolutions::AwsSolutions-IAM5' }
@@ -24,6 +26,18 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     assert.doesNotThrow(() => synth({ context: { dev: 'true', alarmEmail: 'ops@example.com' } }));
     const consumers = { default: null, agents: 'arn:aws:iam::123456789012:role/AgentRole', ci: 'arn:aws:iam::210987654321:root' };
     assert.doesNotThrow(() => synth({ context: { consumers: JSON.stringify(consumers), dispatcherReservedConcurrency: '10' } }));
+  });
+
+  it('passes on a catalog with every kind of tool (builtin, lambda by name and by ARN, http with and without a secret), also with toolTargets', () => {
+    const catalogPath = writeCatalog(allKindsCatalogToml());
+    assert.doesNotThrow(() => synth({ stackProps: { catalogPath } }));
+    const toolTargets = {
+      'word-count': { function: 'arn:aws:lambda:eu-west-1:123456789012:function:word-count' },
+      summarize: { function: 'summarizer' },
+      geocode: { url: 'https://geo.internal.example.com/v2', auth_secret: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/geocode-AbCdEf' },
+      weather: { auth_secret: 'prod/weather' },
+    };
+    assert.doesNotThrow(() => synth({ stackProps: { catalogPath }, context: { toolTargets: JSON.stringify(toolTargets) } }));
   });
 
   it('is really on: an unencrypted queue without a DLQ fails the synth', () => {
@@ -40,8 +54,8 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     }
   });
 
-  it('acknowledges only the listed rules, each with a reason', () => {
-    const { stack } = synth();
+  it('acknowledges only the listed rules, each with a reason (every kind of tool included)', () => {
+    const { stack } = synth({ stackProps: { catalogPath: writeCatalog(allKindsCatalogToml()) } });
     const found = stack.node.findAll().flatMap((c) =>
       c.node.metadata
         .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)

@@ -71,10 +71,13 @@ async fn calibrated_matches(name: &str, sessions: u64, scale: f64, stagger_s: f6
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn research_assistant_calibrated_within_5_percent() {
-    calibrated_matches("research-assistant.toml", 40, 0.03, 1.0).await;
+    // Scale 0.1: a run takes seconds, and scheduling jitter stays a small part of each call.
+    calibrated_matches("research-assistant.toml", 40, 0.1, 1.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_5x4_calibrated_within_5_percent() {
-    calibrated_matches("bench-5x4.toml", 30, 0.02, 6.0).await;
+    // Its async first update is ~2.5 scenario seconds: at scale 0.02 that is 50 ms of wall time,
+    // where a millisecond of scheduling jitter on a busy 2-core machine is already 2%.
+    calibrated_matches("bench-5x4.toml", 30, 0.05, 6.0).await;
 }

@@ -17,6 +17,9 @@ pub struct RuntimeOptions {
     /// Workers for every catalog tool in this process: needed with the memory backend, optional
     /// against AWS (where the stack's Lambda workers run the tools).
     pub local_workers: Option<PoolOptions>,
+    /// The tools' implementations (`ToolBox::for_catalog` for a catalog with Lambda- or
+    /// HTTP-backed tools).
+    pub tools: ToolBox,
 }
 
 impl RuntimeOptions {
@@ -28,6 +31,7 @@ impl RuntimeOptions {
             principals: Principals::Fixed(principal),
             dispatcher,
             local_workers: Some(PoolOptions::new("mcp-local")),
+            tools: ToolBox::builtin(),
         }
     }
 }
@@ -44,7 +48,7 @@ impl Runtime {
     /// Starts the pump (and workers) on the current tokio runtime.
     pub fn start(backend: Backend, options: RuntimeOptions) -> anyhow::Result<Runtime> {
         let dispatcher = backend
-            .dispatcher(ToolBox::builtin(), options.dispatcher.clone())
+            .dispatcher(options.tools.clone(), options.dispatcher.clone())
             .context("building the dispatcher")?;
         let mut settings = options.settings;
         // Never advertise a task for longer than the table keeps it.
@@ -71,7 +75,7 @@ impl Runtime {
                     .collect();
                 Some(WorkerPool::start(
                     &backend,
-                    &ToolBox::builtin(),
+                    &options.tools,
                     &names,
                     pool_options,
                 )?)

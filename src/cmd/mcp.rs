@@ -97,6 +97,7 @@ async fn serve(args: ServeArgs) -> CmdResult {
         aws_backend(&args.backend).await?
     };
     let mut options = mcp::RuntimeOptions::local(caller);
+    options.tools = crate::cmd::pipeline::tool_box(None).await?;
     options.settings.consumer = args.consumer.clone();
     options.settings.timing.ttl_ms = args.ttl.as_millis().min(u128::from(u64::MAX)) as u64;
     options.settings.timing.poll_interval_ms = args.poll_interval.as_millis().max(1) as u64;

@@ -1,11 +1,13 @@
 //! Command implementations. Each parses its arguments, calls a library, and prints.
 
+pub mod export;
 pub mod fit;
 pub mod live;
 pub mod mcp;
 pub mod pipeline;
 pub mod sim;
 pub mod sweep;
+pub mod tools;
 
 /// How a command failed: decides the exit code.
 #[derive(Debug)]

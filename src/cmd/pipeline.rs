@@ -60,6 +60,7 @@ pub enum TasksCommand {
     Stuck(SweepArgs),
     /// Send a task's work message again (or publish its result), or do so for every stuck task.
     Requeue(RequeueArgs),
+    ExportLatencies(super::export::ExportLatenciesArgs),
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -266,6 +267,9 @@ pub fn run(cmd: PipelineCommand) -> CmdResult {
             PipelineCommand::Tasks(TasksCommand::Sweep(args)) => sweep(args).await,
             PipelineCommand::Tasks(TasksCommand::Stuck(args)) => stuck(args).await,
             PipelineCommand::Tasks(TasksCommand::Requeue(args)) => requeue(args).await,
+            PipelineCommand::Tasks(TasksCommand::ExportLatencies(args)) => {
+                super::export::export_latencies(args).await
+            }
             PipelineCommand::Worker(args) => worker(args).await,
             PipelineCommand::Local(LocalCommand::Up(args)) => local_up(args).await,
             PipelineCommand::Demo(args) => demo(args).await,
@@ -295,11 +299,27 @@ fn print_line(value: &impl serde::Serialize) -> CmdResult {
         .map_err(CmdError::runtime)
 }
 
-fn catalog() -> Arc<Catalog> {
-    Arc::new(Catalog::embedded().clone())
+/// The tool catalog compiled in (`workers/tools.toml`), or for trying tools locally without a
+/// rebuild, the file `ASYNCTOOLS_CATALOG` names (the deployed stack always uses the compiled one).
+fn catalog() -> Result<Arc<Catalog>, CmdError> {
+    match std::env::var_os("ASYNCTOOLS_CATALOG").filter(|p| !p.is_empty()) {
+        None => Ok(Arc::new(Catalog::embedded().clone())),
+        Some(path) => {
+            let path = std::path::PathBuf::from(path);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                CmdError::input(anyhow!(
+                    "ASYNCTOOLS_CATALOG: reading {}: {e}",
+                    path.display()
+                ))
+            })?;
+            Catalog::parse(&text)
+                .map(Arc::new)
+                .map_err(|e| CmdError::input(anyhow!("{}: {e}", path.display())))
+        }
+    }
 }
 
-fn memory_only_here(command: &str) -> CmdError {
+pub(crate) fn memory_only_here(command: &str) -> CmdError {
     CmdError::input(anyhow!(
         "`{command}` needs a backend shared between processes, and the memory backend lives inside one \
          process. Use `--backend aws` (locally: `make local`, then `--backend aws --endpoint URL`), or \
@@ -308,7 +328,7 @@ fn memory_only_here(command: &str) -> CmdError {
 }
 
 async fn aws_parts(args: &BackendArgs) -> Result<AwsParts, CmdError> {
-    let catalog = catalog();
+    let catalog = catalog()?;
     let outputs_path = args.outputs.clone().or_else(|| {
         let default = PathBuf::from(DEFAULT_OUTPUTS_FILE);
         default.exists().then_some(default)
@@ -396,7 +416,10 @@ impl Front {
                 FunctionUrlClient::new(&parts.sdk, &url).map_err(CmdError::runtime)?,
             ))),
             None => Ok(Front::Local(
-                Box::new(dispatcher(&parts.backend)?),
+                Box::new(dispatcher(
+                    &parts.backend,
+                    &tool_box(Some(&parts.sdk)).await?,
+                )?),
                 args.caller()?,
             )),
         }
@@ -518,9 +541,18 @@ fn aws_settings(endpoint: Option<String>) -> AwsSettings {
     }
 }
 
-fn dispatcher(backend: &Backend) -> Result<Dispatcher, CmdError> {
+fn dispatcher(backend: &Backend, tools: &ToolBox) -> Result<Dispatcher, CmdError> {
     backend
-        .dispatcher(ToolBox::builtin(), DispatcherSettings::default())
+        .dispatcher(tools.clone(), DispatcherSettings::default())
+        .map_err(CmdError::input)
+}
+
+/// The catalog's tools: the built-in ones and the Lambda- and HTTP-backed ones it names. `sdk`
+/// (the backend's) reaches Lambda and Secrets Manager; without it the default AWS configuration
+/// is loaded when a tool needs one.
+pub(crate) async fn tool_box(sdk: Option<&workers::aws::SdkConfig>) -> Result<ToolBox, CmdError> {
+    ToolBox::for_catalog(&*catalog()?, sdk)
+        .await
         .map_err(CmdError::input)
 }
 
@@ -545,22 +577,22 @@ async fn submit(args: SubmitArgs) -> CmdResult {
     };
     let (front, pool) = match args.backend.backend {
         BackendKind::Memory => {
-            let backend = Backend::in_memory(catalog());
+            let backend = Backend::in_memory(catalog()?);
             // Validate before starting a worker, so bad input fails with the request's own error.
             request
                 .validate(&backend.catalog, workers::clock::now_ms())
                 .map_err(CmdError::input)?;
             let mut options = PoolOptions::new(worker_id(None));
             options.wait = Duration::from_secs(1);
-            let pool = WorkerPool::start(
-                &backend,
-                &ToolBox::builtin(),
-                std::slice::from_ref(&args.tool),
-                &options,
-            )
-            .map_err(CmdError::input)?;
+            let tools = tool_box(None).await?;
+            let pool =
+                WorkerPool::start(&backend, &tools, std::slice::from_ref(&args.tool), &options)
+                    .map_err(CmdError::input)?;
             (
-                Front::Local(Box::new(dispatcher(&backend)?), args.backend.caller()?),
+                Front::Local(
+                    Box::new(dispatcher(&backend, &tools)?),
+                    args.backend.caller()?,
+                ),
                 Some(pool),
             )
         }
@@ -784,7 +816,7 @@ async fn requeue(args: RequeueArgs) -> CmdResult {
 const WATCH_POLL_WAIT: Duration = Duration::from_secs(2);
 
 async fn worker(args: WorkerArgs) -> CmdResult {
-    let catalog = catalog();
+    let catalog = catalog()?;
     let tools: Vec<String> = if args.tools.is_empty() {
         catalog.names().iter().map(|s| s.to_string()).collect()
     } else {
@@ -802,8 +834,9 @@ async fn worker(args: WorkerArgs) -> CmdResult {
     match args.backend.backend {
         BackendKind::Aws => {
             args.backend.caller()?;
-            let backend = aws_backend(&args.backend).await?;
-            let pool = WorkerPool::start(&backend, &ToolBox::builtin(), &tools, &options)
+            let parts = aws_parts(&args.backend).await?;
+            let tool_box = tool_box(Some(&parts.sdk)).await?;
+            let pool = WorkerPool::start(&parts.backend, &tool_box, &tools, &options)
                 .map_err(CmdError::input)?;
             eprintln!(
                 "worker {}: serving {} (Ctrl-C or SIGTERM stops after the current batches)",
@@ -833,16 +866,16 @@ async fn shutdown_signal() -> CmdResult {
 /// The memory worker reads task requests (JSON lines) from stdin, prints each acknowledgement, and
 /// prints results as they land; it exits when stdin is closed and every task has finished.
 async fn memory_worker(tools: Vec<String>, mut options: PoolOptions, caller: Caller) -> CmdResult {
-    let backend = Backend::in_memory(catalog());
+    let backend = Backend::in_memory(catalog()?);
     options.wait = Duration::from_secs(1);
     options.sweep_every = None;
     let mut router = backend
         .router(&caller.principal, DEFAULT_CONSUMER)
         .map_err(CmdError::input)?;
     let mut results = workers::delivery::VecSink::default();
-    let pool = WorkerPool::start(&backend, &ToolBox::builtin(), &tools, &options)
-        .map_err(CmdError::input)?;
-    let dispatcher = dispatcher(&backend)?;
+    let tool_box = tool_box(None).await?;
+    let pool = WorkerPool::start(&backend, &tool_box, &tools, &options).map_err(CmdError::input)?;
+    let dispatcher = dispatcher(&backend, &tool_box)?;
     eprintln!(
         "worker (memory): reading task requests as JSON lines from stdin; results print as they land"
     );
@@ -900,7 +933,7 @@ async fn memory_worker(tools: Vec<String>, mut options: PoolOptions, caller: Cal
 }
 
 async fn local_up(args: LocalUpArgs) -> CmdResult {
-    let catalog = catalog();
+    let catalog = catalog()?;
     let sdk = sdk_config(&AwsSettings::emulator(&args.endpoint)).await;
     let options = ProvisionOptions {
         consumers: args.consumers.clone(),

@@ -24,6 +24,10 @@ pub const DEFAULT_RECOVERY_S: u32 = 30;
 const MAX_NAME_CHARS: usize = 32;
 /// An input schema is sent in every `tools/list`; this keeps the list (and the catalog) small.
 pub const MAX_INPUT_SCHEMA_BYTES: usize = 16 * 1024;
+pub const MAX_URL_CHARS: usize = 2048;
+/// `kind = "http"`: attempts on 429, 5xx and connection errors.
+pub const HTTP_MAX_ATTEMPTS: RangeInclusive<u32> = 1..=5;
+pub const DEFAULT_HTTP_MAX_ATTEMPTS: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Error)]
 #[error("tool catalog: {0}")]
@@ -47,6 +51,53 @@ pub struct ToolSpec {
     /// tool's own argument check is what refuses bad input either way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_schema: Option<serde_json::Map<String, serde_json::Value>>,
+    /// What runs the tool: code in this binary, an existing Lambda function, or an HTTP endpoint.
+    #[serde(default)]
+    pub kind: ToolKind,
+    /// `kind = "lambda"`: the function's name or ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    /// `kind = "http"`: where the arguments are POSTed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `kind = "http"`, optional: the Secrets Manager secret (name or ARN) whose string is sent as
+    /// the `Authorization` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_secret: Option<String>,
+    /// `kind = "http"`, optional: attempts on 429, 5xx and connection errors (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+}
+
+/// A stage's own target for a tool, overriding the catalog's (CDK context `toolTargets`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetOverride {
+    pub function: Option<String>,
+    pub url: Option<String>,
+    pub auth_secret: Option<String>,
+}
+
+/// Where a tool's code lives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolKind {
+    /// Implemented in this binary (`workers::tools`, registered in `ToolBox::builtin`).
+    #[default]
+    Builtin,
+    /// An existing Lambda function, invoked synchronously with the arguments as its event.
+    Lambda,
+    /// An HTTP endpoint the arguments are POSTed to as JSON.
+    Http,
+}
+
+impl ToolKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolKind::Builtin => "builtin",
+            ToolKind::Lambda => "lambda",
+            ToolKind::Http => "http",
+        }
+    }
 }
 
 fn default_recovery_s() -> u32 {
@@ -125,6 +176,33 @@ impl Catalog {
         Ok(Catalog { tools: file.tools })
     }
 
+    /// This catalog with `tool`'s target replaced where `target` names one: a stage's own function,
+    /// URL or secret (the stack passes them to the tool's worker function), checked like the file.
+    pub fn with_target(
+        &self,
+        tool: &str,
+        target: &TargetOverride,
+    ) -> Result<Catalog, CatalogError> {
+        let mut catalog = self.clone();
+        let spec = catalog
+            .tools
+            .iter_mut()
+            .find(|t| t.name == tool)
+            .ok_or_else(|| CatalogError(format!("no tool {tool:?} to override")))?;
+        if let Some(f) = &target.function {
+            spec.function = Some(f.clone());
+        }
+        if let Some(u) = &target.url {
+            spec.url = Some(u.clone());
+        }
+        if let Some(s) = &target.auth_secret {
+            spec.auth_secret = Some(s.clone());
+        }
+        check_target(spec)
+            .map_err(|e| CatalogError(format!("{tool} (from the environment): {e}")))?;
+        Ok(catalog)
+    }
+
     pub fn tools(&self) -> &[ToolSpec] {
         &self.tools
     }
@@ -199,6 +277,7 @@ fn check_tool(index: usize, tool: &ToolSpec) -> Result<(), CatalogError> {
     if let Some(schema) = &tool.input_schema {
         check_input_schema(index, name, schema)?;
     }
+    check_target(tool).map_err(|e| CatalogError(format!("tools[{index}] ({name}): {e}")))?;
     if tool.recovery_s > tool.visibility_timeout_s() {
         return Err(CatalogError(format!(
             "tools[{index}] ({name}): recovery_s = {} is longer than the work queue's visibility timeout ({} s)",
@@ -207,6 +286,157 @@ fn check_tool(index: usize, tool: &ToolSpec) -> Result<(), CatalogError> {
         )));
     }
     Ok(())
+}
+
+/// The kind-specific keys: present exactly where the kind takes them, and well-formed. Also used
+/// for the per-stage overrides a worker function gets from its environment.
+pub fn check_target(tool: &ToolSpec) -> Result<(), String> {
+    let kind = tool.kind;
+    let only = |key: &str, wanted: ToolKind| {
+        format!(
+            "{key} is only for kind = \"{}\" (this tool is kind = \"{}\")",
+            wanted.as_str(),
+            kind.as_str()
+        )
+    };
+    if kind != ToolKind::Lambda && tool.function.is_some() {
+        return Err(only("function", ToolKind::Lambda));
+    }
+    if kind != ToolKind::Http {
+        for (key, present) in [
+            ("url", tool.url.is_some()),
+            ("auth_secret", tool.auth_secret.is_some()),
+            ("max_attempts", tool.max_attempts.is_some()),
+        ] {
+            if present {
+                return Err(only(key, ToolKind::Http));
+            }
+        }
+    }
+    match kind {
+        ToolKind::Builtin => Ok(()),
+        ToolKind::Lambda => match &tool.function {
+            None => Err("kind = \"lambda\" needs function = \"<name or ARN>\"".into()),
+            Some(f) => check_function(f).map_err(|e| format!("function = {f:?} {e}")),
+        },
+        ToolKind::Http => {
+            let url = tool
+                .url
+                .as_deref()
+                .ok_or("kind = \"http\" needs url = \"https://...\"")?;
+            check_url(url).map_err(|e| format!("url = {url:?} {e}"))?;
+            if let Some(secret) = &tool.auth_secret {
+                check_secret(secret).map_err(|e| format!("auth_secret = {secret:?} {e}"))?;
+            }
+            if let Some(n) = tool.max_attempts
+                && !HTTP_MAX_ATTEMPTS.contains(&n)
+            {
+                return Err(format!(
+                    "max_attempts = {n} is outside {}..={}",
+                    HTTP_MAX_ATTEMPTS.start(),
+                    HTTP_MAX_ATTEMPTS.end()
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn is_name(s: &str, max: usize, extra: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || extra.contains(c))
+}
+
+/// A Lambda function name, or its ARN with an optional version or alias.
+fn check_function(f: &str) -> Result<(), &'static str> {
+    if is_name(f, 64, "") {
+        return Ok(());
+    }
+    let parts: Vec<&str> = f.split(':').collect();
+    let arn_ok = matches!(parts.len(), 7 | 8)
+        && parts[0] == "arn"
+        && is_partition(parts[1])
+        && parts[2] == "lambda"
+        && is_region(parts[3])
+        && is_account(parts[4])
+        && parts[5] == "function"
+        && is_name(parts[6], 64, "")
+        && parts.get(7).is_none_or(|q| is_name(q, 128, "$"));
+    if arn_ok {
+        Ok(())
+    } else {
+        Err(
+            "is neither a function name (1..=64 of A-Z a-z 0-9 - _) nor a function ARN \
+             (arn:aws:lambda:<region>:<account>:function:<name>[:<version or alias>])",
+        )
+    }
+}
+
+/// `https://host/...`, or `http://` to a loopback host (local testing only); parsed as WHATWG
+/// URLs are (the CDK app's reader does the same), and never with credentials in it (they would
+/// sit in the worker's environment in plain text: use `auth_secret`).
+fn check_url(text: &str) -> Result<(), String> {
+    if text.chars().count() > MAX_URL_CHARS {
+        return Err(format!("is longer than {MAX_URL_CHARS} characters"));
+    }
+    let url = url::Url::parse(text).map_err(|e| format!("is not a URL ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials (user:password@): use auth_secret".into());
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+        Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(
+            "must be https:// (http:// is only allowed to a loopback host: 127.0.0.1, localhost, [::1])"
+                .into(),
+        ),
+        _ => Err("must be an https:// URL with a host".into()),
+    }
+}
+
+/// `aws`, `aws-cn`, `aws-us-gov`, ...
+fn is_partition(p: &str) -> bool {
+    p.strip_prefix("aws")
+        .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+}
+
+fn is_region(r: &str) -> bool {
+    !r.is_empty()
+        && r.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn is_account(a: &str) -> bool {
+    a.len() == 12 && a.chars().all(|c| c.is_ascii_digit())
+}
+
+/// A Secrets Manager secret name or ARN.
+fn check_secret(secret: &str) -> Result<(), &'static str> {
+    if is_name(secret, 512, "/+=.@") {
+        return Ok(());
+    }
+    let parts: Vec<&str> = secret.splitn(7, ':').collect();
+    let arn_ok = parts.len() == 7
+        && parts[0] == "arn"
+        && is_partition(parts[1])
+        && parts[2] == "secretsmanager"
+        && is_region(parts[3])
+        && is_account(parts[4])
+        && parts[5] == "secret"
+        && is_name(parts[6], usize::MAX, "/+=.@");
+    if arn_ok {
+        Ok(())
+    } else {
+        Err("is neither a secret name (1..=512 of A-Z a-z 0-9 / _ + = . @ -) nor a secret ARN")
+    }
 }
 
 fn check_input_schema(
@@ -414,6 +644,172 @@ max_receive_count = 5
                 .tools()
                 .iter()
                 .all(|t| t.input_schema.is_some())
+        );
+    }
+
+    fn with_keys(keys: &str) -> Result<Catalog, String> {
+        Catalog::parse(&ONE.replace(
+            "max_receive_count = 5",
+            &format!("max_receive_count = 5\n{keys}"),
+        ))
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn lambda_and_http_tools_name_their_target() {
+        let accepted = [
+            "kind = \"builtin\"",
+            "kind = \"lambda\"\nfunction = \"word-count_2\"",
+            "kind = \"lambda\"\nfunction = \"arn:aws:lambda:eu-west-1:123456789012:function:wc\"",
+            "kind = \"lambda\"\nfunction = \"arn:aws-cn:lambda:cn-north-1:123456789012:function:wc:prod\"",
+            "kind = \"lambda\"\nfunction = \"arn:aws:lambda:eu-west-1:123456789012:function:wc:$LATEST\"",
+            "kind = \"http\"\nurl = \"https://geo.example.com/v1?x=1\"",
+            "kind = \"http\"\nurl = \"http://127.0.0.1:8080/tool\"",
+            "kind = \"http\"\nurl = \"http://localhost/tool\"",
+            "kind = \"http\"\nurl = \"http://[::1]:9/tool\"",
+            "kind = \"http\"\nurl = \"http://LOCALHOST:1/\"",
+            "kind = \"http\"\nurl = \"http://127.1/\"",
+            "kind = \"http\"\nurl = \"https://h/\"\nauth_secret = \"prod/geo-key@v1\"\nmax_attempts = 5",
+            "kind = \"http\"\nurl = \"https://h/\"\nauth_secret = \"arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/geo-AbCdEf\"",
+        ];
+        for keys in accepted {
+            let catalog = with_keys(keys).unwrap_or_else(|e| panic!("{keys}: {e}"));
+            assert!(check_target(&catalog.tools()[0]).is_ok());
+        }
+        let refused = [
+            ("kind = \"python\"", "unknown variant `python`"),
+            (
+                "kind = \"lambda\"",
+                "(web-search): kind = \"lambda\" needs function",
+            ),
+            (
+                "kind = \"lambda\"\nfunction = \"has space\"",
+                "function = \"has space\" is neither a function name",
+            ),
+            (
+                "kind = \"lambda\"\nfunction = \"arn:aws:lambda:eu-west-1:1234:function:wc\"",
+                "is neither",
+            ),
+            (
+                "kind = \"lambda\"\nfunction = \"arn:aws:s3:::bucket\"",
+                "is neither",
+            ),
+            (
+                "kind = \"lambda\"\nfunction = \"wc\"\nurl = \"https://h/\"",
+                "url is only for kind = \"http\" (this tool is kind = \"lambda\")",
+            ),
+            (
+                "function = \"wc\"",
+                "function is only for kind = \"lambda\" (this tool is kind = \"builtin\")",
+            ),
+            ("kind = \"http\"", "kind = \"http\" needs url"),
+            (
+                "kind = \"http\"\nurl = \"http://geo.example.com/\"",
+                "must be https://",
+            ),
+            (
+                "kind = \"http\"\nurl = \"ftp://h/x\"",
+                "must be an https:// URL",
+            ),
+            (
+                "kind = \"http\"\nurl = \"https://u:pw@h/x\"",
+                "must not carry credentials",
+            ),
+            (
+                "kind = \"http\"\nurl = \"http://127.0.0.2/\"",
+                "must be https://",
+            ),
+            (
+                "kind = \"lambda\"\nfunction = \"arn:aws:lambda:EU:123456789012:function:wc\"",
+                "is neither",
+            ),
+            (
+                "kind = \"lambda\"\nfunction = \"arn:gcp:lambda:eu-west-1:123456789012:function:wc\"",
+                "is neither",
+            ),
+            ("kind = \"http\"\nurl = \"not a url\"", "is not a URL"),
+            (
+                "kind = \"http\"\nurl = \"https://h/\"\nmax_attempts = 0",
+                "max_attempts = 0 is outside 1..=5",
+            ),
+            (
+                "kind = \"http\"\nurl = \"https://h/\"\nmax_attempts = 6",
+                "max_attempts = 6 is outside 1..=5",
+            ),
+            (
+                "kind = \"http\"\nurl = \"https://h/\"\nauth_secret = \"a b\"",
+                "auth_secret = \"a b\" is neither",
+            ),
+            (
+                "kind = \"http\"\nurl = \"https://h/\"\nfunction = \"wc\"",
+                "function is only for kind = \"lambda\"",
+            ),
+            (
+                "max_attempts = 2",
+                "max_attempts is only for kind = \"http\"",
+            ),
+        ];
+        for (keys, expected) in refused {
+            let err = with_keys(keys).unwrap_err();
+            assert!(err.contains(expected), "{keys}: got {err}");
+        }
+        let long = format!(
+            "kind = \"http\"\nurl = \"https://h/{}\"",
+            "x".repeat(MAX_URL_CHARS)
+        );
+        assert!(
+            with_keys(&long)
+                .unwrap_err()
+                .contains("is longer than 2048 characters")
+        );
+    }
+
+    #[test]
+    fn a_stage_target_overrides_the_catalog_and_is_checked_the_same_way() {
+        let catalog = with_keys("kind = \"http\"\nurl = \"https://dev.example.com/\"").unwrap();
+        let prod = TargetOverride {
+            url: Some("https://prod.example.com/v2".into()),
+            auth_secret: Some("prod/key".into()),
+            ..TargetOverride::default()
+        };
+        let staged = catalog.with_target("web-search", &prod).unwrap();
+        let spec = &staged.tools()[0];
+        assert_eq!(spec.url.as_deref(), Some("https://prod.example.com/v2"));
+        assert_eq!(spec.auth_secret.as_deref(), Some("prod/key"));
+        assert_eq!(
+            catalog.tools()[0].url.as_deref(),
+            Some("https://dev.example.com/")
+        );
+        let wrong_kind = TargetOverride {
+            function: Some("f".into()),
+            ..TargetOverride::default()
+        };
+        let err = catalog
+            .with_target("web-search", &wrong_kind)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("(from the environment): function is only for kind = \"lambda\""),
+            "{err}"
+        );
+        let bad_url = TargetOverride {
+            url: Some("http://prod.example.com/".into()),
+            ..TargetOverride::default()
+        };
+        assert!(
+            catalog
+                .with_target("web-search", &bad_url)
+                .unwrap_err()
+                .to_string()
+                .contains("must be https://")
+        );
+        assert!(catalog.with_target("nope", &prod).is_err());
+        // No override: the catalog as it is.
+        assert_eq!(
+            catalog
+                .with_target("web-search", &TargetOverride::default())
+                .unwrap(),
+            catalog
         );
     }
 

@@ -52,7 +52,7 @@ impl Transcript<'_> {
 pub async fn run_demo(out: &mut (dyn Write + Send), options: &DemoOptions) -> Result<DemoReport> {
     let catalog = Arc::new(Catalog::embedded().clone());
     let backend = Backend::in_memory(catalog.clone());
-    let tools = ToolBox::builtin();
+    let tools = ToolBox::for_catalog(&catalog, None).await?;
     let dispatcher = backend.dispatcher(tools.clone(), DispatcherSettings::default())?;
     let mut pool_options = PoolOptions::new("demo-worker");
     pool_options.wait = Duration::from_secs(1);

@@ -40,6 +40,58 @@ impl TaskPage {
     }
 }
 
+/// One finished run of a tool, as its record has it: `tasks export-latencies` writes these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunTime {
+    pub task_id: String,
+    pub started_at_ms: u64,
+    pub finished_at_ms: u64,
+}
+
+impl RunTime {
+    /// How long the run took: finished minus started (the worker's own clock, both ends).
+    pub fn duration_ms(&self) -> u64 {
+        self.finished_at_ms.saturating_sub(self.started_at_ms)
+    }
+}
+
+/// One page of [`TaskStore::finished_runs`], in no particular order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPage {
+    pub runs: Vec<RunTime>,
+    /// Pass back to read on; `None` once the whole table has been read. A page may hold fewer than
+    /// `limit` runs (even none) and still have a cursor.
+    pub next_cursor: Option<String>,
+}
+
+/// Most runs one `finished_runs` page (and one `tasks export-latencies`) may ask for: a trace file
+/// holds at most a million latencies (the simulator's `empirical` limit).
+pub const MAX_RUNS_PER_EXPORT: u32 = 1_000_000;
+/// A `finished_runs` cursor is a table key; DynamoDB's keys are at most 2 KiB.
+const MAX_RUN_CURSOR_BYTES: usize = 2048;
+
+/// Checks `finished_runs` arguments before they reach a backend.
+pub fn check_runs_args(tool: &str, limit: u32, cursor: Option<&str>) -> Result<(), InputError> {
+    if tool.is_empty() {
+        return Err(InputError::new("tool", "must not be empty"));
+    }
+    if !(1..=MAX_RUNS_PER_EXPORT).contains(&limit) {
+        return Err(InputError::new(
+            "limit",
+            format!("{limit} is outside 1..={MAX_RUNS_PER_EXPORT}"),
+        ));
+    }
+    if let Some(cursor) = cursor
+        && (cursor.is_empty() || cursor.len() > MAX_RUN_CURSOR_BYTES)
+    {
+        return Err(InputError::new(
+            "cursor",
+            format!("{cursor:?} is not a cursor returned by finished_runs"),
+        ));
+    }
+    Ok(())
+}
+
 #[async_trait]
 pub trait TaskStore: Send + Sync {
     /// Creates `record` unless its id or its (conversation, idempotency key) is already taken.
@@ -80,6 +132,22 @@ pub trait TaskStore: Send + Sync {
         limit: u32,
         cursor: Option<&Cursor>,
     ) -> Result<TaskPage, StoreError>;
+
+    /// Run times of `tool`'s tasks, every owner and conversation: SUCCEEDED, run by a single
+    /// worker (`attempts == 1`: a task taken over after a crash keeps its first start, so its
+    /// difference would include the dead worker's time and the recovery wait), finished at or after
+    /// `since_ms`. At most `limit` (checked by `check_runs_args`) per page, starting after `cursor`
+    /// (a page's `next_cursor`), in no particular order.
+    ///
+    /// Not an index read: on DynamoDB a paginated Scan that reads (and pays for) every item of the
+    /// table, matching or not. For operators and offline analysis, never for a request path.
+    async fn finished_runs(
+        &self,
+        tool: &str,
+        since_ms: u64,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<RunPage, StoreError>;
 }
 
 /// One delivery of a message.

@@ -322,8 +322,9 @@ impl Worker {
                 Ok(()) => Outcome::Succeeded(value),
                 Err(e) => Outcome::Failed(TaskError::new(ErrorKind::ToolFailed, e.to_string())),
             },
+            Ok(Ok(Err(failure))) if failure.timed_out => Outcome::TimedOut(failure.message),
             Ok(Ok(Err(failure))) => {
-                Outcome::Failed(TaskError::new(ErrorKind::ToolFailed, failure.0))
+                Outcome::Failed(TaskError::new(ErrorKind::ToolFailed, failure.message))
             }
             Err(_panic) => {
                 Outcome::Failed(TaskError::new(ErrorKind::ToolFailed, "the tool panicked"))

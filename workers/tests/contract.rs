@@ -8,7 +8,9 @@ use serde_json::json;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use workers::ports::{CreateOutcome, Cursor, TaskPage, TaskStore, update_with_retry};
+use workers::ports::{
+    CreateOutcome, Cursor, RunPage, RunTime, TaskPage, TaskStore, update_with_retry,
+};
 use workers::record::{ErrorKind, NewTask, Outcome, TaskError};
 use workers::{StoreError, TaskRecord, TaskStatus};
 
@@ -734,6 +736,149 @@ async fn sqs_refused_characters_are_refused_alike(h: Harness) {
     queue.delete(&got[0].receipt_handle).await.unwrap();
 }
 
+/// Stores `r` and walks it through `steps` (each from the latest record), returning the last.
+async fn walk(
+    store: &Arc<dyn TaskStore>,
+    r: TaskRecord,
+    steps: &[&dyn Fn(&TaskRecord) -> TaskRecord],
+) -> TaskRecord {
+    store.create(&r).await.unwrap();
+    let mut current = r;
+    for step in steps {
+        let next = step(&current);
+        store.transition(&current, &next).await.unwrap();
+        current = next;
+    }
+    current
+}
+
+/// Every page of `finished_runs`, as (task id, run time in ms), sorted, and the number of pages.
+async fn all_runs(
+    store: &Arc<dyn TaskStore>,
+    tool: &str,
+    since_ms: u64,
+    limit: u32,
+) -> (Vec<(String, u64)>, usize) {
+    let mut runs = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let RunPage {
+            runs: page,
+            next_cursor,
+        } = store
+            .finished_runs(tool, since_ms, limit, cursor.as_deref())
+            .await
+            .unwrap();
+        pages += 1;
+        assert!(
+            page.len() <= limit as usize,
+            "a page holds at most limit runs"
+        );
+        runs.extend(
+            page.iter()
+                .map(|r: &RunTime| (r.task_id.clone(), r.duration_ms())),
+        );
+        assert!(pages < 100, "finished_runs keeps returning a cursor");
+        match next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    runs.sort();
+    (runs, pages)
+}
+
+async fn finished_runs_are_one_tools_single_attempt_successes(h: Harness) {
+    finished_runs_scenario(&h.backend.store).await;
+}
+
+async fn finished_runs_scenario(store: &Arc<dyn TaskStore>) {
+    let claim = |r: &TaskRecord| r.claim("w", r.created_at_ms + 100, 60_000).unwrap();
+    let succeed_after = |ms: u64| {
+        move |r: &TaskRecord| {
+            r.finish(
+                Outcome::Succeeded(json!({"ok": true})),
+                r.started_at_ms.unwrap() + ms,
+            )
+            .unwrap()
+        }
+    };
+    let (ok_400, ok_250, ok_old) = (succeed_after(400), succeed_after(250), succeed_after(50));
+    let fail = |r: &TaskRecord| {
+        r.finish(
+            Outcome::Failed(TaskError::new(ErrorKind::ToolFailed, "no")),
+            r.started_at_ms.unwrap() + 10,
+        )
+        .unwrap()
+    };
+    let time_out = |r: &TaskRecord| {
+        r.finish(
+            Outcome::TimedOut("slow".into()),
+            r.started_at_ms.unwrap() + 1_000,
+        )
+        .unwrap()
+    };
+    let mut expected = Vec::new();
+    // Two owners, two conversations, with idempotency items in the table between the tasks.
+    let mut keyed = record_of(ALICE, "conv-1", 10_000);
+    keyed.idempotency_key = Some("k-1".into());
+    let a = walk(store, keyed, &[&claim, &ok_400]).await;
+    expected.push((a.task_id.clone(), 400));
+    let mut keyed = record_of(BOB, "conv-2", 10_000);
+    keyed.idempotency_key = Some("k-1".into());
+    let b = walk(store, keyed, &[&claim, &ok_250]).await;
+    expected.push((b.task_id.clone(), 250));
+    for i in 0..5 {
+        let r = walk(store, record("conv-3", 11_000 + i), &[&claim, &ok_400]).await;
+        let published = r.mark_published(20_000);
+        store.transition(&r, &published).await.unwrap();
+        expected.push((r.task_id.clone(), 400));
+    }
+    // Left out: failures, time-outs, cancelled, open tasks, another tool, a takeover, old runs.
+    walk(store, record("conv-1", 10_000), &[&claim, &fail]).await;
+    walk(store, record("conv-1", 10_000), &[&claim, &time_out]).await;
+    walk(
+        store,
+        record("conv-1", 10_000),
+        &[&|r: &TaskRecord| r.cancel(10_500).unwrap()],
+    )
+    .await;
+    walk(store, record("conv-1", 10_000), &[&claim]).await;
+    walk(store, record("conv-1", 10_000), &[]).await;
+    let mut other_tool = record("conv-1", 10_000);
+    other_tool.tool = "sentiment".into();
+    walk(store, other_tool, &[&claim, &ok_400]).await;
+    let takeover = |r: &TaskRecord| {
+        r.claim("w2", r.lease_expires_at_ms.unwrap() + 1, 60_000)
+            .unwrap()
+    };
+    let taken_over = walk(
+        store,
+        record("conv-1", 10_000),
+        &[&claim, &takeover, &ok_400],
+    )
+    .await;
+    assert_eq!(taken_over.attempts, 2);
+    walk(store, record("conv-1", 1_000), &[&claim, &ok_old]).await;
+    expected.sort();
+
+    let (runs, _) = all_runs(store, "synthetic", 10_000, 1_000).await;
+    assert_eq!(runs, expected, "since 10 000 ms: the recent successes");
+    let (runs, pages) = all_runs(store, "synthetic", 10_000, 1).await;
+    assert_eq!(
+        runs, expected,
+        "one run per page: the same runs, none twice"
+    );
+    assert!(pages >= expected.len(), "{pages} pages");
+    let (runs, _) = all_runs(store, "synthetic", 0, 3).await;
+    assert_eq!(runs.len(), expected.len() + 1, "since 0: the old run too");
+    let (runs, _) = all_runs(store, "sentiment", 0, 10).await;
+    assert_eq!(runs.len(), 1);
+    let (runs, _) = all_runs(store, "research", 0, 10).await;
+    assert!(runs.is_empty());
+}
+
 macro_rules! contract_suite {
     ($module:ident, $kind:expr) => {
         mod $module {
@@ -760,6 +905,7 @@ macro_rules! contract_suite {
                 a_successor_cannot_change_the_owner,
                 receive_visibility_overrides_the_queue_default,
                 sqs_refused_characters_are_refused_alike,
+                finished_runs_are_one_tools_single_attempt_successes,
             );
         }
     };
@@ -821,6 +967,37 @@ impl TaskStore for AlwaysConflicts {
             .list_undelivered(owner, consumer, limit, cursor)
             .await
     }
+    async fn finished_runs(
+        &self,
+        tool: &str,
+        since_ms: u64,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<RunPage, StoreError> {
+        self.0.finished_runs(tool, since_ms, limit, cursor).await
+    }
+}
+
+/// DynamoDB pages a Scan by items read (here 3 at a time, idempotency items included): every run
+/// is still found once, whether a page ends on a run, on another tool's task or on a key item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_runs_cross_dynamodb_scan_pages() {
+    let Some(moto) =
+        workers::testkit::MotoServer::shared("finished_runs_cross_dynamodb_scan_pages")
+    else {
+        return;
+    };
+    let stack = format!("T{}", ulid::Ulid::generate());
+    let (_, resources) =
+        workers::testkit::provision_backend(&moto.endpoint, common::test_catalog(), &stack, None)
+            .await
+            .unwrap();
+    let sdk = workers::aws::sdk_config(&workers::aws::AwsSettings::emulator(&moto.endpoint)).await;
+    let store: Arc<dyn TaskStore> = Arc::new(
+        workers::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &resources.table)
+            .with_scan_page_items(3),
+    );
+    finished_runs_scenario(&store).await;
 }
 
 #[tokio::test]

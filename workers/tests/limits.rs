@@ -405,7 +405,8 @@ async fn settings_are_checked() {
         .unwrap();
     assert_eq!(
         err.to_string(),
-        "tool: \"web-search\" has no implementation in this build"
+        "tools.web-search: kind = \"builtin\" but no such tool is built into this binary: \
+         `asynctools tools new NAME` writes one and registers it (docs/tools.md)"
     );
 }
 

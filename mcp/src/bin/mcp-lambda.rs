@@ -19,7 +19,8 @@ async fn main() -> Result<(), Error> {
     let dispatcher_settings = DispatcherSettings {
         task_ttl_days: env.dispatcher.task_ttl_days,
     };
-    let dispatcher = backend.dispatcher(ToolBox::builtin(), dispatcher_settings)?;
+    let tools = ToolBox::for_catalog(&backend.catalog, Some(&sdk)).await?;
+    let dispatcher = backend.dispatcher(tools, dispatcher_settings)?;
     let mut settings = Settings::new(env.dispatcher.task_ttl_days);
     settings.consumer = env.consumer.clone();
     settings.push_statuses = false;

@@ -6,7 +6,7 @@
 //! (`task_id = "idem#<owner>#<conversation>#<key>"`) that carry none of those, so they stay out of the GSIs.
 
 use crate::error::StoreError;
-use crate::ports::{self, CreateOutcome, Cursor, TaskPage, TaskStore};
+use crate::ports::{self, CreateOutcome, Cursor, RunPage, RunTime, TaskPage, TaskStore};
 use crate::record::{TaskError, TaskRecord};
 use crate::state::TaskStatus;
 use async_trait::async_trait;
@@ -27,6 +27,8 @@ pub const CREATED_KEY: &str = "created_at_ms";
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Items a `finished_runs` Scan request reads at most (DynamoDB's `Limit`); `None`: 1 MB pages.
+    scan_page_items: Option<i32>,
 }
 
 /// The stored shape: arguments and result as JSON text, so any JSON (nesting depth, number
@@ -185,7 +187,15 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
+            scan_page_items: None,
         }
+    }
+
+    /// Makes each `finished_runs` Scan request read at most `items` items instead of 1 MB: tests use
+    /// it to cross page boundaries with a small table.
+    pub fn with_scan_page_items(mut self, items: u32) -> Self {
+        self.scan_page_items = Some(i32::try_from(items.max(1)).unwrap_or(i32::MAX));
+        self
     }
 
     pub fn table(&self) -> &str {
@@ -390,6 +400,97 @@ impl TaskStore for DynamoStore {
         self.query_index(UNDELIVERED_INDEX, UNDELIVERED_KEY, &key, limit, cursor)
             .await
     }
+
+    /// One Scan request (a page of at most 1 MB of the table, read eventually consistently): the
+    /// filter runs after the read, so every item read is paid for, matching or not. Only the three
+    /// attributes a run time needs come back. When the page holds more than `limit` matching runs
+    /// the rest is left for the next page, which starts after the last run returned.
+    async fn finished_runs(
+        &self,
+        tool: &str,
+        since_ms: u64,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<RunPage, StoreError> {
+        let succeeded = serde_dynamo::to_attribute_value(TaskStatus::Succeeded)
+            .map_err(|e| StoreError::Backend(anyhow::anyhow!("encoding status: {e}")))?;
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(
+                "#tool = :tool AND #status = :succeeded AND #attempts = :one \
+                 AND #finished >= :since",
+            )
+            .projection_expression("#task_id, #started, #finished")
+            .expression_attribute_names("#tool", "tool")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#attempts", "attempts")
+            .expression_attribute_names("#finished", "finished_at_ms")
+            .expression_attribute_names("#started", "started_at_ms")
+            .expression_attribute_names("#task_id", "task_id")
+            .expression_attribute_values(":tool", AttributeValue::S(tool.to_string()))
+            .expression_attribute_values(":succeeded", succeeded)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":since", AttributeValue::N(since_ms.to_string()))
+            .set_limit(self.scan_page_items)
+            .set_exclusive_start_key(cursor.map(|c| {
+                HashMap::from([("task_id".to_string(), AttributeValue::S(c.to_string()))])
+            }))
+            .send()
+            .await
+            .map_err(|e| backend("Scan", aws_sdk_dynamodb::Error::from(e)))?;
+        let mut runs = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(run_time)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if runs.len() > limit as usize {
+            runs.truncate(limit as usize);
+            runs.last().map(|r| r.task_id.clone())
+        } else {
+            match out
+                .last_evaluated_key
+                .as_ref()
+                .and_then(|k| k.get("task_id"))
+            {
+                Some(AttributeValue::S(key)) => Some(key.clone()),
+                Some(other) => {
+                    return Err(StoreError::Backend(anyhow::anyhow!(
+                        "Scan: LastEvaluatedKey.task_id is not a string: {other:?}"
+                    )));
+                }
+                None => None,
+            }
+        };
+        Ok(RunPage { runs, next_cursor })
+    }
+}
+
+/// A Scan item projected to `task_id`, `started_at_ms`, `finished_at_ms`.
+fn run_time(item: Item) -> Result<RunTime, StoreError> {
+    let task_id = match item.get("task_id") {
+        Some(AttributeValue::S(id)) => id.clone(),
+        _ => "<no task_id>".to_string(),
+    };
+    let number = |name: &str| -> Result<u64, StoreError> {
+        match item.get(name) {
+            Some(AttributeValue::N(n)) => n.parse().map_err(|e| StoreError::Corrupt {
+                key: task_id.clone(),
+                message: format!("{name} = {n:?}: {e}"),
+            }),
+            _ => Err(StoreError::Corrupt {
+                key: task_id.clone(),
+                message: format!("a SUCCEEDED task without a numeric {name}"),
+            }),
+        }
+    };
+    Ok(RunTime {
+        started_at_ms: number("started_at_ms")?,
+        finished_at_ms: number("finished_at_ms")?,
+        task_id: task_id.clone(),
+    })
 }
 
 impl DynamoStore {

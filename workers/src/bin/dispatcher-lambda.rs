@@ -20,7 +20,8 @@ async fn main() -> Result<(), Error> {
     let settings = DispatcherSettings {
         task_ttl_days: env.task_ttl_days,
     };
-    let dispatcher = Arc::new(backend.dispatcher(ToolBox::builtin(), settings)?);
+    let tools = ToolBox::for_catalog(&backend.catalog, Some(&sdk)).await?;
+    let dispatcher = Arc::new(backend.dispatcher(tools, settings)?);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<LambdaFunctionUrlRequest>| {
             let dispatcher = dispatcher.clone();

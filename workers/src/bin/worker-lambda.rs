@@ -12,8 +12,9 @@ use workers::{Backend, Catalog, ToolBox, WorkerSettings};
 async fn main() -> Result<(), Error> {
     // JSON or text as the function's logging config says (AWS_LAMBDA_LOG_FORMAT / _LEVEL).
     lambda_runtime::tracing::init_default_subscriber();
-    let catalog = Arc::new(Catalog::embedded().clone());
-    let env = WorkerEnv::from_env(|k| std::env::var(k).ok(), &catalog)?;
+    let env = WorkerEnv::from_env(|k| std::env::var(k).ok(), Catalog::embedded())?;
+    // The stage's function, URL or secret for a `lambda` or `http` tool, over the catalog's.
+    let catalog = Arc::new(Catalog::embedded().with_target(&env.tool, &env.target)?);
     let sdk = sdk_config(&AwsSettings::function()).await;
     let mut resources = Resources {
         table: env.table.clone(),
@@ -32,11 +33,8 @@ async fn main() -> Result<(), Error> {
         std::env::var("AWS_LAMBDA_LOG_STREAM_NAME").unwrap_or_default(),
         ulid::Ulid::generate()
     );
-    let worker = Arc::new(backend.worker(
-        &env.tool,
-        &ToolBox::builtin(),
-        WorkerSettings::new(worker_id),
-    )?);
+    let tools = ToolBox::for_catalog(&backend.catalog, Some(&sdk)).await?;
+    let worker = Arc::new(backend.worker(&env.tool, &tools, WorkerSettings::new(worker_id))?);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
             let worker = worker.clone();

@@ -20,6 +20,9 @@ pub struct WorkerEnv {
     pub reply_queue_urls: BTreeMap<String, String>,
     pub tool: String,
     pub work_queue_url: String,
+    /// The stage's target for a `lambda` or `http` tool (ASYNCTOOLS_TOOL_FUNCTION, _URL,
+    /// _AUTH_SECRET), over the catalog's.
+    pub target: crate::catalog::TargetOverride,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -130,6 +133,11 @@ impl WorkerEnv {
             reply_queue_urls: parse_reply_queues(&required(&get, "ASYNCTOOLS_REPLY_QUEUES")?)?,
             tool,
             work_queue_url: required(&get, "ASYNCTOOLS_WORK_QUEUE")?,
+            target: crate::catalog::TargetOverride {
+                function: get("ASYNCTOOLS_TOOL_FUNCTION").filter(|v| !v.trim().is_empty()),
+                url: get("ASYNCTOOLS_TOOL_URL").filter(|v| !v.trim().is_empty()),
+                auth_secret: get("ASYNCTOOLS_TOOL_AUTH_SECRET").filter(|v| !v.trim().is_empty()),
+            },
         })
     }
 }
@@ -175,30 +183,40 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const QUEUES: &str =
-        r#"{"sentiment":"http://q/s","research":"http://q/r","synthetic":"http://q/y"}"#;
+    /// A queue URL for every tool of the catalog (yours included).
+    fn queues() -> String {
+        let urls: std::collections::BTreeMap<&str, String> = Catalog::embedded()
+            .names()
+            .into_iter()
+            .map(|t| (t, format!("http://q/{t}")))
+            .collect();
+        serde_json::to_string(&urls).unwrap()
+    }
     const REPLIES: &str = r#"{"default":"http://q/reply"}"#;
 
     #[test]
     fn dispatcher_env_parses_with_default_ttl() {
+        let queues = queues();
         let e = DispatcherEnv::from_env(
             env(&[
                 ("ASYNCTOOLS_TABLE", "T"),
-                ("ASYNCTOOLS_WORK_QUEUES", QUEUES),
+                ("ASYNCTOOLS_WORK_QUEUES", queues.as_str()),
                 ("ASYNCTOOLS_REPLY_QUEUES", REPLIES),
             ]),
             Catalog::embedded(),
         )
         .unwrap();
         assert_eq!(e.task_ttl_days, 7);
-        assert_eq!(e.work_queue_urls["research"], "http://q/r");
+        assert_eq!(e.work_queue_urls["research"], "http://q/research");
     }
 
     #[test]
     fn dispatcher_env_errors_name_the_variable() {
+        let queues = queues();
         let catalog = Catalog::embedded();
-        let err = DispatcherEnv::from_env(env(&[("ASYNCTOOLS_WORK_QUEUES", QUEUES)]), catalog)
-            .unwrap_err();
+        let err =
+            DispatcherEnv::from_env(env(&[("ASYNCTOOLS_WORK_QUEUES", queues.as_str())]), catalog)
+                .unwrap_err();
         assert_eq!(err.to_string(), "ASYNCTOOLS_TABLE: is not set");
         let err = DispatcherEnv::from_env(
             env(&[("ASYNCTOOLS_WORK_QUEUES", r#"{"sentiment":"u"}"#)]),
@@ -213,7 +231,7 @@ mod tests {
         let err = DispatcherEnv::from_env(
             env(&[
                 ("ASYNCTOOLS_TABLE", "T"),
-                ("ASYNCTOOLS_WORK_QUEUES", QUEUES),
+                ("ASYNCTOOLS_WORK_QUEUES", queues.as_str()),
                 ("ASYNCTOOLS_REPLY_QUEUES", REPLIES),
                 ("ASYNCTOOLS_TASK_TTL_DAYS", "soon"),
             ]),

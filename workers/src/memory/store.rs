@@ -1,6 +1,7 @@
 use crate::error::StoreError;
-use crate::ports::{self, CreateOutcome, Cursor, TaskPage, TaskStore};
+use crate::ports::{self, CreateOutcome, Cursor, RunPage, RunTime, TaskPage, TaskStore};
 use crate::record::TaskRecord;
+use crate::state::TaskStatus;
 use async_trait::async_trait;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -181,5 +182,132 @@ impl TaskStore for MemoryStore {
         let inner = self.lock();
         let key = TaskRecord::undelivered_key(owner, consumer);
         Ok(inner.page(inner.undelivered.get(&key), limit, cursor))
+    }
+
+    /// Walks the tasks in task id order (the cursor is the last id returned), as a Scan would.
+    async fn finished_runs(
+        &self,
+        tool: &str,
+        since_ms: u64,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<RunPage, StoreError> {
+        let inner = self.lock();
+        let mut ids: Vec<&String> = inner
+            .tasks
+            .keys()
+            .filter(|id| cursor.is_none_or(|c| id.as_str() > c))
+            .collect();
+        ids.sort_unstable();
+        let mut matching = ids.into_iter().filter_map(|id| {
+            let task = &inner.tasks[id];
+            let run = match (task.started_at_ms, task.finished_at_ms) {
+                (Some(started_at_ms), Some(finished_at_ms))
+                    if task.tool == tool
+                        && task.status == TaskStatus::Succeeded
+                        && task.attempts == 1
+                        && finished_at_ms >= since_ms =>
+                {
+                    RunTime {
+                        task_id: task.task_id.clone(),
+                        started_at_ms,
+                        finished_at_ms,
+                    }
+                }
+                _ => return None,
+            };
+            Some(run)
+        });
+        let runs: Vec<RunTime> = matching.by_ref().take(limit as usize).collect();
+        let next_cursor = match runs.last() {
+            Some(last) if matching.next().is_some() => Some(last.task_id.clone()),
+            _ => None,
+        };
+        Ok(RunPage { runs, next_cursor })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{NewTask, Outcome};
+    use serde_json::json;
+
+    fn task(id: &str, tool: &str, owner: &str) -> TaskRecord {
+        TaskRecord::pending(
+            NewTask {
+                task_id: id.into(),
+                owner: owner.into(),
+                reply_to: "default".into(),
+                conversation_id: format!("conv-{owner}"),
+                tool: tool.into(),
+                arguments: json!({}),
+                idempotency_key: None,
+                deadline_ms: None,
+            },
+            1_000,
+            1,
+        )
+    }
+
+    async fn succeeded(store: &MemoryStore, id: &str, tool: &str, owner: &str, run_ms: u64) {
+        let pending = task(id, tool, owner);
+        store.create(&pending).await.unwrap();
+        let running = pending.claim("w", 2_000, 60_000).unwrap();
+        store.transition(&pending, &running).await.unwrap();
+        let done = running
+            .finish(Outcome::Succeeded(json!(1)), 2_000 + run_ms)
+            .unwrap();
+        store.transition(&running, &done).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn finished_runs_pages_in_task_id_order_with_the_last_id_as_cursor() {
+        let store = MemoryStore::new();
+        succeeded(&store, "t-3", "synthetic", "alice", 30).await;
+        succeeded(&store, "t-1", "synthetic", "bob", 10).await;
+        succeeded(&store, "t-2", "sentiment", "alice", 20).await;
+        succeeded(&store, "t-4", "synthetic", "alice", 40).await;
+        store
+            .create(&task("t-5", "synthetic", "alice"))
+            .await
+            .unwrap();
+
+        let first = store.finished_runs("synthetic", 0, 2, None).await.unwrap();
+        let ids: Vec<&str> = first.runs.iter().map(|r| r.task_id.as_str()).collect();
+        assert_eq!(ids, ["t-1", "t-3"]);
+        assert_eq!(first.runs[1].duration_ms(), 30);
+        assert_eq!(first.next_cursor.as_deref(), Some("t-3"));
+        let second = store
+            .finished_runs("synthetic", 0, 2, first.next_cursor.as_deref())
+            .await
+            .unwrap();
+        assert_eq!(
+            second.runs,
+            vec![RunTime {
+                task_id: "t-4".into(),
+                started_at_ms: 2_000,
+                finished_at_ms: 2_040
+            }]
+        );
+        assert_eq!(second.next_cursor, None, "nothing matching follows");
+        // Exactly `limit` matches left: no cursor, no empty last page.
+        let all = store.finished_runs("synthetic", 0, 3, None).await.unwrap();
+        assert_eq!((all.runs.len(), all.next_cursor), (3, None));
+        // `since_ms` is compared with the finish time.
+        let late = store
+            .finished_runs("synthetic", 2_031, 10, None)
+            .await
+            .unwrap();
+        assert_eq!(late.runs.len(), 1);
+        assert_eq!(late.runs[0].task_id, "t-4");
+        assert!(
+            store
+                .finished_runs("research", 0, 10, None)
+                .await
+                .unwrap()
+                .runs
+                .is_empty()
+        );
     }
 }

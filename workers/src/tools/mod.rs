@@ -1,15 +1,22 @@
 //! The tools behind the catalog. A tool checks its arguments (at submit time, so bad input fails fast)
 //! and runs them; the worker bounds every run by the tool's timeout.
 
+pub mod custom;
+pub mod http;
+pub mod lambda;
 mod research;
+mod schema;
 mod sentiment;
 mod synthetic;
 
+pub use http::HttpTool;
+pub use lambda::LambdaTool;
 pub use research::Research;
+pub use schema::SchemaCheck;
 pub use sentiment::{Sentiment, analyze};
 pub use synthetic::Synthetic;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, ToolKind};
 use crate::error::InputError;
 use async_trait::async_trait;
 use serde_json::Value;
@@ -40,10 +47,31 @@ impl ToolContext {
     }
 }
 
-/// A tool's own failure: recorded as FAILED, never retried (a retry would run the effect twice).
+/// A tool's own failure: recorded as FAILED (or TIMED_OUT when the tool's target says it ran out of
+/// time), never retried (a retry would run the effect twice).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct ToolFailure(pub String);
+#[error("{message}")]
+pub struct ToolFailure {
+    pub message: String,
+    /// The target timed out (a Lambda function's own timeout, say): the task ends TIMED_OUT.
+    pub timed_out: bool,
+}
+
+impl ToolFailure {
+    pub fn new(message: impl Into<String>) -> ToolFailure {
+        ToolFailure {
+            message: message.into(),
+            timed_out: false,
+        }
+    }
+
+    pub fn timed_out(message: impl Into<String>) -> ToolFailure {
+        ToolFailure {
+            message: message.into(),
+            timed_out: true,
+        }
+    }
+}
 
 #[async_trait]
 pub trait Tool: Send + Sync {
@@ -66,7 +94,42 @@ impl ToolBox {
         tools.insert("sentiment".into(), Arc::new(Sentiment));
         tools.insert("research".into(), Arc::new(Research));
         tools.insert("synthetic".into(), Arc::new(Synthetic));
-        ToolBox { tools }
+        // Yours, from `asynctools tools new` (workers/src/tools/custom/).
+        custom::register(ToolBox { tools })
+    }
+
+    /// The built-in tools, plus one per catalog entry of kind `lambda` or `http` (which need `sdk`
+    /// to reach Lambda or Secrets Manager; `None` loads the default AWS configuration, and only
+    /// when such a tool needs it). Fails on a catalog tool it cannot build, naming it.
+    pub async fn for_catalog(
+        catalog: &Catalog,
+        sdk: Option<&aws_config::SdkConfig>,
+    ) -> Result<ToolBox, InputError> {
+        let mut tools = ToolBox::builtin();
+        let needs_aws = catalog.tools().iter().any(|t| {
+            t.kind == ToolKind::Lambda || (t.kind == ToolKind::Http && t.auth_secret.is_some())
+        });
+        let loaded;
+        let sdk = match sdk {
+            Some(sdk) => Some(sdk),
+            None if needs_aws => {
+                loaded = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await;
+                Some(&loaded)
+            }
+            None => None,
+        };
+        for spec in catalog.tools() {
+            let tool: Arc<dyn Tool> = match spec.kind {
+                ToolKind::Builtin => continue,
+                ToolKind::Lambda => Arc::new(LambdaTool::new(spec, sdk.expect("loaded above"))?),
+                ToolKind::Http => Arc::new(HttpTool::new(spec, sdk)?),
+            };
+            tools = tools.with(&spec.name, tool);
+        }
+        tools.covers(catalog)?;
+        Ok(tools)
     }
 
     /// Adds or replaces a tool (tests use it to count executions).
@@ -86,8 +149,17 @@ impl ToolBox {
 
     /// Every catalog tool must have an implementation, or the binary would accept tasks it cannot run.
     pub fn covers(&self, catalog: &Catalog) -> Result<(), InputError> {
-        for name in catalog.names() {
-            self.get(name)?;
+        for spec in catalog.tools() {
+            self.get(&spec.name).map_err(|_| {
+                InputError::new(
+                    format!("tools.{}", spec.name),
+                    format!(
+                        "kind = \"{}\" but no such tool is built into this binary: `asynctools \
+                         tools new NAME` writes one and registers it (docs/tools.md)",
+                        spec.kind.as_str()
+                    ),
+                )
+            })?;
         }
         Ok(())
     }

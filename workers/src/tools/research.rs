@@ -36,11 +36,11 @@ impl Tool for Research {
 
     async fn run(&self, arguments: Value, _context: ToolContext) -> Result<Value, ToolFailure> {
         self.check_arguments(&arguments)
-            .map_err(|e| ToolFailure(e.to_string()))?;
+            .map_err(|e| ToolFailure::new(e.to_string()))?;
         let topic =
-            args::required_str(&arguments, "topic").map_err(|e| ToolFailure(e.to_string()))?;
+            args::required_str(&arguments, "topic").map_err(|e| ToolFailure::new(e.to_string()))?;
         let latency_ms = args::optional_u64(&arguments, "latency_ms", MAX_LATENCY_MS)
-            .map_err(|e| ToolFailure(e.to_string()))?
+            .map_err(|e| ToolFailure::new(e.to_string()))?
             .unwrap_or(DEFAULT_LATENCY_MS);
         tokio::time::sleep(Duration::from_millis(latency_ms)).await;
         Ok(json!({

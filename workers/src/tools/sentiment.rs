@@ -23,10 +23,10 @@ impl Tool for Sentiment {
 
     async fn run(&self, arguments: Value, _context: ToolContext) -> Result<Value, ToolFailure> {
         self.check_arguments(&arguments)
-            .map_err(|e| ToolFailure(e.to_string()))?;
+            .map_err(|e| ToolFailure::new(e.to_string()))?;
         let text =
-            args::required_str(&arguments, "text").map_err(|e| ToolFailure(e.to_string()))?;
-        serde_json::to_value(analyze(text)).map_err(|e| ToolFailure(e.to_string()))
+            args::required_str(&arguments, "text").map_err(|e| ToolFailure::new(e.to_string()))?;
+        serde_json::to_value(analyze(text)).map_err(|e| ToolFailure::new(e.to_string()))
     }
 }
 

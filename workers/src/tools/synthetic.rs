@@ -25,24 +25,24 @@ impl Tool for Synthetic {
 
     async fn run(&self, arguments: Value, context: ToolContext) -> Result<Value, ToolFailure> {
         self.check_arguments(&arguments)
-            .map_err(|e| ToolFailure(e.to_string()))?;
+            .map_err(|e| ToolFailure::new(e.to_string()))?;
         let sleep_ms = args::optional_u64(&arguments, "sleep_ms", MAX_SLEEP_MS)
-            .map_err(|e| ToolFailure(e.to_string()))?
+            .map_err(|e| ToolFailure::new(e.to_string()))?
             .unwrap_or(0);
         if sleep_ms > 0 {
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
                 () = context.cancelled.cancelled() => {
-                    return Err(ToolFailure("cancelled while sleeping".into()));
+                    return Err(ToolFailure::new("cancelled while sleeping"));
                 }
             }
         }
         record_run(&context.task_id);
         if let Ok(Some(message)) = args::optional_str(&arguments, "fail") {
-            return Err(ToolFailure(message.to_string()));
+            return Err(ToolFailure::new(message.to_string()));
         }
         let pad_bytes = args::optional_u64(&arguments, "pad_bytes", MAX_PAD_BYTES)
-            .map_err(|e| ToolFailure(e.to_string()))?
+            .map_err(|e| ToolFailure::new(e.to_string()))?
             .unwrap_or(0);
         let mut result = json!({ "slept_ms": sleep_ms, "echo": arguments });
         if pad_bytes > 0 {
