@@ -59,13 +59,23 @@ impl MotoServer {
 
     pub fn start(path: &std::path::Path) -> std::io::Result<MotoServer> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        // With the venv's python beside moto_server, run it through scripts/moto_atomic.py:
+        // moto's DynamoDB writes are not atomic under concurrent requests, DynamoDB's are.
+        let python = path.with_file_name("python");
+        let wrapper = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/moto_atomic.py");
+        let program: Vec<&std::ffi::OsStr> = if python.exists() && wrapper.exists() {
+            vec![python.as_os_str(), wrapper.as_os_str()]
+        } else {
+            vec![path.as_os_str()]
+        };
         let child = Command::new("bash")
             .args([
                 "-c",
-                r#""$0" -H 127.0.0.1 -p "$1" </dev/null >/dev/null 2>&1 & pid=$!; read -r _; kill "$pid"; wait "$pid""#,
+                r#"port=$1; shift; "$@" -H 127.0.0.1 -p "$port" </dev/null >/dev/null 2>&1 & pid=$!; read -r _; kill "$pid"; wait "$pid""#,
+                "moto-guard",
             ])
-            .arg(path)
             .arg(port.to_string())
+            .args(program)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -57,24 +57,27 @@ impl SettlerEnv {
 impl DispatcherEnv {
     /// The table and queues this function reaches.
     pub fn resources(&self) -> crate::aws::Resources {
-        crate::aws::Resources {
-            table: self.table.clone(),
-            reply_queue_urls: self.reply_queue_urls.clone(),
-            work_queue_urls: self.work_queue_urls.clone(),
-            ..crate::aws::Resources::default()
-        }
+        resources(&self.table, &self.work_queue_urls, &self.reply_queue_urls)
     }
 }
 
 impl SweeperEnv {
     /// The table and queues this function reaches.
     pub fn resources(&self) -> crate::aws::Resources {
-        crate::aws::Resources {
-            table: self.table.clone(),
-            reply_queue_urls: self.reply_queue_urls.clone(),
-            work_queue_urls: self.work_queue_urls.clone(),
-            ..crate::aws::Resources::default()
-        }
+        resources(&self.table, &self.work_queue_urls, &self.reply_queue_urls)
+    }
+}
+
+fn resources(
+    table: &str,
+    work_queue_urls: &BTreeMap<String, String>,
+    reply_queue_urls: &BTreeMap<String, String>,
+) -> crate::aws::Resources {
+    crate::aws::Resources {
+        table: table.to_string(),
+        work_queue_urls: work_queue_urls.clone(),
+        reply_queue_urls: reply_queue_urls.clone(),
+        ..crate::aws::Resources::default()
     }
 }
 
