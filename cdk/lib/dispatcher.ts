@@ -2,6 +2,7 @@
 // reconcile the results they have not received. It writes the PENDING record, enqueues on the
 // tool's work queue and answers at once with the task id.
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -13,6 +14,32 @@ import type { TaskTable } from './task-table';
 
 /** How long task records live (the table's TTL); the workers read it from the environment. */
 export const TASK_TTL_DAYS = 7;
+
+/** What code running the dispatcher (the dispatcher itself, the MCP server) reads and writes. */
+export interface DispatcherResources {
+  readonly table: TaskTable;
+  /** Tool name → its work queue. */
+  readonly workQueues: ReadonlyMap<string, sqs.IQueue>;
+  readonly replyQueues: ReplyQueues;
+}
+
+/** The environment the dispatcher code reads (workers/src/lambda/env.rs: DispatcherEnv). */
+export function dispatcherEnvironment(scope: Construct, r: DispatcherResources): Record<string, string> {
+  return {
+    ASYNCTOOLS_TABLE: r.table.table.tableName,
+    ASYNCTOOLS_WORK_QUEUES: queueUrlsJson(scope, r.workQueues),
+    ASYNCTOOLS_REPLY_QUEUES: r.replyQueues.environment,
+    ASYNCTOOLS_TASK_TTL_DAYS: String(TASK_TTL_DAYS),
+  };
+}
+
+/** Exactly what the dispatcher code needs: the table, sending work, and publishing results it
+ * settles itself (a task cancelled before it started). */
+export function grantDispatcherRights(role: iam.IGrantable, r: DispatcherResources): void {
+  r.table.grantDispatcherAccess(role);
+  for (const queue of r.workQueues.values()) queue.grantSendMessages(role);
+  r.replyQueues.grantSendToAll(role);
+}
 
 export interface DispatcherProps {
   readonly table: TaskTable;
@@ -41,22 +68,14 @@ export class Dispatcher extends Construct {
       timeout: Duration.seconds(15),
       memorySize: 256,
       reservedConcurrentExecutions: props.reservedConcurrency,
-      environment: {
-        ASYNCTOOLS_TABLE: props.table.table.tableName,
-        ASYNCTOOLS_WORK_QUEUES: queueUrlsJson(this, props.workQueues),
-        ASYNCTOOLS_REPLY_QUEUES: props.replyQueues.environment,
-        ASYNCTOOLS_TASK_TTL_DAYS: String(TASK_TTL_DAYS),
-      },
+      environment: dispatcherEnvironment(this, props),
       architecture: props.architecture,
       logRetention: props.logRetention,
       logRemovalPolicy: props.logRemovalPolicy,
     });
     this.function = dispatcher.function;
 
-    props.table.grantDispatcherAccess(dispatcher.role);
-    for (const queue of props.workQueues.values()) queue.grantSendMessages(dispatcher.role);
-    // Results the dispatcher settles itself (a task cancelled before it started) go out directly.
-    props.replyQueues.grantSendToAll(dispatcher.role);
+    grantDispatcherRights(dispatcher.role, props);
 
     // AWS_IAM: only principals whose IAM policy allows lambda:InvokeFunctionUrl on this function
     // (SigV4-signed requests) can call it; there is no public access.

@@ -14,8 +14,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { Alarms } from './alarms';
 import { MCP_CONSUMER } from './consumers';
-import { TASK_TTL_DAYS } from './dispatcher';
-import { queueUrlsJson } from './queue-with-dlq';
+import { dispatcherEnvironment, grantDispatcherRights } from './dispatcher';
 import type { ReplyQueues } from './reply-queues';
 import { RustLambda } from './rust-lambda';
 import type { TaskTable } from './task-table';
@@ -91,19 +90,14 @@ export class McpServer extends Construct {
       memorySize: 256,
       reservedConcurrentExecutions: props.reservedConcurrency,
       environment: {
-        ASYNCTOOLS_TABLE: props.table.table.tableName,
-        ASYNCTOOLS_WORK_QUEUES: queueUrlsJson(this, props.workQueues),
-        ASYNCTOOLS_REPLY_QUEUES: props.replyQueues.environment,
-        ASYNCTOOLS_TASK_TTL_DAYS: String(TASK_TTL_DAYS),
+        ...dispatcherEnvironment(this, props),
         ASYNCTOOLS_MCP_CONSUMER: MCP_CONSUMER,
         ASYNCTOOLS_MCP_MAX_WAIT_S: String(MCP_TIMEOUT.toSeconds() - MCP_WAIT_MARGIN_S),
       },
     });
     this.function = server.function;
     // The dispatcher's grants, no more: it runs the dispatcher's code.
-    props.table.grantDispatcherAccess(server.role);
-    for (const queue of props.workQueues.values()) queue.grantSendMessages(server.role);
-    props.replyQueues.grantSendToAll(server.role);
+    grantDispatcherRights(server.role, props);
     // AWS_IAM: SigV4-signed requests from principals allowed lambda:InvokeFunctionUrl, no public
     // access. RESPONSE_STREAM: a blocking tool call streams progress notifications (SSE) while it
     // waits, instead of one buffered answer at the end.
