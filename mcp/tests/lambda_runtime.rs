@@ -20,14 +20,13 @@ use axum::response::Response;
 use emulator::Emulator;
 use rmcp::model::ProtocolVersion;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CancelTaskParams, ErrorCode, GetTaskParams,
-    TaskPayload, TaskStatus,
+    CallToolRequestParams, CancelTaskParams, ErrorCode, GetTaskParams, TaskPayload, TaskStatus,
 };
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{ClientLifecycleMode, ClientServiceExt, ServiceError, ServiceExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -168,41 +167,26 @@ fn cargo_lambda_or_skip() -> Option<PathBuf> {
     found
 }
 
-fn call(tool: &'static str, arguments: Value) -> CallToolRequestParams {
-    let Value::Object(map) = arguments else {
-        unreachable!()
-    };
-    CallToolRequestParams::new(tool).with_arguments(map)
-}
+use common::call;
 
 async fn task_of<S: rmcp::Service<RoleClient>>(
     client: &RunningService<RoleClient, S>,
     params: CallToolRequestParams,
 ) -> rmcp::model::Task {
-    match client.call_tool_once(params).await.expect("tools/call") {
-        CallToolResponse::Task(created) => created.task,
-        other => panic!("expected a task, got {other:?}"),
-    }
+    common::start_task(client, params).await.0
 }
 
 async fn terminal<S: rmcp::Service<RoleClient>>(
     client: &RunningService<RoleClient, S>,
     task_id: &str,
 ) -> rmcp::model::DetailedTask {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        let task = client
-            .peer()
-            .get_task(GetTaskParams::new(task_id))
-            .await
-            .expect("tasks/get")
-            .task;
-        if task.status().is_terminal() {
-            return task;
-        }
-        assert!(Instant::now() < deadline, "task {task_id} did not finish");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    common::wait_terminal(
+        client,
+        task_id,
+        Duration::from_millis(200),
+        Duration::from_secs(40),
+    )
+    .await
 }
 
 /// A client of protocol 2026-07-28, which carries its capabilities in every request: the only kind

@@ -4,9 +4,8 @@
 mod common;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientCapabilities, ClientConfig,
-    GetTaskParams, Implementation, JsonObject, ProtocolVersion, TaskPayload, TaskStatus,
-    TaskStatusNotificationParams,
+    CancelTaskParams, ClientCapabilities, ClientConfig, GetTaskParams, Implementation, JsonObject,
+    ProtocolVersion, TaskPayload, TaskStatus, TaskStatusNotificationParams,
 };
 use rmcp::service::{NotificationContext, RoleClient, RunningService};
 use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt};
@@ -14,44 +13,19 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-fn call(tool: &'static str, arguments: serde_json::Value) -> CallToolRequestParams {
-    let serde_json::Value::Object(map) = arguments else {
-        panic!("arguments must be an object")
-    };
-    CallToolRequestParams::new(tool).with_arguments(map)
-}
-
-async fn start_task<S: rmcp::Service<RoleClient>>(
-    client: &RunningService<RoleClient, S>,
-    params: CallToolRequestParams,
-) -> (rmcp::model::Task, Duration) {
-    let sent = Instant::now();
-    let response = client.call_tool_once(params).await.expect("tools/call");
-    let elapsed = sent.elapsed();
-    match response {
-        CallToolResponse::Task(created) => (created.task, elapsed),
-        other => panic!("expected a task, got {other:?}"),
-    }
-}
+use common::{call, start_task};
 
 async fn wait_terminal<S: rmcp::Service<RoleClient>>(
     client: &RunningService<RoleClient, S>,
     task_id: &str,
 ) -> rmcp::model::DetailedTask {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let current = client
-            .peer()
-            .get_task(GetTaskParams::new(task_id))
-            .await
-            .expect("tasks/get")
-            .task;
-        if current.status().is_terminal() {
-            return current;
-        }
-        assert!(Instant::now() < deadline, "task {task_id} did not finish");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    common::wait_terminal(
+        client,
+        task_id,
+        Duration::from_millis(25),
+        Duration::from_secs(30),
+    )
+    .await
 }
 
 fn completed(task: &rmcp::model::DetailedTask) -> &JsonObject {

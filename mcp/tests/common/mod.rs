@@ -196,3 +196,54 @@ pub fn python_or_skip(test: &str) -> Option<std::path::PathBuf> {
     eprintln!("{test}: SKIPPED (no .venv with fastmcp + fastmcp-tasks; run `make venv`)");
     None
 }
+
+/// A `tools/call` of `tool` with `arguments` (a JSON object).
+pub fn call(
+    tool: &'static str,
+    arguments: serde_json::Value,
+) -> rmcp::model::CallToolRequestParams {
+    let serde_json::Value::Object(map) = arguments else {
+        panic!("arguments must be an object")
+    };
+    rmcp::model::CallToolRequestParams::new(tool).with_arguments(map)
+}
+
+/// Calls a tool as a task; the task, and how long the acknowledgement took.
+pub async fn start_task<S: rmcp::Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+    params: rmcp::model::CallToolRequestParams,
+) -> (rmcp::model::Task, Duration) {
+    let sent = std::time::Instant::now();
+    let response = client.call_tool_once(params).await.expect("tools/call");
+    let elapsed = sent.elapsed();
+    match response {
+        rmcp::model::CallToolResponse::Task(created) => (created.task, elapsed),
+        other => panic!("expected a task, got {other:?}"),
+    }
+}
+
+/// Polls `tasks/get` every `poll` until the task is terminal (panics after `limit`).
+pub async fn wait_terminal<S: rmcp::Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+    task_id: &str,
+    poll: Duration,
+    limit: Duration,
+) -> rmcp::model::DetailedTask {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let current = client
+            .peer()
+            .get_task(rmcp::model::GetTaskParams::new(task_id))
+            .await
+            .expect("tasks/get")
+            .task;
+        if current.status().is_terminal() {
+            return current;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "task {task_id} did not finish"
+        );
+        tokio::time::sleep(poll).await;
+    }
+}
