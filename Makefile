@@ -35,9 +35,10 @@ bench: ## simulator and pipeline throughput (release build)
 fmt: ## format the Rust code
 	$(CARGO) fmt --all
 
-lint: ## rustfmt check and clippy with warnings as errors
+lint: ## rustfmt check, clippy with warnings as errors, no import cycles between modules
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+	python3 scripts/module-cycles.py src sim/src workers/src live/src mcp/src
 
 chromium: ## headless Chromium for the report.html browser test (Debian's package)
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }

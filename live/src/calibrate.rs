@@ -10,9 +10,9 @@
 //! - `sync_invocation` (pre, blocking loops) = arrival − issue − drawn latency: the blocking
 //!   loops here call through the same pipeline and wait, so they pay both.
 
-use crate::runner::LiveRun;
-use sim::policy::Policy;
-use sim::time::Nanos;
+use crate::records::LiveRun;
+use sim::model::policy::Policy;
+use sim::model::time::Nanos;
 use std::fmt::Write as _;
 
 /// An overlay keeps at most this many samples per overhead: evenly spaced order statistics, which
@@ -91,8 +91,8 @@ impl Calibration {
                 out,
                 "# {key}: {} calls, median {}, mean {}",
                 values.len(),
-                sim::time::human(median(values) as f64),
-                sim::time::human(mean(values))
+                sim::model::time::human(median(values) as f64),
+                sim::model::time::human(mean(values))
             );
             let _ = writeln!(out, "{key} = {}", dist_toml(values, fit));
         }
@@ -171,7 +171,7 @@ mod tests {
                     [plan]\nrounds = [[\"a\"]]\n[overheads]\nsync_invocation = \"7ms\"\n";
         for fit in [Fit::Empirical, Fit::Lognormal] {
             let text = c.overlay(fit, "test");
-            let s = sim::overlay::apply(base, "b.toml", &[("o.toml".into(), text.clone())])
+            let s = sim::input::overlay::apply(base, "b.toml", &[("o.toml".into(), text.clone())])
                 .unwrap_or_else(|e| panic!("{e}\n{text}"));
             assert_eq!(s.overheads.sync_invocation.dist.mean_ns(), Some(7e6));
             let m = s.overheads.async_dispatch.dist.mean_ns().unwrap();

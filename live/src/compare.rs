@@ -1,16 +1,13 @@
 //! Simulated vs measured, side by side: the same sessions (same seed, same session indices, same
-//! draws) simulated and run live, summarised per metric and policy.
-//!
-//! Quantiles here are exact (the runs are small), so a live report's p50 is the median of the
-//! session values, not an hdrhistogram bucket.
+//! draws) simulated and run live, summarised per metric and policy ([`crate::values`]).
 
-use crate::runner::{BackendKind, LiveRun};
+use crate::options::BackendKind;
+use crate::records::LiveRun;
+use crate::values::{METRICS, Stats, Values, measured_values, simulate_values, unit};
 use serde::Serialize;
-use sim::agent::{Workspace, simulate_session};
-use sim::draws::SessionDraws;
-use sim::policy::{Policy, PolicyKind};
-use sim::scenario::Scenario;
-use sim::time::Nanos;
+use sim::Scenario;
+use sim::model::policy::PolicyKind;
+use sim::model::time::Nanos;
 use std::fmt::Write as _;
 
 /// A paired difference smaller than this fraction of the baseline's p50 has no meaningful sign.
@@ -18,112 +15,6 @@ pub const MATERIAL: f64 = 0.02;
 
 /// Identifies the JSON layout of a live report; bump it when a field changes meaning.
 pub const SCHEMA: &str = "asynctools.live/v1";
-
-/// The metrics compared, in report order (definitions: shared/design/agent-loop-model.md).
-pub const METRICS: [&str; 6] = [
-    "makespan",
-    "first_update",
-    "result_delay",
-    "max_silence",
-    "model_idle",
-    "turns",
-];
-
-/// Per metric, the values of one policy's sessions (result_delay: one per call).
-#[derive(Debug, Clone, Default)]
-pub struct Values {
-    pub by_metric: Vec<Vec<f64>>,
-}
-
-impl Values {
-    fn new() -> Values {
-        Values {
-            by_metric: vec![Vec::new(); METRICS.len()],
-        }
-    }
-
-    fn push(&mut self, outcome: &sim::agent::Outcome, result_delays: &[Nanos]) {
-        let s = |ns: Nanos| ns as f64 / 1e9;
-        self.by_metric[0].push(s(outcome.makespan));
-        self.by_metric[1].push(s(outcome.first_update));
-        self.by_metric[2].extend(result_delays.iter().map(|&d| s(d)));
-        self.by_metric[3].push(s(outcome.max_silence));
-        self.by_metric[4].push(s(outcome.model_idle()));
-        self.by_metric[5].push(f64::from(outcome.turns));
-    }
-}
-
-/// Simulates sessions `0..sessions` of `scenario` under each policy with the simulator's own
-/// session code: the values `compare` aggregates, kept per session.
-pub fn simulate_values(
-    scenario: &Scenario,
-    seed: u64,
-    sessions: u64,
-    policies: &[Policy],
-) -> Vec<Values> {
-    let setups = sim::runner::setups(scenario, policies);
-    let needs = sim::runner::needs(policies);
-    let mut draws = SessionDraws::default();
-    let mut ws = Workspace::default();
-    let mut out = vec![Values::new(); policies.len()];
-    for session in 0..sessions {
-        draws.draw(scenario, seed, session, needs);
-        for (p, setup) in setups.iter().enumerate() {
-            let outcome = simulate_session(
-                setup,
-                sim::runner::inputs(scenario, setup.policy, &mut draws),
-                &mut ws,
-            );
-            let delays: Vec<Nanos> = ws.session.calls.iter().map(|c| c.result_delay()).collect();
-            out[p].push(&outcome, &delays);
-        }
-    }
-    out
-}
-
-/// The measured values of a live run, per policy.
-pub fn measured_values(run: &LiveRun) -> Vec<Values> {
-    let mut out = vec![Values::new(); run.options.policies.len()];
-    for s in &run.sessions {
-        out[s.policy].push(&s.outcome, &s.result_delays);
-    }
-    out
-}
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
-pub struct Stats {
-    pub count: usize,
-    pub p50: f64,
-    pub mean: f64,
-    pub p90: f64,
-}
-
-impl Stats {
-    pub fn of(values: &[f64]) -> Stats {
-        let mut v = values.to_vec();
-        v.sort_by(f64::total_cmp);
-        let q = |p: f64| {
-            if v.is_empty() {
-                return 0.0;
-            }
-            // Linear interpolation between order statistics (type 7, as numpy's default).
-            let h = p * (v.len() - 1) as f64;
-            let lo = h.floor() as usize;
-            let hi = h.ceil() as usize;
-            v[lo] + (h - lo as f64) * (v[hi] - v[lo])
-        };
-        Stats {
-            count: v.len(),
-            p50: q(0.5),
-            mean: if v.is_empty() {
-                0.0
-            } else {
-                v.iter().sum::<f64>() / v.len() as f64
-            },
-            p90: q(0.9),
-        }
-    }
-}
 
 /// (measured − simulated) / simulated; `None` when the simulated value is 0.
 fn rel(measured: f64, simulated: f64) -> Option<f64> {
@@ -219,11 +110,12 @@ impl LiveReport {
                     .iter()
                     .enumerate()
                     .map(|(m, &metric)| {
+                        let metric = metric.name();
                         let sim = Stats::of(&simulated[p].by_metric[m]);
                         let live = Stats::of(&measured[p].by_metric[m]);
                         MetricRow {
                             metric,
-                            unit: if metric == "turns" { "count" } else { "s" },
+                            unit: unit(METRICS[m]),
                             simulated: sim,
                             measured: live,
                             rel_error_p50: rel(live.p50, sim.p50),
@@ -242,7 +134,7 @@ impl LiveReport {
                 if base.kind != PolicyKind::Sync || other.kind != PolicyKind::Async {
                     continue;
                 }
-                for (m, &metric) in METRICS.iter().enumerate() {
+                for (m, metric) in METRICS.iter().map(|m| m.name()).enumerate() {
                     let paired = |v: &[Values]| {
                         let d: Vec<f64> = v[a].by_metric[m]
                             .iter()
@@ -322,10 +214,7 @@ impl LiveReport {
             self.file,
             self.sessions,
             self.policies.len(),
-            match self.backend {
-                BackendKind::Memory => "memory",
-                BackendKind::Aws => "aws",
-            },
+            self.backend.name(),
             self.time_scale,
             self.wall_s
         );
@@ -400,19 +289,5 @@ impl LiveReport {
             }
         }
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exact_quantiles() {
-        let s = Stats::of(&[3.0, 1.0, 2.0, 4.0]);
-        assert_eq!(s.p50, 2.5);
-        assert_eq!(s.mean, 2.5);
-        assert_eq!(Stats::of(&[5.0]).p90, 5.0);
-        assert_eq!(Stats::of(&[]).count, 0);
     }
 }

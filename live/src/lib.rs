@@ -1,7 +1,7 @@
 //! # live: replay a scenario through the real task pipeline and hold the simulator to it
 //!
 //! `asynctools live SCENARIO` runs real agent loops, one tokio task per (session, policy), that
-//! drive the simulator's own session state machine ([`sim::agent::Session`]) on a wall clock:
+//! drive the simulator's own session state machine ([`sim::model::agent::Session`]) on a wall clock:
 //! model turns are sleeps of their drawn durations, and every tool call goes through the real
 //! dispatcher, work queue, worker handler (as the `synthetic` tool sleeping the drawn latency),
 //! task store and results queue of the `workers` crate. All durations are multiplied by a time
@@ -9,7 +9,14 @@
 //! session indices give the same draws as `asynctools compare`, so each session is compared with
 //! its own simulation.
 //!
-//! - [`runner`]: the live run ([`runner::run_live`]) and what it measures;
+//! - [`options`]: what a run is asked ([`LiveOptions`]), its limits, and its errors;
+//! - [`runner`]: the live run ([`runner::run_live`]): draws, the pipeline's parts, the sessions;
+//! - [`session`]: one (session, policy) on the wall clock;
+//! - [`routing`]: conversation ids, the run's result router, the warm-up call;
+//! - [`timed_tool`]: the synthetic tool, timed to the microsecond;
+//! - [`sizing`]: stagger and receive loops from the run's own simulation;
+//! - [`records`]: what a run measured ([`LiveRun`]);
+//! - [`values`]: simulated and measured values per metric, exact quantiles;
 //! - [`compare`]: simulated vs measured per metric and policy ([`compare::LiveReport`], JSON
 //!   schema `asynctools.live/v1`, below);
 //! - [`calibrate`]: the pipeline's dispatch and delivery overheads as a scenario overlay.
@@ -33,8 +40,17 @@
 
 pub mod calibrate;
 pub mod compare;
+pub mod options;
+pub mod records;
+pub mod routing;
 pub mod runner;
+pub mod session;
+pub mod sizing;
+pub mod timed_tool;
+pub mod values;
 
 pub use calibrate::{Calibration, Fit};
 pub use compare::LiveReport;
-pub use runner::{BackendKind, LiveError, LiveOptions, LiveRun, run_live};
+pub use options::{BackendKind, LiveError, LiveOptions};
+pub use records::LiveRun;
+pub use runner::run_live;

@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use live::{BackendKind, Calibration, LiveOptions, run_live};
-use sim::policy::Policy;
-use sim::scenario::Scenario;
+use sim::input::scenario::Scenario;
+use sim::model::policy::Policy;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -138,9 +138,10 @@ async fn calibration_finds_an_injected_delay_within_10_percent() {
     // And the overlay carries it: its samples are the measured overheads.
     let text = s.overlay(live::Fit::Lognormal, "test");
     let calibrated =
-        sim::overlay::apply(&scenario.source, &scenario.file, &[("o".into(), text)]).unwrap();
+        sim::input::overlay::apply(&scenario.source, &scenario.file, &[("o".into(), text)])
+            .unwrap();
     let median = match calibrated.overheads.async_dispatch.dist {
-        sim::dist::Dist::Lognormal { median, .. } => median.as_secs_f64(),
+        sim::model::dist::Dist::Lognormal { median, .. } => median.as_secs_f64(),
         ref d => panic!("{d:?}"),
     };
     assert!(median >= 0.9 * work.as_secs_f64() / scale, "{median}");

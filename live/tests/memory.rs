@@ -1,8 +1,8 @@
 //! Live replay on the in-memory backend: the simulator, once calibrated, predicts the pipeline.
 
 use live::{BackendKind, Calibration, Fit, LiveOptions, LiveReport, run_live};
-use sim::policy::Policy;
-use sim::scenario::Scenario;
+use sim::input::scenario::Scenario;
+use sim::model::policy::Policy;
 use std::path::Path;
 use std::sync::Arc;
 use workers::{Backend, Catalog};
@@ -45,7 +45,7 @@ async fn calibrated_matches(name: &str, sessions: u64, scale: f64, stagger_s: f6
     let first = run_live(&s, &memory(), &options).await.unwrap();
     let overlay = Calibration::from_run(&first).overlay(Fit::Empirical, "test");
     let calibrated =
-        sim::overlay::apply(&s.source, &s.file, &[("calibration".into(), overlay)]).unwrap();
+        sim::input::overlay::apply(&s.source, &s.file, &[("calibration".into(), overlay)]).unwrap();
     options.seed = s.seed + 1;
     let second = run_live(&s, &memory(), &options).await.unwrap();
     let report = LiveReport::new(&calibrated, &second, vec!["calibration".into()]);

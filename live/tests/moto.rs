@@ -3,8 +3,8 @@
 //! `ASYNCTOOLS_REQUIRE_MOTO=1`.
 
 use live::{BackendKind, Calibration, Fit, LiveOptions, LiveReport, run_live};
-use sim::policy::Policy;
-use sim::scenario::Scenario;
+use sim::input::scenario::Scenario;
+use sim::model::policy::Policy;
 use std::path::Path;
 use std::sync::Arc;
 use workers::Catalog;
@@ -45,7 +45,7 @@ async fn moto_run_completes_once_each_and_reports_its_errors() {
     };
     let first = run_live(&scenario, &backend, &options).await.unwrap();
     let overlay = Calibration::from_run(&first).overlay(Fit::Empirical, "moto");
-    let calibrated = sim::overlay::apply(
+    let calibrated = sim::input::overlay::apply(
         &scenario.source,
         &scenario.file,
         &[("moto".into(), overlay)],

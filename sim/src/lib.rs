@@ -2,43 +2,25 @@
 //!
 //! The simulator answers one question: for a given mix of tool latencies and model turn times,
 //! how much does an asynchronous agent loop save over a synchronous one, and where does it stop
-//! paying off? Its definitions (what "sync", "async", "latency" and "idle time" mean) are the
-//! contract in `shared/design/agent-loop-model.md`; `ARCHITECTURE.md` maps them onto these modules:
+//! paying off? What "sync", "async", "latency" and "idle time" mean is written down in
+//! `docs/agent-loop-model.md`; `ARCHITECTURE.md` maps it onto the modules. Four groups, each
+//! each depending only on the ones before it:
 //!
-//! - [`scenario`]: the TOML scenario format, validated with errors that name file, key path and line;
-//! - [`dist`]: latency distributions (constant … mixture) and their samplers;
-//! - [`plan`]: the DAG of tool calls a session makes;
-//! - [`engine`]: the event queue (integer nanoseconds, ties broken by insertion order);
-//! - [`agent`]: one session's agent loop under a [`policy::Policy`];
-//! - [`draws`]: per-session random streams, shared by every policy (common random numbers);
-//! - [`metrics`]: streaming histograms and paired comparisons, merged exactly;
-//! - [`runner`]: sessions sharded over threads, deterministic for a seed;
-//! - [`report`]: the results as a table, Markdown, CSV or JSON.
+//! - [`model`]: the agent-loop model — time, distributions, the plan, policies, one session's state
+//!   machine, its random draws, its cost;
+//! - [`input`]: what users write — scenario files (validated with errors that name file, key path
+//!   and line), key paths, overlays, latency traces, distribution fits;
+//! - [`run`]: running sessions — the session driver, sharded over threads or in one shared world;
+//!   metrics and tallies; sample sessions; recorded sessions replayed;
+//! - [`output`]: what people read — JSON, table, Markdown, CSV, HTML with charts, Chrome traces,
+//!   parameter sweeps.
 
-pub mod agent;
-pub mod charts;
-pub mod chrome_trace;
-pub mod cost;
-pub mod dist;
-pub mod draws;
-pub mod duration;
-pub mod engine;
-pub mod fit;
-pub mod html;
-pub mod metrics;
-pub mod overlay;
-pub mod plan;
-pub mod policy;
-pub mod replay;
-pub mod report;
-pub mod runner;
-pub mod samples;
-pub mod scenario;
-pub mod sweep;
-pub mod time;
-pub mod traces;
-pub mod world;
+pub mod input;
+pub mod model;
+pub mod output;
+pub mod run;
 
-pub use policy::Policy;
-pub use runner::{RunOptions, simulate};
-pub use scenario::{Scenario, ScenarioError};
+pub use input::scenario::{Scenario, ScenarioError};
+pub use model::policy::Policy;
+pub use run::options::RunOptions;
+pub use run::runner::simulate;

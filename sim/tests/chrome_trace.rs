@@ -5,7 +5,7 @@
 mod fixture;
 
 use serde_json::Value;
-use sim::samples::{DEFAULT_PICKS, ScenarioSessions, pick};
+use sim::run::samples::{DEFAULT_PICKS, ScenarioSessions, pick};
 
 #[test]
 fn every_event_has_the_required_fields_and_each_session_policy_pair_is_a_track() {
@@ -18,7 +18,9 @@ fn every_event_has_the_required_fields_and_each_session_policy_pair_is_a_track()
     };
     let samples = pick(&sessions, &results.policies, 1, &DEFAULT_PICKS);
     let names: Vec<String> = results.policies.iter().map(|p| p.name()).collect();
-    let text = sim::chrome_trace::to_string(&sim::chrome_trace::chrome_trace(&samples, &names));
+    let text = sim::output::chrome_trace::to_string(&sim::output::chrome_trace::chrome_trace(
+        &samples, &names,
+    ));
     let doc: Value = serde_json::from_str(&text).expect("the trace is one JSON document");
     let events = doc["traceEvents"].as_array().expect("a traceEvents array");
     assert!(events.len() > 50, "{} events", events.len());

@@ -1,10 +1,10 @@
-//! The simulator reproduces known results (shared/design/agent-loop-model.md, "Known results").
+//! The simulator reproduces known results (docs/agent-loop-model.md, "Results the model must reproduce").
 
 mod common;
 
-use sim::agent::{Workspace, simulate_session};
-use sim::draws::SessionDraws;
-use sim::metrics::Metric;
+use sim::model::agent::{Workspace, simulate_session};
+use sim::model::draws::SessionDraws;
+use sim::run::metrics::Metric;
 use sim::{Policy, RunOptions, simulate};
 
 fn harmonic(n: usize) -> f64 {
@@ -60,14 +60,14 @@ fn constant_turns_give_the_textbook_sums_exactly() {
     let mut draws = SessionDraws::default();
     let mut ws = Workspace::default();
     let policies = [Policy::SEQUENTIAL, Policy::SYNC];
-    let setups = sim::runner::setups(&scenario, &policies);
-    let needs = sim::runner::needs(&policies);
+    let setups = sim::run::session::setups(&scenario, &policies);
+    let needs = sim::run::session::needs(&policies);
     let rounds: [&[usize]; 3] = [&[0, 1, 2], &[3], &[4, 5]];
     for session in 0..2_000 {
         draws.draw(&scenario, 5, session, needs);
         let lat = draws.latency.clone();
         let run = |p: usize, draws: &mut SessionDraws, ws: &mut Workspace| {
-            let inputs = sim::runner::inputs(&scenario, &policies[p], draws);
+            let inputs = sim::run::session::inputs(&scenario, &policies[p], draws);
             simulate_session(&setups[p], inputs, ws)
         };
         let seq = run(0, &mut draws, &mut ws);

@@ -2,7 +2,7 @@
 
 mod common;
 
-use sim::report::Report;
+use sim::output::report::Report;
 use sim::{Policy, RunOptions, simulate};
 
 fn json(threads: usize, sessions: u64, seed: u64) -> String {
@@ -45,8 +45,8 @@ fn a_traced_session_matches_the_aggregate_run() {
             policies: vec![policy.clone()],
         };
         let results = simulate(&scenario, &opts, &|_| {}).unwrap();
-        let trace = sim::runner::trace_session(&scenario, 5, 0, &policy);
-        let makespan = results.metrics[0].get(sim::metrics::Metric::Makespan);
+        let trace = sim::run::session::trace_session(&scenario, 5, 0, &policy);
+        let makespan = results.metrics[0].get(sim::run::metrics::Metric::Makespan);
         assert_eq!(makespan.max(), trace.outcome.makespan);
         assert_eq!(trace.turns.len() as u32, trace.outcome.turns);
         assert_eq!(trace.calls.len(), 3);

@@ -4,8 +4,8 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, LogNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use sim::Scenario;
-use sim::fit::fit;
-use sim::traces::read_latencies;
+use sim::input::fit::fit;
+use sim::input::traces::read_latencies;
 use std::time::Duration;
 
 fn lognormal_samples(median_s: f64, sigma: f64, n: usize, seed: u64) -> Vec<Duration> {
@@ -16,7 +16,7 @@ fn lognormal_samples(median_s: f64, sigma: f64, n: usize, seed: u64) -> Vec<Dura
         .collect()
 }
 
-fn param(c: &sim::fit::Candidate, name: &str) -> String {
+fn param(c: &sim::input::fit::Candidate, name: &str) -> String {
     c.params
         .iter()
         .find(|(k, _)| *k == name)
@@ -30,7 +30,7 @@ fn lognormal_samples_are_fitted_back_and_ranked_first() {
     let report = fit(&lognormal_samples(median, sigma, 20_000, 3)).unwrap();
     let best = &report.ranked[0];
     assert_eq!(best.dist, "lognormal", "ranking: {:#?}", report.ranked);
-    let fitted_median = sim::duration::parse(param(best, "median").trim_matches('"'))
+    let fitted_median = sim::model::duration::parse(param(best, "median").trim_matches('"'))
         .unwrap()
         .as_secs_f64();
     let fitted_sigma: f64 = param(best, "sigma").parse().unwrap();

@@ -2,11 +2,11 @@
 
 mod common;
 
-use sim::metrics::Metric;
-use sim::report::Report;
+use sim::output::report::Report;
+use sim::run::metrics::Metric;
 use sim::{Policy, RunOptions, simulate};
 
-fn run(text: &str, sessions: u64, policies: Vec<Policy>) -> sim::runner::RunResults {
+fn run(text: &str, sessions: u64, policies: Vec<Policy>) -> sim::run::tally::RunResults {
     let scenario = common::scenario(text);
     let opts = RunOptions {
         sessions,

@@ -1,14 +1,14 @@
 //! An independent brute-force model of the agent loops, written from the contract
-//! (shared/design/agent-loop-model.md) without events or queues, checked against the engine on
+//! (docs/agent-loop-model.md) without events or queues, checked against the engine on
 //! random small DAGs; plus invariants every session must satisfy.
 
 use proptest::prelude::*;
-use sim::agent::{Outcome, SessionInputs, Setup, Workspace, simulate_session};
-use sim::dist::Dist;
-use sim::draws::Attempts;
-use sim::plan::{Plan, PlanCall};
-use sim::policy::{Policy, PolicyKind};
-use sim::scenario::{Latency, Tool, TurnModel};
+use sim::input::scenario::{Latency, Tool, TurnModel};
+use sim::model::agent::{Outcome, SessionInputs, Setup, Workspace, simulate_session};
+use sim::model::dist::Dist;
+use sim::model::draws::Attempts;
+use sim::model::plan::{Plan, PlanCall};
+use sim::model::policy::{Policy, PolicyKind};
 
 #[derive(Debug, Clone)]
 struct Case {

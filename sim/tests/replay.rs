@@ -1,10 +1,10 @@
 //! Session trace replay: recorded sessions run under every policy with their recorded latencies.
 
 use sim::Scenario;
-use sim::metrics::Metric;
-use sim::policy::Policy;
-use sim::replay::{Replay, ReplaySessions};
-use sim::samples::SessionSource;
+use sim::model::policy::Policy;
+use sim::run::metrics::Metric;
+use sim::run::replay::{Replay, ReplaySessions};
+use sim::run::samples::SessionSource;
 
 /// Turns cost a constant 1 s; no overheads.
 fn scenario() -> Scenario {

@@ -5,8 +5,8 @@
 mod fixture;
 
 use serde_json::Value;
-use sim::metrics::Metric;
-use sim::report::Report;
+use sim::output::report::Report;
+use sim::run::metrics::Metric;
 use std::collections::BTreeMap;
 
 struct Field {

@@ -17,7 +17,7 @@
 
 use sim::Policy;
 use sim::Scenario;
-use sim::sweep::{Axis, SweepOptions, sweep};
+use sim::output::sweep::{Axis, SweepOptions, sweep};
 
 fn scenario() -> Scenario {
     Scenario::parse(
@@ -80,7 +80,7 @@ fn the_makespan_crossover_lies_within_one_step_of_the_analytic_one() {
         };
         let ratio = p
             .metrics
-            .get(sim::metrics::Metric::Makespan)
+            .get(sim::run::metrics::Metric::Makespan)
             .unwrap()
             .ratio
             .mean;
@@ -116,7 +116,7 @@ fn a_two_parameter_sweep_traces_the_crossover_frontier() {
             c.value
         );
     }
-    let html = sim::html::sweep_html(&report).unwrap();
+    let html = sim::output::html::sweep_html(&report).unwrap();
     assert_eq!(
         html.matches("<svg").count(),
         6,

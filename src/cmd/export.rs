@@ -1,7 +1,7 @@
 //! `tasks export-latencies`: a tool's recorded run times as a trace file, the one `fit` and a
 //! scenario's `empirical` distribution read, so the simulator can use the worker's own latencies.
 
-use super::pipeline::{BackendArgs, aws_backend, memory_only_here};
+use super::backend::{BackendArgs, aws_backend, memory_only_here};
 use super::{CmdError, CmdResult};
 use anyhow::anyhow;
 use std::path::{Path, PathBuf};
@@ -116,7 +116,7 @@ pub async fn export_latencies(args: ExportLatenciesArgs) -> CmdResult {
         .as_ref()
         .map_or("<stdout>".to_string(), |p| p.display().to_string());
     // The file must read back exactly as `fit` and scenarios will read it.
-    let latencies = sim::traces::parse_latencies(&text, &name, None, None)
+    let latencies = sim::input::traces::parse_latencies(&text, &name, None, None)
         .map_err(|e| CmdError::runtime(anyhow!("the trace does not read back: {e}")))?;
     debug_assert_eq!(latencies.len(), runs.len());
     match &args.out {

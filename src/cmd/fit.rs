@@ -2,7 +2,7 @@
 
 use super::{CmdError, CmdResult};
 use clap::{Args, ValueEnum};
-use sim::traces::read_latencies;
+use sim::input::traces::read_latencies;
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub struct FitArgs {
 pub fn fit(args: FitArgs) -> CmdResult {
     let observed = read_latencies(&args.file, args.column.as_deref(), args.unit.as_deref())
         .map_err(CmdError::input)?;
-    let report = sim::fit::fit(&observed)
+    let report = sim::input::fit::fit(&observed)
         .map_err(|e| CmdError::input(anyhow::anyhow!("{}: {e}", args.file.display())))?;
     if args.format == FitFormat::Json {
         println!(
@@ -41,7 +41,7 @@ pub fn fit(args: FitArgs) -> CmdResult {
         );
         return Ok(());
     }
-    let human = |s: f64| sim::time::human(s * 1e9);
+    let human = |s: f64| sim::model::time::human(s * 1e9);
     println!(
         "{}: {} latencies, min {}, median {}, mean {}, max {}",
         args.file.display(),

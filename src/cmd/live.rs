@@ -1,12 +1,12 @@
 //! `live` and `calibrate`: a scenario's sessions through the real task pipeline, compared with
 //! their simulation; a thin layer over the `live` crate.
 
-use super::pipeline::{BackendArgs, aws_backend};
+use super::backend::{BackendArgs, aws_backend};
 use super::{CmdError, CmdResult};
 use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
-use live::{BackendKind, Calibration, Fit, LiveError, LiveOptions, LiveReport, run_live};
-use sim::policy::Policy;
+use live::{Calibration, Fit, LiveError, LiveOptions, LiveReport, run_live};
+use sim::model::policy::Policy;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,7 +76,7 @@ pub struct CalibrateArgs {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    sim::duration::parse(s)
+    sim::model::duration::parse(s)
 }
 
 pub fn live(args: LiveArgs) -> CmdResult {
@@ -96,9 +96,11 @@ fn from_live(e: LiveError) -> CmdError {
 }
 
 fn run(args: LiveArgs, calibrate_to: Option<PathBuf>) -> CmdResult {
-    let scenario = sim::scenario::Scenario::from_file(&args.scenario).map_err(CmdError::input)?;
+    let scenario =
+        sim::input::scenario::Scenario::from_file(&args.scenario).map_err(CmdError::input)?;
     // The simulated side: the scenario with its overlays. Checked before anything runs.
-    let simulated = sim::overlay::load(&args.scenario, &args.overlays).map_err(CmdError::input)?;
+    let simulated =
+        sim::input::overlay::load(&args.scenario, &args.overlays).map_err(CmdError::input)?;
     let options = LiveOptions {
         sessions: args.sessions,
         seed: args.seed.unwrap_or(scenario.seed),
@@ -108,12 +110,8 @@ fn run(args: LiveArgs, calibrate_to: Option<PathBuf>) -> CmdResult {
             .map(|p| p.clone().with_batch_window(scenario.batch_window))
             .collect(),
         time_scale: args.time_scale,
-        backend: if args.backend.is_aws() {
-            BackendKind::Aws
-        } else {
-            BackendKind::Memory
-        },
-        stagger: args.stagger.map(sim::time::from_duration),
+        backend: args.backend.kind(),
+        stagger: args.stagger.map(sim::model::time::from_duration),
     };
     options.check(&scenario).map_err(from_live)?;
     let outputs = [args.calibrate_out.clone(), calibrate_to.clone()];
@@ -190,7 +188,7 @@ fn run(args: LiveArgs, calibrate_to: Option<PathBuf>) -> CmdResult {
                 texts.push((p.display().to_string(), text));
             }
             texts.push((path.display().to_string(), overlay));
-            sim::overlay::apply(&scenario.source, &scenario.file, &texts)
+            sim::input::overlay::apply(&scenario.source, &scenario.file, &texts)
                 .map_err(CmdError::input)?
         }
         None => simulated,

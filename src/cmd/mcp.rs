@@ -1,6 +1,6 @@
 //! `asynctools mcp serve` and `mcp demo`: the pipeline's tools over MCP (the `mcp` crate).
 
-use super::pipeline::{BackendArgs, aws_backend};
+use super::backend::{BackendArgs, aws_backend, tool_box};
 use super::{CmdError, CmdResult};
 use anyhow::anyhow;
 use std::net::SocketAddr;
@@ -97,7 +97,7 @@ async fn serve(args: ServeArgs) -> CmdResult {
         aws_backend(&args.backend).await?
     };
     let mut options = mcp::RuntimeOptions::local(caller);
-    options.tools = crate::cmd::pipeline::tool_box(None).await?;
+    options.tools = tool_box(None).await?;
     options.settings.consumer = args.consumer.clone();
     options.settings.timing.ttl_ms = args.ttl.as_millis().min(u128::from(u64::MAX)) as u64;
     options.settings.timing.poll_interval_ms = args.poll_interval.as_millis().max(1) as u64;

@@ -1,13 +1,18 @@
 //! Command implementations. Each parses its arguments, calls a library, and prints.
 
+pub mod backend;
 pub mod export;
 pub mod fit;
 pub mod live;
+pub mod local;
 pub mod mcp;
 pub mod pipeline;
+pub mod recovery;
 pub mod sim;
 pub mod sweep;
+pub mod tasks;
 pub mod tools;
+pub mod worker;
 
 /// How a command failed: decides the exit code.
 #[derive(Debug)]

@@ -4,10 +4,10 @@ use super::{CmdError, CmdResult};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sim::policy::Policy;
-use sim::report::Report;
-use sim::runner::RunOptions;
-use sim::scenario::Scenario;
+use sim::input::scenario::Scenario;
+use sim::model::policy::Policy;
+use sim::output::report::Report;
+use sim::run::options::RunOptions;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -97,7 +97,7 @@ pub struct ValidateArgs {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    sim::duration::parse(s)
+    sim::model::duration::parse(s)
 }
 
 pub fn run(args: RunArgs) -> CmdResult {
@@ -110,31 +110,7 @@ pub fn compare(args: CompareArgs) -> CmdResult {
 
 pub fn validate(args: ValidateArgs) -> CmdResult {
     let scenario = load(&args.scenario)?;
-    println!("{}: valid", scenario.file);
-    println!(
-        "  {}: {} calls per session, dependency depth {}, {} tools, seed {}, {} sessions",
-        scenario.name,
-        scenario.plan.len(),
-        scenario.plan.depth(),
-        scenario.tools.len(),
-        scenario.seed,
-        scenario.sessions
-    );
-    for tool in &scenario.tools {
-        let mean = tool
-            .latency
-            .dist
-            .mean_ns()
-            .map_or("infinite mean".to_string(), |m| {
-                format!("mean {}", sim::time::human(m))
-            });
-        println!(
-            "  tool {}: {} ({mean})",
-            tool.name,
-            tool.latency.dist.describe()
-        );
-    }
-    println!("  model turn: {}", scenario.model.base.dist.describe());
+    print!("{}", scenario.describe());
     Ok(())
 }
 
@@ -143,10 +119,11 @@ fn load(path: &Path) -> Result<Scenario, CmdError> {
 }
 
 fn simulate(args: SimArgs, policies: Vec<Policy>) -> CmdResult {
-    let scenario = sim::overlay::load(&args.scenario, &args.overlays).map_err(CmdError::input)?;
+    let scenario =
+        sim::input::overlay::load(&args.scenario, &args.overlays).map_err(CmdError::input)?;
     let window = args
         .batch_window
-        .map(sim::time::from_duration)
+        .map(sim::model::time::from_duration)
         .unwrap_or(scenario.batch_window);
     let policies: Vec<Policy> = policies
         .into_iter()
@@ -179,7 +156,7 @@ fn simulate(args: SimArgs, policies: Vec<Policy>) -> CmdResult {
     let replay = args
         .replay
         .as_deref()
-        .map(sim::replay::Replay::read)
+        .map(sim::run::replay::Replay::read)
         .transpose()
         .map_err(CmdError::input)?;
     let results = match &replay {
@@ -192,24 +169,25 @@ fn simulate(args: SimArgs, policies: Vec<Policy>) -> CmdResult {
 
     let report = Report::new(&scenario, &results);
     let sessions =
-        sim::replay::session_source(&scenario, replay.as_ref(), opts.seed, opts.sessions);
+        sim::run::replay::session_source(&scenario, replay.as_ref(), opts.seed, opts.sessions);
     if let Some(dir) = &args.out {
         let note = replay.as_ref().map(|r| format!("replayed from {}", r.file));
-        let html = sim::html::report_html(&scenario, &results, sessions.as_ref(), note)
+        let html = sim::output::html::report_html(&scenario, &results, sessions.as_ref(), note)
             .map_err(CmdError::runtime)?;
-        write_outputs(dir, &report, &scenario, html).map_err(CmdError::runtime)?;
+        sim::output::files::write_report(dir, &report, &scenario, html)
+            .map_err(CmdError::runtime)?;
     }
     if let Some(file) = &args.trace_out {
-        let baseline = sim::html::headline_indices(&report, &results).map_or(0, |(b, _)| b);
-        let samples = sim::samples::pick(
+        let baseline = sim::output::html::headline_indices(&report, &results).map_or(0, |(b, _)| b);
+        let samples = sim::run::samples::pick(
             sessions.as_ref(),
             &results.policies,
             baseline,
-            &sim::samples::DEFAULT_PICKS,
+            &sim::run::samples::DEFAULT_PICKS,
         );
         let names: Vec<String> = results.policies.iter().map(|p| p.name()).collect();
-        let trace = sim::chrome_trace::chrome_trace(&samples, &names);
-        std::fs::write(file, sim::chrome_trace::to_string(&trace))
+        let trace = sim::output::chrome_trace::chrome_trace(&samples, &names);
+        std::fs::write(file, sim::output::chrome_trace::to_string(&trace))
             .with_context(|| format!("cannot write {}", file.display()))
             .map_err(CmdError::runtime)?;
     }
@@ -239,23 +217,6 @@ fn simulate(args: SimArgs, policies: Vec<Policy>) -> CmdResult {
         }
         eprintln!("{line}");
     }
-    Ok(())
-}
-
-fn write_outputs(
-    dir: &Path,
-    report: &Report,
-    scenario: &Scenario,
-    html: String,
-) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let write = |name: &str, text: String| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
-    };
-    write("results.json", report.to_json())?;
-    write("report.md", report.to_markdown(Some(&scenario.source)))?;
-    write("report.html", html)?;
     Ok(())
 }
 

@@ -3,9 +3,9 @@
 use super::{CmdError, CmdResult};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use sim::policy::Policy;
-use sim::scenario::Scenario;
-use sim::sweep::{Axis, DEFAULT_SESSIONS, DEFAULT_STEPS, SweepOptions};
+use sim::input::scenario::Scenario;
+use sim::model::policy::Policy;
+use sim::output::sweep::{Axis, DEFAULT_SESSIONS, DEFAULT_STEPS, SweepOptions};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -75,7 +75,7 @@ pub fn sweep(args: SweepArgs) -> CmdResult {
         baseline,
         candidate,
     };
-    let report = sim::sweep::sweep(&scenario, &opts)
+    let report = sim::output::sweep::sweep(&scenario, &opts)
         .map_err(|e| CmdError::input(anyhow::anyhow!("{}: {e}", scenario.file)))?;
     if let Some(dir) = &args.out {
         let write = |name: &str, text: String| -> anyhow::Result<()> {
@@ -84,7 +84,7 @@ pub fn sweep(args: SweepArgs) -> CmdResult {
             let path = dir.join(name);
             std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
         };
-        let html = sim::html::sweep_html(&report).map_err(CmdError::runtime)?;
+        let html = sim::output::html::sweep_html(&report).map_err(CmdError::runtime)?;
         write("sweep.html", html).map_err(CmdError::runtime)?;
         write("sweep.json", report.to_json()).map_err(CmdError::runtime)?;
     }

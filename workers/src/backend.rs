@@ -1,17 +1,50 @@
 //! Assembles a backend (memory or AWS) into the store and queues the dispatcher and workers use.
 
-use crate::aws::{DynamoStore, Resources, SqsQueue};
+use crate::aws::{
+    AwsSettings, DynamoStore, ResourceSources, Resources, SdkConfig, SqsQueue, sdk_config,
+};
 use crate::catalog::Catalog;
 use crate::delivery::{ResultRouter, StoreLedger};
 use crate::dispatcher::{Dispatcher, DispatcherSettings};
-use crate::error::InputError;
+use crate::error::{InputError, QueueError};
 use crate::memory::{MemoryQueue, MemoryStore, QueueSettings};
 use crate::ports::{MessageQueue, TaskStore};
 use crate::replies::{ReplyQueue, ReplyQueues};
 use crate::tools::ToolBox;
 use crate::worker::{Worker, WorkerSettings};
-use aws_config::SdkConfig;
+
+/// Where tasks live: this process's memory, or DynamoDB and SQS (deployed or emulated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    Memory,
+    Aws,
+}
+
+impl BackendKind {
+    pub const NAMES: [&'static str; 2] = ["memory", "aws"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Memory => "memory",
+            BackendKind::Aws => "aws",
+        }
+    }
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "memory" => Ok(BackendKind::Memory),
+            "aws" => Ok(BackendKind::Aws),
+            other => Err(format!("unknown backend {other:?}: give memory or aws")),
+        }
+    }
+}
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -148,6 +181,28 @@ impl Backend {
         })
     }
 
+    /// Messages (visible and in flight) on each dead-letter queue, by `tool:<name>` and
+    /// `consumer:<name>`.
+    pub async fn dead_letter_depths(&self) -> Result<BTreeMap<String, u64>, QueueError> {
+        let tools = self
+            .dead_letter_queues
+            .iter()
+            .map(|(tool, queue)| (format!("tool:{tool}"), queue.clone()));
+        let consumers = self
+            .replies
+            .all()
+            .into_iter()
+            .filter_map(|(consumer, reply)| {
+                Some((format!("consumer:{consumer}"), reply.dead_letter?))
+            });
+        let mut depths = BTreeMap::new();
+        for (name, queue) in tools.chain(consumers) {
+            let depth = queue.depth().await?;
+            depths.insert(name, depth.visible + depth.in_flight);
+        }
+        Ok(depths)
+    }
+
     /// The router of one consumer process: `owner`'s results from `consumer`'s reply queue, with the
     /// table read directly.
     pub fn router(&self, owner: &str, consumer: &str) -> Result<ResultRouter, InputError> {
@@ -159,5 +214,48 @@ impl Backend {
             consumer: consumer.to_string(),
         });
         Ok(ResultRouter::new(queue, ledger, owner))
+    }
+}
+
+/// What names an AWS backend on a command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsTarget {
+    /// An endpoint, e.g. an emulator's (default: `AWS_ENDPOINT_URL`, else AWS itself).
+    pub endpoint: Option<String>,
+    pub resources: ResourceSources,
+    /// Run the dispatcher logic in this process even when the outputs name a `DispatcherUrl`.
+    pub in_process: bool,
+}
+
+/// An AWS backend, with what a client of the deployed dispatcher needs besides.
+pub struct AwsConnection {
+    pub backend: Backend,
+    /// The deployed dispatcher's Function URL, unless `in_process`.
+    pub dispatcher_url: Option<String>,
+    pub sdk: SdkConfig,
+}
+
+impl AwsConnection {
+    /// Resolves the resources `target` names (outputs file, environment, flags), configures the
+    /// SDK for its endpoint and builds the backend. `env` reads the environment.
+    pub async fn connect(
+        target: &AwsTarget,
+        catalog: Arc<Catalog>,
+        env: impl Fn(&str) -> Option<OsString>,
+    ) -> Result<AwsConnection, InputError> {
+        let resources = target
+            .resources
+            .resolve(&catalog, |k| env(k).and_then(|v| v.into_string().ok()))?;
+        let sdk = sdk_config(&AwsSettings::for_endpoint(target.endpoint.clone(), &env)).await;
+        let dispatcher_url = resources
+            .dispatcher_url
+            .clone()
+            .filter(|_| !target.in_process);
+        let backend = Backend::aws(&sdk, &resources, catalog)?;
+        Ok(AwsConnection {
+            backend,
+            dispatcher_url,
+            sdk,
+        })
     }
 }

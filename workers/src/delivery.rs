@@ -8,7 +8,7 @@
 //! consumer from the table and hands over those it has not seen: a result whose message was lost,
 //! went to a router that died, or was published before this router existed.
 
-use crate::clock::now_ms;
+use crate::clock::{Clock, SystemClock};
 use crate::error::{PipelineError, QueueError};
 use crate::limits::*;
 use crate::ports::{MessageQueue, TaskStore, update_with_retry};
@@ -55,10 +55,19 @@ pub trait DeliveryLedger: Send + Sync {
     async fn mark_delivered(&self, task_id: &str) -> Result<(), PipelineError>;
 }
 
-/// Marks a terminal record delivered, re-reading on conflicts. Idempotent.
+/// Marks a terminal record delivered, re-reading on conflicts. Idempotent. On the system clock.
 pub async fn mark_delivered(
     store: &dyn TaskStore,
     record: TaskRecord,
+) -> Result<TaskRecord, PipelineError> {
+    mark_delivered_with(store, record, &SystemClock).await
+}
+
+/// `mark_delivered` on `clock`.
+pub async fn mark_delivered_with(
+    store: &dyn TaskStore,
+    record: TaskRecord,
+    clock: &dyn Clock,
 ) -> Result<TaskRecord, PipelineError> {
     if !record.status.is_terminal() {
         return Err(crate::error::InputError::new(
@@ -72,9 +81,10 @@ pub async fn mark_delivered(
     }
     let task_id = record.task_id.clone();
     update_with_retry(store, record, |r| {
-        (!r.delivered).then(|| r.mark_delivered(now_ms()))
+        (!r.delivered).then(|| r.mark_delivered(clock.now_ms()))
     })
     .await?
+    .record()
     .ok_or(PipelineError::NotFound(task_id))
 }
 
@@ -340,30 +350,70 @@ impl ResultRouter {
     }
 
     /// Reconciles, then polls and reconciles every `RECONCILE_EVERY` until `stop` turns true. A poll
-    /// in progress finishes first (within `wait`), so no long poll is left open.
+    /// in progress finishes first (within `wait`), so no long poll is left open. Failed polls are
+    /// logged and retried.
     pub async fn run(
         &mut self,
         sink: &mut dyn ResultSink,
         wait: Duration,
-        mut stop: tokio::sync::watch::Receiver<bool>,
+        stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), PipelineError> {
-        self.reconcile(sink).await?;
+        let retry = |e: PipelineError| {
+            tracing::warn!(error = %e, "result poll failed; retrying");
+            Ok(())
+        };
+        self.watch(sink, wait, WatchLimits::default(), stop, retry)
+            .await
+            .map(|_| ())
+    }
+
+    /// As `run`, and also stops after `limits`; each receive waits at most `wait` (less near the
+    /// timeout). `on_error` sees each failed poll: `Ok` retries it after a pause, `Err` ends the
+    /// watch with that error. Returns how many results were handed over.
+    pub async fn watch(
+        &mut self,
+        sink: &mut dyn ResultSink,
+        wait: Duration,
+        limits: WatchLimits,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+        mut on_error: impl FnMut(PipelineError) -> Result<(), PipelineError>,
+    ) -> Result<usize, PipelineError> {
+        let started = tokio::time::Instant::now();
+        let mut handed = self.reconcile(sink).await?;
         let mut last_reconcile = tokio::time::Instant::now();
-        while !*stop.borrow_and_update() {
-            if let Err(e) = self.poll(sink, wait).await {
-                tracing::warn!(error = %e, "result poll failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = stop.changed() => {}
+        loop {
+            let done = *stop.borrow_and_update()
+                || limits.count.is_some_and(|n| handed >= n)
+                || limits.timeout.is_some_and(|t| started.elapsed() >= t);
+            if done {
+                return Ok(handed);
+            }
+            let left = limits
+                .timeout
+                .map_or(Duration::MAX, |t| t.saturating_sub(started.elapsed()));
+            match self.poll(sink, left.min(wait)).await {
+                Ok(n) => handed += n,
+                Err(e) => {
+                    on_error(e)?;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        Ok(()) = stop.changed() => {}
+                    }
                 }
             }
             if last_reconcile.elapsed() >= RECONCILE_EVERY {
-                self.reconcile(sink).await?;
+                handed += self.reconcile(sink).await?;
                 last_reconcile = tokio::time::Instant::now();
             }
         }
-        Ok(())
     }
+}
+
+/// When `ResultRouter::watch` stops, besides its stop signal: after `count` results, or `timeout`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WatchLimits {
+    pub count: Option<usize>,
+    pub timeout: Option<Duration>,
 }
 
 /// Results collected in memory, in order (tests, demos).

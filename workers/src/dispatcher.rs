@@ -2,10 +2,12 @@
 //! Also `get`, `list` and `cancel`. The same code runs in the Lambda handler and in the CLI.
 
 use crate::catalog::Catalog;
-use crate::clock::now_ms;
+use crate::clock::{SharedClock, system};
 use crate::error::{InputError, PipelineError, StoreError};
 use crate::limits::*;
-use crate::ports::{CreateOutcome, MessageQueue, TaskPage, TaskStore, check_list_args};
+use crate::ports::{
+    CreateOutcome, MessageQueue, TaskPage, TaskStore, Updated, check_list_args, update_with_retry,
+};
 use crate::protocol::{
     SubmitAck, TaskRequest, WorkMessage, check_consumer_name, check_conversation_id,
     check_principal, check_task_id,
@@ -21,12 +23,15 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct DispatcherSettings {
     pub task_ttl_days: u32,
+    /// Creation times, deadlines and expiry are read on it.
+    pub clock: SharedClock,
 }
 
 impl Default for DispatcherSettings {
     fn default() -> Self {
         DispatcherSettings {
             task_ttl_days: DEFAULT_TASK_TTL_DAYS,
+            clock: system(),
         }
     }
 }
@@ -144,7 +149,7 @@ impl Dispatcher {
         caller: &Caller,
         request: TaskRequest,
     ) -> Result<SubmitAck, PipelineError> {
-        let now = now_ms();
+        let now = self.settings.clock.now_ms();
         request.validate(&self.catalog, now)?;
         self.tools
             .get(&request.tool)?
@@ -219,7 +224,7 @@ impl Dispatcher {
     /// Best effort: the sweeper only looks at how long ago a task was enqueued, so a lost note costs
     /// at most one extra (harmless) message.
     async fn note_enqueued(&self, record: &TaskRecord) {
-        let next = record.mark_enqueued(now_ms());
+        let next = record.mark_enqueued(self.settings.clock.now_ms());
         if let Err(e) = self.store.transition(record, &next).await {
             tracing::debug!(task_id = %record.task_id, error = %e, "could not note the re-enqueue");
         }
@@ -231,7 +236,11 @@ impl Dispatcher {
         match self.store.get(task_id).await? {
             // DynamoDB deletes expired items within days, not at once: past its TTL a task is
             // gone for its owner too, whether or not the item still exists.
-            Some(record) if caller.owns(&record) && !record.expired(now_ms()) => Ok(record),
+            Some(record)
+                if caller.owns(&record) && !record.expired(self.settings.clock.now_ms()) =>
+            {
+                Ok(record)
+            }
             _ => Err(PipelineError::NotFound(task_id.to_string())),
         }
     }
@@ -275,7 +284,12 @@ impl Dispatcher {
         task_id: &str,
     ) -> Result<TaskRecord, PipelineError> {
         let record = self.get(caller, task_id).await?;
-        crate::delivery::mark_delivered(self.store.as_ref(), record).await
+        crate::delivery::mark_delivered_with(
+            self.store.as_ref(),
+            record,
+            self.settings.clock.as_ref(),
+        )
+        .await
     }
 
     /// PENDING or RUNNING -> CANCELLED, then a CANCELLED result to the consumer. A running tool is
@@ -286,46 +300,56 @@ impl Dispatcher {
         caller: &Caller,
         task_id: &str,
     ) -> Result<CancelOutcome, PipelineError> {
-        check_task_id(task_id)?;
-        for _ in 0..MAX_CONFLICT_RETRIES {
-            let current = self.get(caller, task_id).await?;
+        let current = self.get(caller, task_id).await?;
+        let clock = self.settings.clock.as_ref();
+        let mut refused = None;
+        let updated = update_with_retry(self.store.as_ref(), current, |current| {
             if current.status.is_terminal() {
-                return Ok(CancelOutcome {
-                    record: current,
-                    cancelled: false,
-                });
+                return None;
             }
-            let now = now_ms();
-            let next = current
-                .cancel(now)
-                .map_err(|e| StoreError::IllegalTransition {
-                    task_id: e.task_id,
-                    from: current.status.to_string(),
-                    to: TaskStatus::Cancelled.to_string(),
-                })?
-                .with_publisher(CANCEL_PUBLISHER, now + CANCEL_PUBLISH_LEASE_MS);
-            match self.store.transition(&current, &next).await {
-                Ok(()) => {
-                    let record = match ensure_published(
-                        self.store.as_ref(),
-                        &self.replies,
-                        next,
-                        CANCEL_PUBLISHER,
-                    )
-                    .await?
-                    {
-                        Publication::Published(r) | Publication::HeldElsewhere(r) => r,
-                    };
-                    return Ok(CancelOutcome {
-                        record,
-                        cancelled: true,
-                    });
+            let now = clock.now_ms();
+            match current.cancel(now) {
+                Ok(next) => {
+                    Some(next.with_publisher(CANCEL_PUBLISHER, now + CANCEL_PUBLISH_LEASE_MS))
                 }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    refused = Some(StoreError::IllegalTransition {
+                        task_id: e.task_id,
+                        from: current.status.to_string(),
+                        to: TaskStatus::Cancelled.to_string(),
+                    });
+                    None
+                }
             }
+        })
+        .await?;
+        if let Some(e) = refused {
+            return Err(e.into());
         }
-        Err(StoreError::Conflict(task_id.to_string()).into())
+        match updated {
+            Updated::Written(next) => {
+                let published = ensure_published(
+                    self.store.as_ref(),
+                    &self.replies,
+                    next,
+                    CANCEL_PUBLISHER,
+                    clock,
+                )
+                .await?;
+                let (Publication::Published(record) | Publication::HeldElsewhere(record)) =
+                    published;
+                Ok(CancelOutcome {
+                    record,
+                    cancelled: true,
+                })
+            }
+            // Already finished: terminal states never change.
+            Updated::Unchanged(record) => Ok(CancelOutcome {
+                record,
+                cancelled: false,
+            }),
+            Updated::Missing => Err(PipelineError::NotFound(task_id.to_string())),
+        }
     }
 }
 

@@ -3,9 +3,12 @@
 //! queue the moment it is ready. See `workers/README.md` for the protocol, the state machine, the
 //! ports and the exactly-once argument.
 
+pub mod api;
 pub mod aws;
 pub mod backend;
 pub mod catalog;
+pub mod claim;
+pub mod client;
 pub mod clock;
 pub mod delivery;
 pub mod demo;
@@ -14,6 +17,7 @@ pub mod error;
 pub mod fault;
 pub mod lambda;
 pub mod limits;
+pub mod local;
 pub mod memory;
 pub mod poller;
 pub mod ports;
@@ -27,8 +31,10 @@ pub mod testkit;
 pub mod tools;
 pub mod worker;
 
-pub use backend::Backend;
+pub use backend::{AwsConnection, AwsTarget, Backend, BackendKind};
 pub use catalog::{Catalog, ToolSpec};
+pub use client::{ClientError, TaskClient};
+pub use clock::{Clock, FakeClock, SharedClock, SystemClock};
 pub use delivery::{ResultRouter, ResultSink};
 pub use dispatcher::{Caller, CancelOutcome, Dispatcher, DispatcherSettings};
 pub use error::{InputError, PipelineError, QueueError, StoreError};

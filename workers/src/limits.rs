@@ -1,5 +1,8 @@
 //! Every limit of the pipeline in one place, so errors, docs and tests agree on the numbers.
 
+/// The version of the wire protocol and of the task record this build speaks (`protocol`).
+pub const PROTOCOL_VERSION: u32 = 1;
+
 /// A task's arguments, serialized as compact JSON.
 pub const MAX_ARGUMENTS_BYTES: usize = 64 * 1024;
 /// A task's result, serialized as compact JSON: keeps the result message under SQS's 256 KiB and the

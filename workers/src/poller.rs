@@ -164,6 +164,8 @@ pub struct PoolOptions {
     /// Also sweep the table (see `sweeper`) this often; `None`: no sweeper in this pool.
     pub sweep_every: Option<Duration>,
     pub sweep: crate::sweeper::SweepSettings,
+    /// The clock of the pool's workers and of its sweeper (it replaces `sweep.clock`).
+    pub clock: crate::clock::SharedClock,
 }
 
 impl PoolOptions {
@@ -176,6 +178,7 @@ impl PoolOptions {
             recovery_ms: None,
             sweep_every: None,
             sweep: crate::sweeper::SweepSettings::default(),
+            clock: crate::clock::system(),
         }
     }
 }
@@ -201,6 +204,7 @@ impl WorkerPool {
             let settings = crate::worker::WorkerSettings {
                 worker_id: options.worker_id.clone(),
                 recovery_ms: options.recovery_ms,
+                clock: options.clock.clone(),
             };
             let worker = Arc::new(backend.worker(name, tools, settings)?);
             let spec = worker.spec().clone();
@@ -223,7 +227,10 @@ impl WorkerPool {
         }
         if let Some(every) = options.sweep_every {
             let backend = backend.clone();
-            let settings = options.sweep;
+            let settings = crate::sweeper::SweepSettings {
+                clock: options.clock.clone(),
+                ..options.sweep.clone()
+            };
             let mut stopped = stopped.clone();
             pollers.push(tokio::spawn(async move {
                 settings.check()?;
@@ -232,7 +239,7 @@ impl WorkerPool {
                         backend.store.as_ref(),
                         &backend.work_queues,
                         &backend.replies,
-                        settings,
+                        settings.clone(),
                     )
                     .await
                     {

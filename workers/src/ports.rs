@@ -322,24 +322,46 @@ pub fn check_list_args(limit: u32, cursor: Option<&str>) -> Result<Option<Cursor
     cursor.map(Cursor::decode).transpose()
 }
 
-/// Applies `change` to the latest revision of `record` and writes it conditionally, re-reading on
-/// conflicts up to `MAX_CONFLICT_RETRIES` times. `change` returns `None` when there is nothing to do
-/// (the latest record is returned as it is); a task that disappeared is `Ok(None)`.
+/// What [`update_with_retry`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Updated {
+    /// `change` made the next revision, and it was written.
+    Written(TaskRecord),
+    /// `change` found nothing to do on the latest revision, returned as it is.
+    Unchanged(TaskRecord),
+    /// The task is not in the store (any more).
+    Missing,
+}
+
+impl Updated {
+    /// The record as it now stands, unless the task is gone.
+    pub fn record(self) -> Option<TaskRecord> {
+        match self {
+            Updated::Written(r) | Updated::Unchanged(r) => Some(r),
+            Updated::Missing => None,
+        }
+    }
+}
+
+/// The one optimistic-concurrency loop: applies `change` to `record` and writes the result
+/// conditionally; on a conflict re-reads the task and applies `change` to the latest revision, up to
+/// `MAX_CONFLICT_RETRIES` times (then `StoreError::Conflict`). `change` returns `None` when there is
+/// nothing to do; it may note why in its captures.
 pub async fn update_with_retry(
     store: &dyn TaskStore,
     record: TaskRecord,
-    change: impl Fn(&TaskRecord) -> Option<TaskRecord>,
-) -> Result<Option<TaskRecord>, StoreError> {
+    mut change: impl FnMut(&TaskRecord) -> Option<TaskRecord>,
+) -> Result<Updated, StoreError> {
     let mut current = record;
     for _ in 0..MAX_CONFLICT_RETRIES {
         let Some(next) = change(&current) else {
-            return Ok(Some(current));
+            return Ok(Updated::Unchanged(current));
         };
         match store.transition(&current, &next).await {
-            Ok(()) => return Ok(Some(next)),
+            Ok(()) => return Ok(Updated::Written(next)),
             Err(StoreError::Conflict(_)) => match store.get(&current.task_id).await? {
                 Some(latest) => current = latest,
-                None => return Ok(None),
+                None => return Ok(Updated::Missing),
             },
             Err(e) => return Err(e),
         }

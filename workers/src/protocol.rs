@@ -9,7 +9,8 @@ use crate::state::TaskStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Defined with the limits, so the task record (which carries it too) needs nothing from here.
+pub use crate::limits::PROTOCOL_VERSION;
 
 fn protocol_version() -> u32 {
     PROTOCOL_VERSION

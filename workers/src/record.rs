@@ -119,6 +119,28 @@ pub struct NewTask {
     pub deadline_ms: Option<u64>,
 }
 
+impl NewTask {
+    /// A task for the default consumer, with no idempotency key and no deadline.
+    pub fn new(
+        task_id: impl Into<String>,
+        owner: impl Into<String>,
+        conversation_id: impl Into<String>,
+        tool: impl Into<String>,
+        arguments: Value,
+    ) -> NewTask {
+        NewTask {
+            task_id: task_id.into(),
+            owner: owner.into(),
+            reply_to: crate::limits::DEFAULT_CONSUMER.to_string(),
+            conversation_id: conversation_id.into(),
+            tool: tool.into(),
+            arguments,
+            idempotency_key: None,
+            deadline_ms: None,
+        }
+    }
+}
+
 impl TaskRecord {
     /// Past its TTL (`expires_at`, epoch seconds): gone, even before DynamoDB deletes the item.
     pub fn expired(&self, now_ms: u64) -> bool {
@@ -128,7 +150,7 @@ impl TaskRecord {
     /// A new PENDING task created at `now_ms`, kept `ttl_days` (the table's TTL).
     pub fn pending(task: NewTask, now_ms: u64, ttl_days: u32) -> TaskRecord {
         TaskRecord {
-            version: crate::protocol::PROTOCOL_VERSION,
+            version: crate::limits::PROTOCOL_VERSION,
             task_id: task.task_id,
             owner: task.owner,
             reply_to: task.reply_to,
@@ -381,20 +403,8 @@ pub(crate) mod tests {
     use proptest::prelude::*;
 
     pub fn pending(task_id: &str) -> TaskRecord {
-        let mut record = TaskRecord::pending(
-            NewTask {
-                task_id: task_id.into(),
-                owner: "alice".into(),
-                reply_to: "default".into(),
-                conversation_id: "c1".into(),
-                tool: "synthetic".into(),
-                arguments: serde_json::json!({}),
-                idempotency_key: None,
-                deadline_ms: None,
-            },
-            1_000,
-            1,
-        );
+        let task = NewTask::new(task_id, "alice", "c1", "synthetic", serde_json::json!({}));
+        let mut record = TaskRecord::pending(task, 1_000, 1);
         record.expires_at = 10;
         record
     }

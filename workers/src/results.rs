@@ -1,9 +1,9 @@
 //! Publishing results: at least once, on the consumer's reply queue, recorded on the task so a
 //! redelivery does not publish again.
 
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::error::{PipelineError, StoreError};
-use crate::ports::TaskStore;
+use crate::ports::{TaskStore, Updated, update_with_retry};
 use crate::protocol::ResultMessage;
 use crate::record::TaskRecord;
 use crate::replies::ReplyQueues;
@@ -20,12 +20,14 @@ pub enum Publication {
 
 /// Publishes the result of a terminal `record` unless that is already done or someone else (with a
 /// live lease) is doing it, then notes it on the record. A crash between the send and the note means
-/// one more send on redelivery; routers drop results already handed over.
+/// one more send on redelivery; routers drop results already handed over. `clock` decides whether a
+/// publisher's lease is live.
 pub async fn ensure_published(
     store: &dyn TaskStore,
     replies: &ReplyQueues,
     record: TaskRecord,
     me: &str,
+    clock: &dyn Clock,
 ) -> Result<Publication, PipelineError> {
     if !record.status.is_terminal() {
         debug_assert!(false, "only terminal tasks publish results");
@@ -39,7 +41,7 @@ pub async fn ensure_published(
     if record.result_published {
         return Ok(Publication::Published(record));
     }
-    if record.held_by_other(me, now_ms()) {
+    if record.held_by_other(me, clock.now_ms()) {
         return Ok(Publication::HeldElsewhere(record));
     }
     // A delivered result (the router reconciled it from the table) needs no message.
@@ -49,22 +51,18 @@ pub async fn ensure_published(
             .send(&ResultMessage::for_record(&record).to_body())
             .await?;
     }
-    let mut latest = record;
-    for _ in 0..crate::limits::MAX_CONFLICT_RETRIES {
-        let published = latest.mark_published(now_ms());
-        match store.transition(&latest, &published).await {
-            Ok(()) => return Ok(Publication::Published(published)),
-            // Someone else wrote it meanwhile (a router marking it delivered, a sweeper): the result
-            // is out either way; note it on the latest revision.
-            Err(StoreError::Conflict(_)) => match store.get(&latest.task_id).await? {
-                Some(current) if current.result_published => {
-                    return Ok(Publication::Published(current));
-                }
-                Some(current) => latest = current,
-                None => return Ok(Publication::Published(published)),
-            },
-            Err(e) => return Err(e.into()),
-        }
+    // Someone else may write meanwhile (a router marking it delivered, a sweeper): the result is
+    // out either way; it is noted on the latest revision.
+    let sent = record.clone();
+    match update_with_retry(store, record, |r| {
+        (!r.result_published).then(|| r.mark_published(clock.now_ms()))
+    })
+    .await
+    {
+        Ok(Updated::Written(r) | Updated::Unchanged(r)) => Ok(Publication::Published(r)),
+        Ok(Updated::Missing) => Ok(Publication::Published(sent.mark_published(clock.now_ms()))),
+        // Out of retries: the message is out; the note is left to the sweeper.
+        Err(StoreError::Conflict(_)) => Ok(Publication::Published(sent)),
+        Err(e) => Err(e.into()),
     }
-    Ok(Publication::Published(latest))
 }

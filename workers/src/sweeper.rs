@@ -13,7 +13,7 @@
 //! results already handed over). It runs in the stack every minute (`sweeper-lambda`), inside every
 //! local worker, and as `asynctools tasks sweep`; `tasks stuck` lists the same classification.
 
-use crate::clock::now_ms;
+use crate::clock::{Clock, SharedClock, system};
 use crate::error::{InputError, PipelineError};
 use crate::limits::*;
 use crate::ports::{MessageQueue, TaskStore, update_with_retry};
@@ -59,11 +59,23 @@ pub fn remedy(record: &TaskRecord, now_ms: u64, older_than_ms: u64) -> Option<Re
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a task needs when someone asks for it by id (`tasks requeue`), whatever its age: `None`
+/// when it is finished and its result published.
+pub fn manual_remedy(record: &TaskRecord) -> Option<Remedy> {
+    match record.status {
+        s if !s.is_terminal() => Some(Remedy::Requeue),
+        _ if !record.result_published => Some(Remedy::Publish),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct SweepSettings {
     pub older_than_ms: u64,
     /// At most this many open tasks read per sweep (`MAX_SWEEP_TASKS` at most).
     pub max_tasks: u32,
+    /// What ages, leases and publishers' leases are measured against.
+    pub clock: SharedClock,
 }
 
 impl Default for SweepSettings {
@@ -71,6 +83,17 @@ impl Default for SweepSettings {
         SweepSettings {
             older_than_ms: DEFAULT_SWEEP_OLDER_THAN_S * 1000,
             max_tasks: MAX_SWEEP_TASKS,
+            clock: system(),
+        }
+    }
+}
+
+impl SweepSettings {
+    /// The default settings with another bound.
+    pub fn older_than(older_than: std::time::Duration) -> SweepSettings {
+        SweepSettings {
+            older_than_ms: older_than.as_millis() as u64,
+            ..SweepSettings::default()
         }
     }
 }
@@ -130,19 +153,22 @@ pub async fn sweep(
     replies: &ReplyQueues,
     settings: SweepSettings,
 ) -> Result<SweepReport, PipelineError> {
+    let clock = settings.clock.clone();
+    let clock = clock.as_ref();
     walk(store, settings, |record, remedy| async move {
-        apply(store, work_queues, replies, record, remedy).await
+        apply(store, work_queues, replies, record, remedy, clock).await
     })
     .await
 }
 
-/// Applies a remedy to one task (also `tasks requeue`).
+/// Applies a remedy to one task (also `tasks requeue`), noting the time on `clock`.
 pub async fn apply(
     store: &dyn TaskStore,
     work_queues: &BTreeMap<String, Arc<dyn MessageQueue>>,
     replies: &ReplyQueues,
     record: TaskRecord,
     remedy: Remedy,
+    clock: &dyn Clock,
 ) -> Result<(), PipelineError> {
     match remedy {
         Remedy::Requeue => {
@@ -159,12 +185,12 @@ pub async fn apply(
                 .send(&WorkMessage::new(&record.task_id, &record.tool).to_body())
                 .await?;
             update_with_retry(store, record, |r| {
-                (!r.status.is_terminal()).then(|| r.mark_enqueued(now_ms()))
+                (!r.status.is_terminal()).then(|| r.mark_enqueued(clock.now_ms()))
             })
             .await?;
         }
         Remedy::Publish => {
-            ensure_published(store, replies, record, SWEEPER).await?;
+            ensure_published(store, replies, record, SWEEPER, clock).await?;
         }
     }
     Ok(())
@@ -180,7 +206,7 @@ where
     Fut: std::future::Future<Output = Result<(), PipelineError>>,
 {
     settings.check()?;
-    let now = now_ms();
+    let now = settings.clock.now_ms();
     let mut report = SweepReport::default();
     let per_shard = settings
         .max_tasks

@@ -9,10 +9,11 @@
 //! redelivers them and, past its max receive count, moves them to the DLQ.
 
 use crate::catalog::ToolSpec;
-use crate::clock::now_ms;
+use crate::claim::{self, Claimant, Found};
+use crate::clock::{Clock, SharedClock, system};
 use crate::error::{InputError, PipelineError, StoreError};
 use crate::limits::*;
-use crate::ports::{MessageQueue, TaskStore, update_with_retry};
+use crate::ports::{MessageQueue, TaskStore, Updated, update_with_retry};
 use crate::protocol::{MalformedMessage, WorkMessage, check_result};
 use crate::record::{ErrorKind, Outcome, TaskError, TaskRecord};
 use crate::replies::ReplyQueues;
@@ -31,6 +32,8 @@ pub struct WorkerSettings {
     /// Replaces the tool's `recovery_s` (tests use short ones): the lease and the message's
     /// visibility last this long and are renewed every third of it.
     pub recovery_ms: Option<u64>,
+    /// Leases, deadlines and run times are read on it.
+    pub clock: SharedClock,
 }
 
 impl WorkerSettings {
@@ -38,6 +41,7 @@ impl WorkerSettings {
         WorkerSettings {
             worker_id: worker_id.into(),
             recovery_ms: None,
+            clock: system(),
         }
     }
 }
@@ -70,6 +74,7 @@ pub struct Worker {
     work_queue: Option<Arc<dyn MessageQueue>>,
     worker_id: String,
     lease_ms: u64,
+    clock: SharedClock,
 }
 
 /// How many times the terminal write is retried on backend errors before the delivery is given up.
@@ -105,7 +110,24 @@ impl Worker {
             replies,
             work_queue,
             worker_id: settings.worker_id,
+            clock: settings.clock,
         })
+    }
+
+    /// The clock leases and deadlines are read on.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// This worker, as it claims or ends a task with the delivery of `message_id`, now.
+    fn claimant<'a>(&'a self, message_id: &'a str) -> Claimant<'a> {
+        Claimant {
+            worker_id: &self.worker_id,
+            spec: &self.spec,
+            message_id,
+            lease_ms: self.lease_ms,
+            now_ms: self.clock.now_ms(),
+        }
     }
 
     /// How often the heartbeat renews a running task's lease and message visibility.
@@ -185,101 +207,90 @@ impl Worker {
             );
             return self.fail_named_task(&message.task_id, reason).await;
         }
-        for _ in 0..MAX_CONFLICT_RETRIES {
-            let Some(current) = self.store.get(&message.task_id).await? else {
+        let Some(first) = self.store.get(&message.task_id).await? else {
+            return Ok(Disposition::Retry(format!(
+                "task {} is not in the store",
+                message.task_id
+            )));
+        };
+        let mut found = Found::Nothing;
+        let updated = update_with_retry(self.store.as_ref(), first, |current| {
+            let claimant = self.claimant(&delivery.message_id);
+            claim::for_delivery(current, &claimant)
+                .map_err(|why| found = why)
+                .ok()
+        })
+        .await;
+        let current = match updated {
+            Ok(Updated::Written(next)) if next.status.is_terminal() => {
+                return self.publish(next).await;
+            }
+            Ok(Updated::Written(next)) => {
+                return self.run_claimed(next, delivery, budget_end_ms).await;
+            }
+            Ok(Updated::Unchanged(current)) => current,
+            Ok(Updated::Missing) => {
                 return Ok(Disposition::Retry(format!(
                     "task {} is not in the store",
                     message.task_id
                 )));
-            };
-            if current.tool != self.spec.name {
-                let reason = format!(
-                    "task {} is a {:?} task, not {:?}",
-                    current.task_id, current.tool, self.spec.name
-                );
-                return self.fail_named_task(&current.task_id, reason).await;
             }
-            let now = now_ms();
-            if current.status.is_terminal() {
-                // Publish as this delivery, not as the worker: another delivery of the task in
-                // this same worker (a duplicate in the batch) may be the finisher, publishing under
-                // the worker's id right now; its lease must hold this copy off too.
+            Err(StoreError::Conflict(_)) => {
+                return Ok(Disposition::Retry(format!(
+                    "task {} kept changing under {MAX_CONFLICT_RETRIES} attempts",
+                    message.task_id
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match found {
+            Found::WrongTool(reason) => self.fail_named_task(&current.task_id, reason).await,
+            // Publish as this delivery, not as the worker: another delivery of the task in this
+            // same worker (a duplicate in the batch) may be the finisher, publishing under the
+            // worker's id right now; its lease must hold this copy off too.
+            Found::Terminal => {
                 let me = format!("{}/{}", self.worker_id, delivery.message_id);
-                return self.publish_as(current, &me).await;
+                self.publish_as(current, &me).await
             }
-            if current.lease_is_live(now) {
-                return Ok(
-                    if current.claim_message_id.as_deref() == Some(&delivery.message_id) {
-                        // The holder's own message, back while it still runs (its visibility lapsed):
-                        // deleting it would leave nothing to bring the task back if the holder died.
-                        // Hidden until just past the lease, so it returns once the holder is done (or
-                        // dead) rather than every recovery period, each return a receive toward the DLQ.
-                        let until_expiry = current
-                            .lease_expires_at_ms
-                            .unwrap_or(now)
-                            .saturating_sub(now);
-                        self.hide(
-                            delivery,
-                            Duration::from_millis(until_expiry + self.lease_ms),
-                        )
-                        .await;
-                        Disposition::Retry(format!(
-                            "task {} is running under a live lease held by {:?} with this message",
-                            current.task_id,
-                            current.lease_owner.as_deref().unwrap_or_default()
-                        ))
-                    } else {
-                        // Another message naming a running task: a duplicate. Deleting it cannot touch
-                        // the holder's copy, and keeping it would only burn receives toward the DLQ.
-                        Disposition::Done(format!(
-                            "duplicate message: task {} is running under a live lease",
-                            current.task_id
-                        ))
-                    },
-                );
-            }
-            // Workers died on this task on every earlier claim, as many as the queue allows
-            // deliveries: end it rather than let it crash workers forever. Counted in claims, not
-            // in this message's receives: under load a live holder's message can come back (its
-            // visibility renewal late) and burn receives without any worker dying; and a task left
-            // RUNNING when its message moves to the DLQ is re-enqueued by the sweeper.
-            let next = if current.attempts >= self.spec.max_receive_count {
-                let error = TaskError::new(
-                    ErrorKind::Abandoned,
-                    format!(
-                        "abandoned after {} attempts: the worker stopped before finishing each time",
-                        current.attempts
-                    ),
-                );
-                finish_or_bug(&current, Outcome::Failed(error), now)?
-                    .with_publisher(&self.worker_id, now + self.lease_ms)
-            } else if current.deadline_ms.is_some_and(|d| d <= now) {
-                finish_or_bug(
-                    &current,
-                    Outcome::TimedOut("the task's deadline passed before it started".into()),
-                    now,
-                )?
-                .with_publisher(&self.worker_id, now + self.lease_ms)
-            } else {
-                match current.claim(&self.worker_id, now, self.lease_ms) {
-                    Ok(mut claimed) => {
-                        claimed.claim_message_id = Some(delivery.message_id.clone());
-                        claimed
-                    }
-                    Err(_) => continue,
-                }
-            };
-            match self.store.transition(&current, &next).await {
-                Ok(()) if next.status.is_terminal() => return self.publish(next).await,
-                Ok(()) => return self.run_claimed(next, delivery, budget_end_ms).await,
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
+            Found::Leased => Ok(self.leased(&current, delivery).await),
+            Found::Refused(e) => Err(e),
+            Found::Nothing => Ok(Disposition::Retry(format!(
+                "task {} could not be claimed",
+                current.task_id
+            ))),
         }
-        Ok(Disposition::Retry(format!(
-            "task {} kept changing under {MAX_CONFLICT_RETRIES} attempts",
-            message.task_id
-        )))
+    }
+
+    /// A delivery of a task running under a live lease.
+    async fn leased(&self, current: &TaskRecord, delivery: &Delivery) -> Disposition {
+        if current.claim_message_id.as_deref() == Some(&delivery.message_id) {
+            // The holder's own message, back while it still runs (its visibility lapsed):
+            // deleting it would leave nothing to bring the task back if the holder died.
+            // Hidden until just past the lease, so it returns once the holder is done (or
+            // dead) rather than every recovery period, each return a receive toward the DLQ.
+            let now = self.clock.now_ms();
+            let until_expiry = current
+                .lease_expires_at_ms
+                .unwrap_or(now)
+                .saturating_sub(now);
+            self.hide(
+                delivery,
+                Duration::from_millis(until_expiry + self.lease_ms),
+            )
+            .await;
+            Disposition::Retry(format!(
+                "task {} is running under a live lease held by {:?} with this message",
+                current.task_id,
+                current.lease_owner.as_deref().unwrap_or_default()
+            ))
+        } else {
+            // Another message naming a running task: a duplicate. Deleting it cannot touch the
+            // holder's copy, and keeping it would only burn receives toward the DLQ.
+            Disposition::Done(format!(
+                "duplicate message: task {} is running under a live lease",
+                current.task_id
+            ))
+        }
     }
 
     async fn run_claimed(
@@ -288,7 +299,7 @@ impl Worker {
         delivery: &Delivery,
         budget_end_ms: Option<u64>,
     ) -> Result<Disposition, PipelineError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut budget_ms = u64::from(self.spec.timeout_s) * 1000;
         if let Some(deadline) = claimed.deadline_ms {
             budget_ms = budget_ms.min(deadline.saturating_sub(now));
@@ -348,13 +359,14 @@ impl Worker {
                 }
                 // The finisher publishes next: its publishing lease starts now, whatever was left
                 // of the run's lease, so other deliveries leave the publish to it meanwhile.
-                let now = now_ms();
+                let now = self.clock.now_ms();
                 current
                     .finish(outcome.clone(), now)
                     .ok()
                     .map(|r| r.with_publisher(&me, now + self.lease_ms))
             })
-            .await;
+            .await
+            .map(Updated::record);
             match written {
                 Ok(Some(record)) if record.status.is_terminal() => {
                     if record.lease_owner.as_deref() == Some(me.as_str())
@@ -390,9 +402,11 @@ impl Worker {
         }
         let current = latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let renewed = update_with_retry(self.store.as_ref(), current, |r| {
-            r.renew(&self.worker_id, now_ms(), self.lease_ms).ok()
+            r.renew(&self.worker_id, self.clock.now_ms(), self.lease_ms)
+                .ok()
         })
-        .await;
+        .await
+        .map(Updated::record);
         match renewed {
             Ok(Some(record))
                 if record.lease_owner.as_deref() == Some(self.worker_id.as_str())
@@ -453,7 +467,8 @@ impl Worker {
     }
 
     async fn publish_as(&self, record: TaskRecord, me: &str) -> Result<Disposition, PipelineError> {
-        match ensure_published(self.store.as_ref(), &self.replies, record, me).await? {
+        let clock = self.clock.as_ref();
+        match ensure_published(self.store.as_ref(), &self.replies, record, me, clock).await? {
             Publication::Published(record) => Ok(Disposition::Done(format!(
                 "task {} is {}",
                 record.task_id, record.status
@@ -475,44 +490,31 @@ impl Worker {
         task_id: &str,
         reason: String,
     ) -> Result<Disposition, PipelineError> {
-        for _ in 0..MAX_CONFLICT_RETRIES {
-            let Some(current) = self.store.get(task_id).await? else {
-                return Ok(Disposition::Retry(format!(
-                    "{reason} (and task {task_id} is not in the store)"
-                )));
-            };
-            if current.status.is_terminal() {
-                return self.publish(current).await;
-            }
-            if current.lease_is_live(now_ms()) {
-                return Ok(Disposition::Retry(format!(
-                    "{reason}; task {task_id} is running under a live lease"
-                )));
-            }
-            let error = TaskError::new(ErrorKind::MalformedMessage, reason.clone());
-            let now = now_ms();
-            let next = finish_or_bug(&current, Outcome::Failed(error), now)?
-                .with_publisher(&self.worker_id, now + self.lease_ms);
-            match self.store.transition(&current, &next).await {
-                Ok(()) => return self.publish(next).await,
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(Disposition::Retry(reason))
-    }
-}
-
-fn finish_or_bug(
-    current: &TaskRecord,
-    outcome: Outcome,
-    now: u64,
-) -> Result<TaskRecord, PipelineError> {
-    current.finish(outcome, now).map_err(|e| {
-        PipelineError::Store(StoreError::IllegalTransition {
-            task_id: e.task_id,
-            from: e.from.to_string(),
-            to: "a terminal state".into(),
+        let Some(first) = self.store.get(task_id).await? else {
+            return Ok(Disposition::Retry(format!(
+                "{reason} (and task {task_id} is not in the store)"
+            )));
+        };
+        let mut found = Found::Nothing;
+        let updated = update_with_retry(self.store.as_ref(), first, |current| {
+            let claimant = self.claimant("");
+            claim::for_malformed(current, &claimant, &reason)
+                .map_err(|why| found = why)
+                .ok()
         })
-    })
+        .await;
+        match (updated, found) {
+            (Ok(Updated::Written(next)), _) => self.publish(next).await,
+            (Ok(Updated::Unchanged(current)), Found::Terminal) => self.publish(current).await,
+            (Ok(Updated::Unchanged(_)), Found::Leased) => Ok(Disposition::Retry(format!(
+                "{reason}; task {task_id} is running under a live lease"
+            ))),
+            (Ok(Updated::Unchanged(_)), Found::Refused(e)) => Err(e),
+            (Ok(Updated::Missing), _) => Ok(Disposition::Retry(format!(
+                "{reason} (and task {task_id} is not in the store)"
+            ))),
+            (Err(StoreError::Conflict(_)) | Ok(_), _) => Ok(Disposition::Retry(reason)),
+            (Err(e), _) => Err(e.into()),
+        }
+    }
 }

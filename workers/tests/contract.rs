@@ -9,23 +9,17 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use workers::ports::{
-    CreateOutcome, Cursor, RunPage, RunTime, TaskPage, TaskStore, update_with_retry,
+    CreateOutcome, Cursor, RunPage, RunTime, TaskPage, TaskStore, Updated, update_with_retry,
 };
 use workers::record::{ErrorKind, NewTask, Outcome, TaskError};
 use workers::{StoreError, TaskRecord, TaskStatus};
 
 fn record_of(owner: &str, conversation: &str, created_at_ms: u64) -> TaskRecord {
+    let arguments =
+        json!({"echo": {"nested": [1, 2.5, "ü", null, {"": true}], "big": 12345678901234567u64}});
+    let id = ulid::Ulid::generate().to_string();
     TaskRecord::pending(
-        NewTask {
-            task_id: ulid::Ulid::generate().to_string(),
-            owner: owner.into(),
-            reply_to: DEFAULT_CONSUMER.into(),
-            conversation_id: conversation.into(),
-            tool: "synthetic".into(),
-            arguments: json!({"echo": {"nested": [1, 2.5, "ü", null, {"": true}], "big": 12345678901234567u64}}),
-            idempotency_key: None,
-            deadline_ms: None,
-        },
+        NewTask::new(id, owner, conversation, "synthetic", arguments),
         created_at_ms,
         1,
     )
@@ -584,18 +578,24 @@ async fn update_with_retry_wins_under_a_concurrent_writer(h: Harness) {
     // change to the latest revision.
     let theirs = r.mark_enqueued(2_000);
     store.transition(&r, &theirs).await.unwrap();
-    let ours = update_with_retry(store.as_ref(), r.clone(), |c| Some(c.mark_enqueued(3_000)))
-        .await
-        .unwrap()
-        .unwrap();
+    let Updated::Written(ours) =
+        update_with_retry(store.as_ref(), r.clone(), |c| Some(c.mark_enqueued(3_000)))
+            .await
+            .unwrap()
+    else {
+        panic!("the change is written");
+    };
     assert_eq!((ours.revision, ours.enqueued_at_ms), (3, 3_000));
     assert_eq!(store.get(&r.task_id).await.unwrap(), Some(ours.clone()));
     // A change with nothing to do returns the latest record as it is.
     let same = update_with_retry(store.as_ref(), r.clone(), |_| None)
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(same, r, "given back untouched, nothing written");
+    assert_eq!(
+        same,
+        Updated::Unchanged(r.clone()),
+        "given back untouched, nothing written"
+    );
     assert_eq!(store.get(&r.task_id).await.unwrap().unwrap().revision, 3);
     // Five writers at once, all from the current copy: each loses only to the other four (one
     // commit each), so all five land within MAX_CONFLICT_RETRIES attempts, one revision each.
@@ -613,7 +613,12 @@ async fn update_with_retry_wins_under_a_concurrent_writer(h: Harness) {
         })
         .collect();
     for writer in writers {
-        let written = writer.await.unwrap().expect("no writer gives up").unwrap();
+        let written = writer
+            .await
+            .unwrap()
+            .expect("no writer gives up")
+            .record()
+            .unwrap();
         assert!(written.revision > 3);
     }
     let last = store.get(&r.task_id).await.unwrap().unwrap();

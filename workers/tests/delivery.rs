@@ -366,20 +366,9 @@ async fn a_result_nobody_watches_is_not_lost(h: Harness) {
 // ---- The sweeper ----
 
 fn record_at(created_at_ms: u64, tool: &str) -> TaskRecord {
-    TaskRecord::pending(
-        NewTask {
-            task_id: ulid::Ulid::generate().to_string(),
-            owner: ALICE.into(),
-            reply_to: DEFAULT_CONSUMER.into(),
-            conversation_id: "c1".into(),
-            tool: tool.into(),
-            arguments: json!({"echo": "swept"}),
-            idempotency_key: None,
-            deadline_ms: None,
-        },
-        created_at_ms,
-        1,
-    )
+    let id = ulid::Ulid::generate().to_string();
+    let task = NewTask::new(id, ALICE, "c1", tool, json!({"echo": "swept"}));
+    TaskRecord::pending(task, created_at_ms, 1)
 }
 
 async fn sweep_now(backend: &Backend, older_than_ms: u64) -> SweepReport {

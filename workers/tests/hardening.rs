@@ -158,8 +158,8 @@ async fn a_duplicate_under_a_live_lease_is_not_acknowledged(h: Harness) {
     let queue = backend.work_queues["research"].clone();
     let worker = |id: &str| {
         let settings = WorkerSettings {
-            worker_id: id.into(),
             recovery_ms: Some(TEST_RECOVERY_MS),
+            ..WorkerSettings::new(id)
         };
         Arc::new(backend.worker("research", &tools, settings).unwrap())
     };

@@ -340,7 +340,13 @@ async fn get_list_and_cancel_check_their_input() {
 async fn settings_are_checked() {
     let backend = Backend::in_memory(test_catalog());
     let err = backend
-        .dispatcher(ToolBox::builtin(), DispatcherSettings { task_ttl_days: 0 })
+        .dispatcher(
+            ToolBox::builtin(),
+            DispatcherSettings {
+                task_ttl_days: 0,
+                ..DispatcherSettings::default()
+            },
+        )
         .err()
         .unwrap();
     assert_eq!(err.to_string(), "task_ttl_days: 0 is outside 1..=365");
@@ -352,8 +358,8 @@ async fn settings_are_checked() {
         (299, "recovery_ms: 299 is outside 300..=900000"),
     ] {
         let settings = WorkerSettings {
-            worker_id: "w".into(),
             recovery_ms: Some(recovery_ms),
+            ..WorkerSettings::new("w")
         };
         let err = backend
             .worker("synthetic", &ToolBox::builtin(), settings)
@@ -704,6 +710,7 @@ async fn owners_consumers_and_sweeps_are_checked() {
     let sweep = |max_tasks| workers::sweeper::SweepSettings {
         older_than_ms: 1,
         max_tasks,
+        ..Default::default()
     };
     assert_eq!(
         sweep(0).check().unwrap_err().to_string(),

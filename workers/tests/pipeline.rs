@@ -105,8 +105,8 @@ async fn a_dead_worker_is_taken_over_after_the_recovery_period(h: Harness) {
     .await;
 
     let settings = WorkerSettings {
-        worker_id: "doomed".into(),
         recovery_ms: Some(TEST_RECOVERY_MS),
+        ..WorkerSettings::new("doomed")
     };
     let doomed = Arc::new(backend.worker("research", &s.tools, settings).unwrap());
     // Received as the poller does: hidden for the recovery period, renewed by the heartbeat.

@@ -1,9 +1,10 @@
 //! A small report to check: three policies on a scenario with a slow call beside fast ones.
 #![allow(dead_code)]
 
-use sim::policy::Policy;
-use sim::runner::{RunOptions, RunResults};
-use sim::samples::ScenarioSessions;
+use sim::model::policy::Policy;
+use sim::run::options::RunOptions;
+use sim::run::samples::ScenarioSessions;
+use sim::run::tally::RunResults;
 use sim::{Scenario, simulate};
 
 pub const SCENARIO: &str = r#"
@@ -57,5 +58,5 @@ pub fn html(scenario: &Scenario, threads: usize) -> String {
         seed: results.seed,
         sessions: results.sessions,
     };
-    sim::html::report_html(scenario, &results, &sessions, None).unwrap()
+    sim::output::html::report_html(scenario, &results, &sessions, None).unwrap()
 }

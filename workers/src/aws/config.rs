@@ -2,6 +2,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
+use std::ffi::OsString;
 use std::time::Duration;
 
 /// How to reach AWS (or an emulator). Unset fields fall back to the SDK's usual environment chain,
@@ -40,6 +41,30 @@ impl AwsSettings {
             region: Some("us-east-1".into()),
             dummy_credentials: true,
             max_attempts: Some(1),
+            operation_timeout: None,
+        }
+    }
+}
+
+impl AwsSettings {
+    /// A command line's settings: `endpoint` (else `AWS_ENDPOINT_URL`) names an emulator unless
+    /// credentials are set, so the SDK gets dummy credentials and a default region instead of
+    /// probing instance metadata. `env` reads the environment.
+    pub fn for_endpoint(
+        endpoint: Option<String>,
+        env: impl Fn(&str) -> Option<OsString>,
+    ) -> AwsSettings {
+        let endpoint = endpoint
+            .or_else(|| env("AWS_ENDPOINT_URL").and_then(|e| e.into_string().ok()))
+            .filter(|e| !e.is_empty());
+        let set = |names: [&str; 2]| names.iter().any(|name| env(name).is_some());
+        let has_credentials = set(["AWS_ACCESS_KEY_ID", "AWS_PROFILE"]);
+        let has_region = set(["AWS_REGION", "AWS_DEFAULT_REGION"]);
+        AwsSettings {
+            dummy_credentials: endpoint.is_some() && !has_credentials,
+            region: (endpoint.is_some() && !has_region).then(|| "us-east-1".to_string()),
+            endpoint_url: endpoint,
+            max_attempts: None,
             operation_timeout: None,
         }
     }

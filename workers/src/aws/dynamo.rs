@@ -7,13 +7,14 @@
 
 use crate::error::StoreError;
 use crate::ports::{self, CreateOutcome, Cursor, RunPage, RunTime, TaskPage, TaskStore};
-use crate::record::{TaskError, TaskRecord};
+use crate::record::TaskRecord;
 use crate::state::TaskStatus;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 pub const CONVERSATION_INDEX: &str = "by_owner_conversation";
@@ -31,51 +32,12 @@ pub struct DynamoStore {
     scan_page_items: Option<i32>,
 }
 
-/// The stored shape: arguments and result as JSON text, so any JSON (nesting depth, number
-/// precision, empty keys) round-trips exactly and sizes are what the limits say.
-#[derive(Debug, Serialize, Deserialize)]
-struct TaskItem {
-    version: u32,
-    task_id: String,
-    owner: String,
-    reply_to: String,
-    conversation_id: String,
-    owner_conversation: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    open_shard: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    undelivered_to: Option<String>,
-    tool: String,
-    arguments_json: String,
-    status: TaskStatus,
-    revision: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    idempotency_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    deadline_ms: Option<u64>,
-    created_at_ms: u64,
-    updated_at_ms: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    started_at_ms: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    finished_at_ms: Option<u64>,
-    attempts: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    lease_owner: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    lease_expires_at_ms: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    claim_message_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    result_json: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    error: Option<TaskError>,
-    result_published: bool,
-    #[serde(default)]
-    delivered: bool,
-    enqueued_at_ms: u64,
-    expires_at: u64,
-}
+/// The stored shape is the record's own JSON fields, except that the arguments and the result are
+/// JSON text (`arguments_json`, `result_json`), so any JSON (nesting depth, number precision, empty
+/// keys) round-trips exactly and sizes are what the limits say; plus the keys of the indexes
+/// (`owner_conversation`, and the sparse `open_shard` and `undelivered_to` while they apply).
+const ARGUMENTS: (&str, &str) = ("arguments", "arguments_json");
+const RESULT: (&str, &str) = ("result", "result_json");
 
 #[derive(Debug, Serialize, Deserialize)]
 struct IdempotencyItem {
@@ -87,43 +49,29 @@ struct IdempotencyItem {
 type Item = HashMap<String, AttributeValue>;
 
 fn to_item(record: &TaskRecord) -> Result<Item, StoreError> {
-    let item = TaskItem {
-        version: record.version,
-        task_id: record.task_id.clone(),
-        owner: record.owner.clone(),
-        reply_to: record.reply_to.clone(),
-        conversation_id: record.conversation_id.clone(),
-        owner_conversation: TaskRecord::owner_conversation_key(
-            &record.owner,
-            &record.conversation_id,
-        ),
-        open_shard: record.open_shard().map(|s| s.to_string()),
-        undelivered_to: record
-            .awaits_delivery()
-            .then(|| TaskRecord::undelivered_key(&record.owner, &record.reply_to)),
-        tool: record.tool.clone(),
-        arguments_json: record.arguments.to_string(),
-        status: record.status,
-        revision: record.revision,
-        idempotency_key: record.idempotency_key.clone(),
-        deadline_ms: record.deadline_ms,
-        created_at_ms: record.created_at_ms,
-        updated_at_ms: record.updated_at_ms,
-        started_at_ms: record.started_at_ms,
-        finished_at_ms: record.finished_at_ms,
-        attempts: record.attempts,
-        lease_owner: record.lease_owner.clone(),
-        lease_expires_at_ms: record.lease_expires_at_ms,
-        claim_message_id: record.claim_message_id.clone(),
-        result_json: record.result.as_ref().map(|v| v.to_string()),
-        error: record.error.clone(),
-        result_published: record.result_published,
-        delivered: record.delivered,
-        enqueued_at_ms: record.enqueued_at_ms,
-        expires_at: record.expires_at,
+    let encoding =
+        |e: String| StoreError::Backend(anyhow::anyhow!("encoding task {}: {e}", record.task_id));
+    let Value::Object(mut fields) =
+        serde_json::to_value(record).map_err(|e| encoding(e.to_string()))?
+    else {
+        return Err(encoding("not a JSON object".into()));
     };
-    serde_dynamo::to_item(item)
-        .map_err(|e| StoreError::Backend(anyhow::anyhow!("encoding task {}: {e}", record.task_id)))
+    for (name, stored) in [ARGUMENTS, RESULT] {
+        if let Some(value) = fields.remove(name) {
+            fields.insert(stored.into(), Value::String(value.to_string()));
+        }
+    }
+    let owner_conversation =
+        TaskRecord::owner_conversation_key(&record.owner, &record.conversation_id);
+    fields.insert(CONVERSATION_KEY.into(), Value::String(owner_conversation));
+    if let Some(shard) = record.open_shard() {
+        fields.insert(OPEN_KEY.into(), Value::String(shard.to_string()));
+    }
+    if record.awaits_delivery() {
+        let key = TaskRecord::undelivered_key(&record.owner, &record.reply_to);
+        fields.insert(UNDELIVERED_KEY.into(), Value::String(key));
+    }
+    serde_dynamo::to_item(fields).map_err(|e| encoding(e.to_string()))
 }
 
 fn from_item(item: Item) -> Result<TaskRecord, StoreError> {
@@ -136,42 +84,23 @@ fn from_item(item: Item) -> Result<TaskRecord, StoreError> {
         key: key.clone(),
         message,
     };
-    let item: TaskItem = serde_dynamo::from_item(item).map_err(|e| corrupt(e.to_string()))?;
-    let arguments = serde_json::from_str(&item.arguments_json)
-        .map_err(|e| corrupt(format!("arguments_json: {e}")))?;
-    let result = item
-        .result_json
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(|e| corrupt(format!("result_json: {e}")))?;
-    Ok(TaskRecord {
-        version: item.version,
-        task_id: item.task_id,
-        owner: item.owner,
-        reply_to: item.reply_to,
-        conversation_id: item.conversation_id,
-        tool: item.tool,
-        arguments,
-        status: item.status,
-        revision: item.revision,
-        idempotency_key: item.idempotency_key,
-        deadline_ms: item.deadline_ms,
-        created_at_ms: item.created_at_ms,
-        updated_at_ms: item.updated_at_ms,
-        started_at_ms: item.started_at_ms,
-        finished_at_ms: item.finished_at_ms,
-        attempts: item.attempts,
-        lease_owner: item.lease_owner,
-        lease_expires_at_ms: item.lease_expires_at_ms,
-        claim_message_id: item.claim_message_id,
-        result,
-        error: item.error,
-        result_published: item.result_published,
-        delivered: item.delivered,
-        enqueued_at_ms: item.enqueued_at_ms,
-        expires_at: item.expires_at,
-    })
+    let mut fields: Map<String, Value> =
+        serde_dynamo::from_item(item).map_err(|e| corrupt(e.to_string()))?;
+    for index_key in [CONVERSATION_KEY, OPEN_KEY, UNDELIVERED_KEY] {
+        fields.remove(index_key);
+    }
+    for (name, stored) in [ARGUMENTS, RESULT] {
+        match fields.remove(stored) {
+            Some(Value::String(text)) => {
+                let value =
+                    serde_json::from_str(&text).map_err(|e| corrupt(format!("{stored}: {e}")))?;
+                fields.insert(name.into(), value);
+            }
+            Some(other) => return Err(corrupt(format!("{stored}: {other} is not JSON text"))),
+            None => {}
+        }
+    }
+    serde_json::from_value(Value::Object(fields)).map_err(|e| corrupt(e.to_string()))
 }
 
 fn backend(context: &str, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -534,5 +463,72 @@ impl DynamoStore {
             .map(from_item)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(TaskPage::new(tasks, out.last_evaluated_key.is_some()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{NewTask, Outcome};
+    use serde_json::json;
+
+    fn finished() -> TaskRecord {
+        let arguments = json!({"x": [1, 2.5, "é"], "": null});
+        let task = NewTask {
+            idempotency_key: Some("k".into()),
+            deadline_ms: Some(9_000),
+            ..NewTask::new(
+                "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+                "alice",
+                "c1",
+                "synthetic",
+                arguments,
+            )
+        };
+        let pending = TaskRecord::pending(task, 1_000, 1);
+        pending
+            .claim("w", 2_000, 30_000)
+            .unwrap()
+            .finish(
+                Outcome::Succeeded(json!({"big": 12345678901234567u64})),
+                3_000,
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn items_keep_their_stored_shape_and_read_back_exactly() {
+        let record = finished();
+        let item = to_item(&record).unwrap();
+        let s = |name: &str| item[name].as_s().unwrap().clone();
+        let n = |name: &str| item[name].as_n().unwrap().clone();
+        assert_eq!(s("arguments_json"), record.arguments.to_string());
+        assert_eq!(s("result_json"), r#"{"big":12345678901234567}"#);
+        assert_eq!(s(CONVERSATION_KEY), "alice#c1");
+        assert_eq!(s(OPEN_KEY), record.open_shard().unwrap().to_string());
+        assert_eq!(s(UNDELIVERED_KEY), "alice#default");
+        assert_eq!((n(CREATED_KEY), n("attempts")), ("1000".into(), "1".into()));
+        assert_eq!(s("status"), "SUCCEEDED");
+        assert!(item["result_published"].as_bool().is_ok());
+        for absent in ["arguments", "result", "claim_message_id"] {
+            assert!(!item.contains_key(absent), "{absent}");
+        }
+        assert_eq!(from_item(item).unwrap(), record);
+        // Published and delivered: out of both sparse indexes.
+        let settled = record.mark_published(4_000).mark_delivered(5_000);
+        let item = to_item(&settled).unwrap();
+        assert!(!item.contains_key(OPEN_KEY) && !item.contains_key(UNDELIVERED_KEY));
+        assert_eq!(from_item(item).unwrap(), settled);
+    }
+
+    #[test]
+    fn a_corrupt_item_names_its_key_and_field() {
+        let mut item = to_item(&finished()).unwrap();
+        item.insert("arguments_json".into(), AttributeValue::S("{".into()));
+        let err = from_item(item).unwrap_err().to_string();
+        assert!(
+            err.starts_with("stored item 01ARZ3NDEKTSV4RRFFQ69G5FAV is corrupt: arguments_json:"),
+            "{err}"
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! A client for the deployed dispatcher's Function URL (AWS_IAM auth): requests are signed with SigV4
 //! for the `lambda` service. The CLI uses it when the stack outputs name a `DispatcherUrl`.
 
+use crate::api::Reply;
 use crate::error::InputError;
-use crate::lambda::http::Reply;
 use aws_config::SdkConfig;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
@@ -119,16 +119,4 @@ fn host_of(url: &str) -> anyhow::Result<String> {
         Some(port) => format!("{host}:{port}"),
         None => host.to_string(),
     })
-}
-
-/// Percent-encodes one path segment or query value (ids are plain ASCII, cursors contain '.').
-pub fn encode(part: &str) -> String {
-    part.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -11,10 +11,11 @@ mod sqs;
 pub use aws_config::SdkConfig;
 pub use config::{AwsSettings, sdk_config};
 pub use dynamo::{CONVERSATION_INDEX, DynamoStore, OPEN_INDEX, UNDELIVERED_INDEX};
-pub use function_url::{FunctionUrlClient, encode as url_encode};
+pub use function_url::FunctionUrlClient;
 pub use provision::table_name;
 pub use provision::{ProvisionOptions, provision};
 pub use resources::{
-    DEFAULT_STACK_NAME, ResourceOverrides, Resources, parse_reply_queues, parse_work_queues,
+    DEFAULT_OUTPUTS_FILE, DEFAULT_STACK_NAME, ResourceOverrides, ResourceSources, Resources,
+    parse_reply_queues, parse_work_queues,
 };
 pub use sqs::SqsQueue;

@@ -7,8 +7,11 @@ use crate::limits::DEFAULT_CONSUMER;
 use crate::protocol::check_consumer_name;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 pub const DEFAULT_STACK_NAME: &str = "AsyncTools";
+/// The outputs file `local up` writes, and the one read when none is named and it exists.
+pub const DEFAULT_OUTPUTS_FILE: &str = "out/asynctools-outputs.json";
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Resources {
@@ -277,6 +280,62 @@ impl ResourceOverrides {
         resources.reply_queue_urls.extend(self.reply_queue_urls);
         resources.work_queue_urls.extend(self.work_queue_urls);
         resources
+    }
+}
+
+/// Where a command finds the stack's resource names, each over the one before: an outputs file
+/// (`outputs`, else `DEFAULT_OUTPUTS_FILE` when it exists), the environment
+/// (`ResourceOverrides::from_env`), and flags (`table`, `work_queues` as `TOOL=URL` pairs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceSources {
+    pub outputs: Option<PathBuf>,
+    /// The stack's key in the outputs file.
+    pub stack_name: String,
+    pub table: Option<String>,
+    pub work_queues: Vec<String>,
+}
+
+impl ResourceSources {
+    /// The resources, complete for `catalog`; `env` reads the environment.
+    pub fn resolve(
+        &self,
+        catalog: &Catalog,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Resources, InputError> {
+        let outputs = self.outputs.clone().or_else(|| {
+            let default = PathBuf::from(DEFAULT_OUTPUTS_FILE);
+            default.exists().then_some(default)
+        });
+        let base = match &outputs {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    InputError::new(format!("outputs file {}", path.display()), e.to_string())
+                })?;
+                Some(Resources::from_outputs_json(
+                    &text,
+                    &self.stack_name,
+                    catalog,
+                )?)
+            }
+            None => None,
+        };
+        let env = ResourceOverrides::from_env(env, catalog)?;
+        let mut flags = ResourceOverrides {
+            table: self.table.clone(),
+            ..ResourceOverrides::default()
+        };
+        for pair in &self.work_queues {
+            let (tool, url) = pair.split_once('=').ok_or_else(|| {
+                InputError::new("--work-queue", format!("{pair:?} is not TOOL=URL"))
+            })?;
+            catalog.get(tool)?;
+            flags
+                .work_queue_urls
+                .insert(tool.to_string(), url.to_string());
+        }
+        let resources = env.then(flags).apply(base);
+        resources.check_complete(catalog)?;
+        Ok(resources)
     }
 }
 

@@ -24,8 +24,9 @@ async fn main() -> Result<(), Error> {
     settings.check()?;
     let stack = Arc::new(env.stack_name);
     lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| {
-        let (backend, stack) = (backend.clone(), stack.clone());
+        let (backend, stack, settings) = (backend.clone(), stack.clone(), settings.clone());
         async move {
+            let clock = settings.clock.clone();
             let report = sweep(
                 backend.store.as_ref(),
                 &backend.work_queues,
@@ -33,7 +34,7 @@ async fn main() -> Result<(), Error> {
                 settings,
             )
             .await?;
-            println!("{}", emf_line(&stack, &report, workers::clock::now_ms()));
+            println!("{}", emf_line(&stack, &report, clock.now_ms()));
             for error in &report.errors {
                 tracing::warn!(%error, "sweep action failed; the next sweep tries again");
             }

@@ -1,21 +1,14 @@
 //! The dispatcher's HTTP API behind the Function URL (AWS_IAM auth is enforced by Lambda, which
-//! hands over the caller's IAM ARN; the task's owner is that principal):
-//!
-//! | method | path                                          | answer                         |
-//! |--------|-----------------------------------------------|--------------------------------|
-//! | POST   | `/tasks` (body: a task request)               | 202 + acknowledgement          |
-//! | GET    | `/tasks/{task_id}`                            | 200 + task record              |
-//! | POST   | `/tasks/{task_id}/cancel`                     | 200 + `{cancelled, task}`      |
-//! | POST   | `/tasks/{task_id}/delivered`                  | 200 + task record              |
-//! | GET    | `/conversations/{id}/tasks?limit=&cursor=`    | 200 + `{tasks, next_cursor}`   |
-//! | GET    | `/consumers/{name}/undelivered?limit=&cursor=`| 200 + `{tasks, next_cursor}`   |
+//! hands over the caller's IAM ARN; the task's owner is that principal). The routes and the shapes
+//! of the answers are `api`'s (the client reads the same table).
 //!
 //! Path segments are percent-decoded. Another owner's task answers exactly as a missing one (404).
 //! Errors are `{"error": "..."}` with 400 (bad input), 403 (no IAM identity), 404, 405, 413 or 500.
 
+use crate::api::{CancelReply, ErrorReply, Matched, PageQuery, PageReply, Route, match_route};
 use crate::dispatcher::{Caller, Dispatcher};
 use crate::error::PipelineError;
-use crate::limits::{DEFAULT_LIST_PAGE, MAX_ARGUMENTS_BYTES};
+use crate::limits::MAX_ARGUMENTS_BYTES;
 use crate::protocol::TaskRequest;
 use aws_lambda_events::event::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
@@ -25,21 +18,20 @@ use base64::Engine;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
+pub use crate::api::Reply;
+
 /// A request body may carry the arguments (64 KiB) plus the rest of the request.
 pub const MAX_REQUEST_BYTES: usize = MAX_ARGUMENTS_BYTES + 16 * 1024;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
-    pub status: u16,
-    pub body: Value,
-}
 
 fn reply(status: u16, body: Value) -> Reply {
     Reply { status, body }
 }
 
 fn error(status: u16, message: impl std::fmt::Display) -> Reply {
-    reply(status, json!({ "error": message.to_string() }))
+    let body = ErrorReply {
+        error: message.to_string(),
+    };
+    reply(status, to_json(&body))
 }
 
 fn from_pipeline(e: PipelineError) -> Reply {
@@ -57,24 +49,12 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or_else(|e| json!({ "error": e.to_string() }))
 }
 
-fn page_reply(page: Result<crate::ports::TaskPage, PipelineError>) -> Reply {
-    match page {
-        Ok(page) => reply(
-            200,
-            json!({ "tasks": to_json(&page.tasks), "next_cursor": page.next_cursor }),
-        ),
+/// `status` with the body of `answer`, or the error's reply.
+fn answer<T: serde::Serialize>(status: u16, answer: Result<T, PipelineError>) -> Reply {
+    match answer {
+        Ok(body) => reply(status, to_json(&body)),
         Err(e) => from_pipeline(e),
     }
-}
-
-/// `limit` (default `DEFAULT_LIST_PAGE`) and `cursor` of a list request.
-fn page_args(query: &HashMap<String, String>) -> Result<(u32, Option<&str>), Reply> {
-    let limit = match query.get("limit").map(|l| l.parse::<u32>()) {
-        None => DEFAULT_LIST_PAGE,
-        Some(Ok(limit)) => limit,
-        Some(Err(_)) => return Err(error(400, "limit: must be a whole number")),
-    };
-    Ok((limit, query.get("cursor").map(String::as_str)))
 }
 
 /// Routes one request. `caller` is `None` when the request carries no identity, which a Function URL
@@ -103,8 +83,15 @@ pub async fn route(
         }
     }
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    match (method, segments.as_slice()) {
-        ("POST", ["tasks"]) => {
+    let (route, param) = match match_route(method, &segments) {
+        Matched::Route(route, param) => (route, param),
+        Matched::WrongMethod => {
+            return error(405, format!("method {method} is not allowed on {path}"));
+        }
+        Matched::NoRoute => return error(404, format!("no route for {method} {path}")),
+    };
+    match route {
+        Route::Submit => {
             let body = body.unwrap_or("");
             if body.len() > MAX_REQUEST_BYTES {
                 return error(
@@ -119,59 +106,33 @@ pub async fn route(
                 Ok(r) => r,
                 Err(e) => return error(400, e),
             };
-            match dispatcher.submit(caller, request).await {
-                Ok(ack) => reply(202, to_json(&ack)),
-                Err(e) => from_pipeline(e),
-            }
+            answer(202, dispatcher.submit(caller, request).await)
         }
-        ("GET", ["tasks", task_id]) => match dispatcher.get(caller, task_id).await {
-            Ok(record) => reply(200, to_json(&record)),
-            Err(e) => from_pipeline(e),
-        },
-        ("POST", ["tasks", task_id, "delivered"]) => {
-            match dispatcher.mark_delivered(caller, task_id).await {
-                Ok(record) => reply(200, to_json(&record)),
-                Err(e) => from_pipeline(e),
-            }
-        }
-        ("POST", ["tasks", task_id, "cancel"]) => match dispatcher.cancel(caller, task_id).await {
-            Ok(outcome) => reply(
-                200,
-                json!({ "cancelled": outcome.cancelled, "task": to_json(&outcome.record) }),
-            ),
-            Err(e) => from_pipeline(e),
-        },
-        ("GET", ["conversations", conversation_id, "tasks"]) => {
-            let (limit, cursor) = match page_args(query) {
-                Ok(args) => args,
-                Err(reply) => return reply,
+        Route::Get => answer(200, dispatcher.get(caller, param).await),
+        Route::Delivered => answer(200, dispatcher.mark_delivered(caller, param).await),
+        Route::Cancel => answer(
+            200,
+            dispatcher
+                .cancel(caller, param)
+                .await
+                .map(CancelReply::from),
+        ),
+        Route::List | Route::Undelivered => {
+            let page = match PageQuery::parse(query) {
+                Ok(page) => page,
+                Err(message) => return error(400, message),
             };
-            page_reply(
+            let tasks = if route == Route::List {
                 dispatcher
-                    .list(caller, conversation_id, limit, cursor)
-                    .await,
-            )
-        }
-        ("GET", ["consumers", consumer, "undelivered"]) => {
-            let (limit, cursor) = match page_args(query) {
-                Ok(args) => args,
-                Err(reply) => return reply,
+                    .list(caller, param, page.limit, page.cursor)
+                    .await
+            } else {
+                dispatcher
+                    .undelivered(caller, param, page.limit, page.cursor)
+                    .await
             };
-            page_reply(
-                dispatcher
-                    .undelivered(caller, consumer, limit, cursor)
-                    .await,
-            )
+            answer(200, tasks.map(PageReply::from))
         }
-        (
-            _,
-            ["tasks"]
-            | ["tasks", _]
-            | ["tasks", _, "cancel" | "delivered"]
-            | ["conversations", _, "tasks"]
-            | ["consumers", _, "undelivered"],
-        ) => error(405, format!("method {method} is not allowed on {path}")),
-        _ => error(404, format!("no route for {method} {path}")),
     }
 }
 

@@ -38,7 +38,7 @@ pub async fn handle_sqs_event(
             None => failures.push(message_id),
         }
     }
-    let now = crate::clock::now_ms();
+    let now = worker.clock().now_ms();
     let budget_end_ms = match deadline_ms {
         // An invocation always starts before its deadline; one already past is not a real deadline
         // (a local emulator sends a fixed one) and would time every run out at once.

@@ -234,20 +234,8 @@ mod tests {
     use serde_json::json;
 
     fn task(id: &str, tool: &str, owner: &str) -> TaskRecord {
-        TaskRecord::pending(
-            NewTask {
-                task_id: id.into(),
-                owner: owner.into(),
-                reply_to: "default".into(),
-                conversation_id: format!("conv-{owner}"),
-                tool: tool.into(),
-                arguments: json!({}),
-                idempotency_key: None,
-                deadline_ms: None,
-            },
-            1_000,
-            1,
-        )
+        let task = NewTask::new(id, owner, format!("conv-{owner}"), tool, json!({}));
+        TaskRecord::pending(task, 1_000, 1)
     }
 
     async fn succeeded(store: &MemoryStore, id: &str, tool: &str, owner: &str, run_ms: u64) {

@@ -5,9 +5,10 @@ pub mod custom;
 pub mod http;
 pub mod lambda;
 mod research;
+pub mod scaffold;
 mod schema;
 mod sentiment;
-mod synthetic;
+pub mod synthetic;
 
 pub use http::HttpTool;
 pub use lambda::LambdaTool;

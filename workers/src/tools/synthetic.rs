@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const MAX_SLEEP_MS: u64 = 900_000;
+/// The longest one run may sleep.
+pub const MAX_SLEEP_MS: u64 = 900_000;
 /// Lets tests produce a result just over the result limit.
 const MAX_PAD_BYTES: u64 = 1024 * 1024;
 

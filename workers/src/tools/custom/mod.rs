@@ -7,11 +7,6 @@
 
 // asynctools tools new: modules (keep this line)
 
-/// The template of `asynctools tools new`, compiled and tested here (test builds only) so that what
-/// it writes builds and passes its tests.
-#[cfg(test)]
-mod template_tool;
-
 use super::{Tool, ToolBox};
 use std::sync::Arc;
 

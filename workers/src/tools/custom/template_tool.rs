@@ -1,7 +1,8 @@
-//! The template of `asynctools tools new` (src/cmd/tools.rs). A new tool is this file from the
-//! line after the marker below, with `template-tool`, `template_tool` and `TemplateTool` replaced
-//! by the tool's catalog name, module and type. It is compiled and tested here as a module of its
-//! own (custom/mod.rs, test builds only), so what `tools new` writes builds and passes its tests.
+//! The template of `asynctools tools new` (workers/src/tools/scaffold). A new tool is this file
+//! from the line after the marker below, with `template-tool`, `template_tool` and `TemplateTool`
+//! replaced by the tool's catalog name, module and type. It is compiled and tested as a module of
+//! its own (by the scaffold, test builds only), so what `tools new` writes builds and passes its
+//! tests.
 // asynctools tools new: the template starts after this line
 //! The tool `template-tool` of workers/tools.toml.
 //!
