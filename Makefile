@@ -29,7 +29,7 @@ test-rust: venv venv-lambda chromium
 test-cdk: ## the CDK app's tests (npm ci on first use)
 	$(MAKE) -C cdk test VENV_BIN=$(VENV_BIN)
 
-bench: ## simulator and pipeline throughput (release build)
+bench: ## simulator (side by side with BENCH_BASE, default HEAD~1) and pipeline throughput
 	scripts/bench.sh
 
 fmt: ## format the Rust code

@@ -1,31 +1,65 @@
 #!/usr/bin/env bash
-# `make bench`: throughput and memory of the simulator, then of the task pipeline.
-# Figures go to stdout; nothing here is a pass/fail test.
+# `make bench`: simulator throughput and peak memory, side by side with a base commit, then the
+# task pipeline. Figures go to stdout; nothing here is a pass/fail test.
+#
+#   BENCH_BASE=REV   the commit to compare with (default: HEAD~1, the commit before the last);
+#                    built once in a worktree, its binary kept in target/bench-base/.
+#   BENCH_BASE=none  this build only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+base_rev=${BENCH_BASE:-HEAD~1}
+old=""
+if [ "$base_rev" != none ]; then
+  sha=$(git rev-parse --verify "${base_rev}^{commit}")
+  old="target/bench-base/asynctools-${sha:0:12}"
+  if [ ! -x "$old" ]; then
+    echo "building the base ${sha:0:12} ($base_rev) in a worktree (once)..." >&2
+    tree="target/bench-base/src"
+    git worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"
+    git worktree prune
+    git worktree add --detach --quiet "$tree" "$sha"
+    # The same target dir: registry dependencies are shared, workspace crates are not (their
+    # paths differ), so only the base's own crates compile.
+    cargo build --release --quiet --manifest-path "$tree/Cargo.toml" --target-dir target \
+      -p asynctools --bin asynctools
+    cp target/release/asynctools "$old"
+    git worktree remove --force "$tree"
+  fi
+fi
 cargo build --release --quiet
-bin=target/release/asynctools
+new=target/release/asynctools
 
-echo "== simulator: scenarios/bench-5x4.toml, policy sync, all metrics (threads: $(nproc))"
-printf '%12s  %14s  %12s  %10s\n' sessions "sessions/s" "elapsed" "peak RSS"
-for sessions in 10000 100000 1000000 10000000; do
-  line=$("$bin" run scenarios/bench-5x4.toml --policy sync --sessions "$sessions" --format json --stats 2>&1 >/dev/null | tail -n 1)
-  # "simulated N sessions × 1 policy in S s: R sessions/s, peak memory M MiB"
-  elapsed=$(sed -E 's/.* in ([0-9.]+) s:.*/\1 s/' <<<"$line")
-  rate=$(sed -E 's/.*: ([0-9]+) sessions\/s.*/\1/' <<<"$line")
-  rss=$(sed -E 's/.*peak memory ([0-9.]+ MiB).*/\1/' <<<"$line")
-  printf '%12s  %14s  %12s  %10s\n' "$sessions" "$rate" "$elapsed" "$rss"
+# One run: "sessions/s peak-MiB" from --stats' line
+# ("simulated N sessions × P policies in S s: R sessions/s, peak memory M MiB").
+measure() {
+  local bin=$1
+  shift
+  "$bin" "$@" --format json --stats 2>&1 >/dev/null | tail -n 1 |
+    sed -E 's/.*: ([0-9]+) sessions\/s(, peak memory ([0-9.]+) MiB)?.*/\1 \3/'
+}
+
+row() {
+  local label=$1
+  shift
+  local n b_rate="" b_rss=""
+  read -r n n_rss < <(measure "$new" "$@")
+  if [ -n "$old" ]; then read -r b_rate b_rss < <(measure "$old" "$@"); fi
+  printf '%-52s %12s %8s   %12s %8s\n' "$label" "${b_rate:--}" "${b_rss:--}" "$n" "$n_rss"
+}
+
+echo "== simulator, whole process, $(nproc) threads (sessions/s and peak RSS in MiB)"
+printf '%-52s %12s %8s   %12s %8s\n' "" "base" "" "this build" ""
+printf '%-52s %12s %8s   %12s %8s\n' "run" "sessions/s" "MiB" "sessions/s" "MiB"
+for policy in sync async; do
+  for sessions in 1000000 10000000; do
+    row "bench-5x4 $policy, $sessions" run scenarios/bench-5x4.toml --policy "$policy" --sessions "$sessions"
+  done
 done
-
-echo
-echo "== simulator: research-assistant, compare sequential,sync,async (1,000,000 sessions)"
-"$bin" compare scenarios/research-assistant.toml --sessions 1000000 --format json --stats 2>&1 >/dev/null | tail -n 1
-
-echo
-echo "== simulator: scenarios/shared-capacity.toml (Poisson arrivals, concurrency limits, cold starts), policy async"
-for sessions in 100000 1000000; do
-  "$bin" run scenarios/shared-capacity.toml --policy async --sessions "$sessions" --format json --stats 2>&1 >/dev/null | tail -n 1
-done
+row "research-assistant compare (3 policies), 1000000" compare scenarios/research-assistant.toml --sessions 1000000
+row "shared-capacity compare (3 policies), 300000" compare scenarios/shared-capacity.toml --sessions 300000
+row "shared-capacity async, 1000000" run scenarios/shared-capacity.toml --policy async --sessions 1000000
+[ -n "$old" ] && echo "base: $base_rev = ${old##*-}  (BENCH_BASE=REV to choose another, none to skip)"
 
 if [ -f workers/benches/pipeline.rs ]; then
   echo
