@@ -297,7 +297,8 @@ pub(crate) fn simulate_shared(
         }
     }
     let mut tally = Tally::new(opts.policies.len(), active);
-    let mut pending: HashMap<u64, Vec<Option<SessionValues>>> = HashMap::new();
+    // Per session: how many policies have finished it, and their values.
+    let mut pending: HashMap<u64, (usize, Vec<SessionValues>)> = HashMap::new();
     let mut touched: Vec<(u16, u32)> = Vec::new();
     while let Some((now, ev)) = queue.pop() {
         let w = ev.world as usize;
@@ -501,7 +502,7 @@ fn finish_session(
     slot: u32,
     w: usize,
     opts: &RunOptions,
-    pending: &mut HashMap<u64, Vec<Option<SessionValues>>>,
+    pending: &mut HashMap<u64, (usize, Vec<SessionValues>)>,
     tally: &mut Tally,
     queue: &mut EventQueue<Tagged>,
     now: Nanos,
@@ -535,13 +536,14 @@ fn finish_session(
     if !tally.pair_indices.is_empty() {
         let n = opts.policies.len();
         let values = SessionValues::new(&outcome, &active.session, &extras);
-        let entry = pending.entry(id).or_insert_with(|| vec![None; n]);
-        entry[w] = Some(values);
-        if entry.iter().all(Option::is_some) {
-            let entry = pending.remove(&id).expect("just seen");
-            let values: Vec<SessionValues> =
-                entry.into_iter().map(|v| v.expect("complete")).collect();
-            tally.pair_values(&values);
+        let (finished, entry) = pending
+            .entry(id)
+            .or_insert_with(|| (0, vec![SessionValues::default(); n]));
+        entry[w] = values;
+        *finished += 1;
+        if *finished == n {
+            let (_, entry) = pending.remove(&id).expect("just seen");
+            tally.pair_values(&entry);
         }
     }
 }
