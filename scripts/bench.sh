@@ -19,11 +19,12 @@ if [ "$base_rev" != none ]; then
     git worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"
     git worktree prune
     git worktree add --detach --quiet "$tree" "$sha"
-    # The same target dir: registry dependencies are shared, workspace crates are not (their
-    # paths differ), so only the base's own crates compile.
-    cargo build --release --quiet --manifest-path "$tree/Cargo.toml" --target-dir target \
-      -p asynctools --bin asynctools
-    cp target/release/asynctools "$old"
+    # Its own target dir: cargo names and fingerprints workspace crates by their path inside
+    # the workspace, so a worktree built into ./target would leave the base's crates there
+    # looking fresh to the next build of this tree (which would then measure the base twice).
+    cargo build --release --quiet --manifest-path "$tree/Cargo.toml" \
+      --target-dir target/bench-base/target -p asynctools --bin asynctools
+    cp target/bench-base/target/release/asynctools "$old"
     git worktree remove --force "$tree"
   fi
 fi

@@ -13,7 +13,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let scenario = Scenario::from_file(file.as_ref())?;
     let policies = if policies.is_empty() {
-        vec!["sync".to_string(), "async".to_string(), "sequential".to_string()]
+        vec![
+            "sync".to_string(),
+            "async".to_string(),
+            "sequential".to_string(),
+        ]
     } else {
         policies.to_vec()
     };

@@ -5,6 +5,7 @@
 //! session, call `i` always gets the i-th latency draw and turn `k` the k-th turn draw, whatever
 //! the policy: comparisons are paired, session by session.
 
+use crate::model::dist::sample_each;
 use crate::model::scenario::Scenario;
 use crate::model::time::Nanos;
 use rand::SeedableRng;
@@ -53,12 +54,20 @@ impl TurnBase for &[Nanos] {
     }
 }
 
+/// Turn bases are drawn in batches (the same sequence, so the same k-th draw; a batch pipelines
+/// its `exp`s): first as many as the fewest turns a session can take (the plan's depth, plus
+/// the turn that answers), then this many at a time.
+const TURN_BATCH: usize = 4;
+
 /// Turn bases drawn lazily and remembered, so every policy sees the same k-th draw however
 /// many turns it takes.
 #[derive(Debug, Clone)]
 pub struct TurnDraws {
     rng: SessionRng,
     values: Vec<Nanos>,
+    exponents: Vec<f64>,
+    /// The first batch's size (0 until the first session is drawn).
+    first_batch: usize,
 }
 
 impl TurnDraws {
@@ -66,6 +75,8 @@ impl TurnDraws {
         TurnDraws {
             rng: SessionRng::seed_from_u64(0),
             values: Vec::new(),
+            exponents: Vec::new(),
+            first_batch: 0,
         }
     }
 
@@ -85,11 +96,21 @@ pub struct TurnSource<'a> {
 impl TurnBase for TurnSource<'_> {
     #[inline]
     fn base(&mut self, turn: usize) -> Nanos {
-        while self.draws.values.len() <= turn {
-            let v = self.sampler.sample(&mut self.draws.rng);
-            self.draws.values.push(v);
+        let d = &mut *self.draws;
+        while d.values.len() <= turn {
+            let batch = if d.values.is_empty() {
+                d.first_batch.max(1)
+            } else {
+                TURN_BATCH
+            };
+            sample_each(
+                std::iter::repeat_n(self.sampler, batch),
+                &mut d.rng,
+                &mut d.values,
+                &mut d.exponents,
+            );
         }
-        self.draws.values[turn]
+        d.values[turn]
     }
 }
 
@@ -162,6 +183,8 @@ pub struct SessionDraws {
     pub dispatch: Vec<Nanos>,
     pub delivery: Vec<Nanos>,
     pub turns: TurnDraws,
+    /// Scratch for [`sample_each`].
+    exponents: Vec<f64>,
 }
 
 impl Default for SessionDraws {
@@ -175,6 +198,7 @@ impl Default for SessionDraws {
             dispatch: Vec::new(),
             delivery: Vec::new(),
             turns: TurnDraws::new(),
+            exponents: Vec::new(),
         }
     }
 }
@@ -184,19 +208,24 @@ impl SessionDraws {
     pub fn draw(&mut self, scenario: &Scenario, seed: u64, session: u64, needs: Needs) {
         let plan = &scenario.plan;
         let mut rng = stream_rng(seed, session, Stream::Latency);
+        let exponents = &mut self.exponents;
         self.latency.clear();
-        self.latency.extend(
+        sample_each(
             plan.calls
                 .iter()
-                .map(|c| scenario.tools[c.tool].latency.sampler.sample(&mut rng)),
+                .map(|c| &scenario.tools[c.tool].latency.sampler),
+            &mut rng,
+            &mut self.latency,
+            exponents,
         );
         let o = &scenario.overheads;
-        let per_call =
+        let mut per_call =
             |out: &mut Vec<Nanos>, wanted: bool, l: &crate::model::scenario::Latency, s| {
                 out.clear();
                 if wanted && !l.sampler.is_zero() {
                     let mut rng = stream_rng(seed, session, s);
-                    out.extend((0..plan.len()).map(|_| l.sampler.sample(&mut rng)));
+                    let samplers = std::iter::repeat_n(&l.sampler, plan.len());
+                    sample_each(samplers, &mut rng, out, exponents);
                 }
             };
         per_call(
@@ -219,6 +248,9 @@ impl SessionDraws {
         );
         self.turns.rng = stream_rng(seed, session, Stream::Turn);
         self.turns.values.clear();
+        if self.turns.first_batch == 0 {
+            self.turns.first_batch = plan.depth() + 1;
+        }
 
         self.attempts.start.clear();
         self.attempts.items.clear();

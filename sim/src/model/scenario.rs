@@ -151,6 +151,30 @@ impl Scenario {
     pub fn has_failures(&self) -> bool {
         self.tools.iter().any(Tool::can_fail)
     }
+
+    /// The same scenario drawing through the reference samplers ([`Sampler::reference`]): what
+    /// the fast sampling paths are checked against.
+    pub fn with_reference_samplers(&self) -> Scenario {
+        let mut s = self.clone();
+        let mut latencies: Vec<&mut Latency> = vec![
+            &mut s.model.base,
+            &mut s.overheads.sync_invocation,
+            &mut s.overheads.async_dispatch,
+            &mut s.overheads.async_delivery,
+        ];
+        for tool in &mut s.tools {
+            latencies.push(&mut tool.latency);
+            latencies.extend(tool.cold_start.as_mut());
+        }
+        latencies.extend(s.followups.as_mut().map(|f| &mut f.gap));
+        if let Arrival::Closed { think, .. } = &mut s.arrival {
+            latencies.push(think);
+        }
+        for l in latencies {
+            l.sampler = l.sampler.reference();
+        }
+        s
+    }
 }
 
 /// Prices (defaults: AWS us-east-1 on-demand list prices; set your own) and token counts.

@@ -9,6 +9,25 @@ pub const NANOS_PER_SEC: f64 = 1e9;
 /// distributions are clamped here so that sums over a session's turns and calls cannot overflow.
 pub const MAX_SAMPLE: Nanos = 1_000_000 * 1_000_000_000;
 
+/// n / d for 128-bit sums, in 64 bits when both fit: a 128-bit division is a library call
+/// that cost more than the rest of a session's per-policy bookkeeping.
+#[inline]
+pub fn div_u128(n: u128, d: u128) -> u128 {
+    match (u64::try_from(n), u64::try_from(d)) {
+        (Ok(n), Ok(d)) => (n / d) as u128,
+        _ => n / d,
+    }
+}
+
+/// n / d truncated toward zero, as [`div_u128`] for signed sums.
+#[inline]
+pub fn div_i128(n: i128, d: i64) -> i128 {
+    match i64::try_from(n) {
+        Ok(n) => (n / d) as i128,
+        Err(_) => n / d as i128,
+    }
+}
+
 pub fn to_secs(ns: Nanos) -> f64 {
     ns as f64 / NANOS_PER_SEC
 }

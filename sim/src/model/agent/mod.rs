@@ -251,12 +251,22 @@ impl Session {
         let turn = self.turns.len() as u32;
         debug_assert!(self.reading.is_empty() && self.issuing.is_empty());
         // Read every waiting result, in arrival order; its dependents may become ready.
-        for &call in &self.waiting {
-            self.calls[call as usize].read_turn = turn;
+        // (Borrowed apart so the compiler keeps the counts out of memory round trips: this
+        // loop runs calls × dependents times a turn.)
+        let Session {
+            calls,
+            remaining_deps,
+            ready,
+            waiting,
+            ..
+        } = self;
+        for &call in waiting.iter() {
+            calls[call as usize].read_turn = turn;
             for &d in plan.dependents(call as usize) {
-                self.remaining_deps[d as usize] -= 1;
-                if self.remaining_deps[d as usize] == 0 {
-                    self.ready.push(d);
+                let left = &mut remaining_deps[d as usize];
+                *left -= 1;
+                if *left == 0 {
+                    ready.push(d);
                 }
             }
         }

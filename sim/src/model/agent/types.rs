@@ -6,7 +6,7 @@ use crate::model::engine::EventQueue;
 use crate::model::plan::Plan;
 use crate::model::policy::Policy;
 use crate::model::scenario::{Tool, TurnModel};
-use crate::model::time::Nanos;
+use crate::model::time::{Nanos, div_u128};
 
 const UNSET: Nanos = Nanos::MAX;
 
@@ -132,14 +132,16 @@ impl Outcome {
         if self.makespan == 0 {
             0
         } else {
-            ((self.model_idle() as u128 * 1_000_000 + self.makespan as u128 / 2)
-                / self.makespan as u128) as u64
+            div_u128(
+                self.model_idle() as u128 * 1_000_000 + self.makespan as u128 / 2,
+                self.makespan as u128,
+            ) as u64
         }
     }
 
     /// Mean result delay of the session's calls, in nanoseconds (rounded down).
     pub fn mean_result_delay(&self, calls: usize) -> Nanos {
-        (self.result_delay_sum / calls.max(1) as u128) as Nanos
+        div_u128(self.result_delay_sum, calls.max(1) as u128) as Nanos
     }
 }
 

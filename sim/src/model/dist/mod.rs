@@ -9,11 +9,12 @@ use sampler::{clamp_ns, gamma_fn, std_normal_cdf, std_normal_pdf};
 use serde::{Deserialize, Deserializer, Serialize, de};
 use std::time::Duration;
 
+mod exp;
 mod sampler;
 #[cfg(test)]
 mod tests;
 
-pub use sampler::Sampler;
+pub use sampler::{Sampler, sample_each};
 
 /// Limits that keep a scenario's memory and sampling cost bounded.
 pub const MAX_EMPIRICAL_SAMPLES: usize = 1_000_000;
@@ -249,9 +250,15 @@ impl Dist {
             Dist::Normal { mean, std_dev } => {
                 Sampler::Normal(Normal::new(ns(mean), ns(std_dev)).map_err(|e| e.to_string())?)
             }
-            Dist::Lognormal { median, sigma } => Sampler::LogNormal(
-                LogNormal::new(ns(median).ln(), *sigma).map_err(|e| e.to_string())?,
-            ),
+            Dist::Lognormal { median, sigma } => {
+                // rand_distr's checks, so the fast path takes exactly what it takes
+                LogNormal::new(ns(median).ln(), *sigma).map_err(|e| e.to_string())?;
+                Sampler::LogNormal {
+                    mu: ns(median).ln(),
+                    sigma: *sigma,
+                    exp: exp::table(),
+                }
+            }
             Dist::Gamma { shape, scale } => {
                 Sampler::Gamma(Gamma::new(*shape, ns(scale)).map_err(|e| e.to_string())?)
             }

@@ -1,10 +1,12 @@
 //! The compiled form of a [`Dist`](super::Dist): a sampler of nanoseconds, and the numeric
 //! helpers (clamping, the normal CDF, Γ) that sampling and the analytic means share.
 
+use super::exp::ExpTable;
 use crate::model::time::{MAX_SAMPLE, Nanos};
 use rand::{Rng, RngExt};
 use rand_distr::{
-    Distribution, Exp, Gamma, LogNormal, Normal, Pareto, Weibull, weighted::WeightedIndex,
+    Distribution, Exp, Gamma, LogNormal, Normal, Pareto, StandardNormal, Weibull,
+    weighted::WeightedIndex,
 };
 
 /// A truncated normal redraws below zero; with mean ≥ 0 each try succeeds with p ≥ 1/2.
@@ -20,7 +22,15 @@ pub enum Sampler {
     },
     Exponential(Exp<f64>),
     Normal(Normal<f64>),
-    LogNormal(LogNormal<f64>),
+    /// e^(mu + sigma·z), z standard normal: rand_distr's arithmetic with an inlined `exp`.
+    LogNormal {
+        mu: f64,
+        sigma: f64,
+        exp: &'static ExpTable,
+    },
+    /// The same law through rand_distr and the platform's `exp`: what the fast path is
+    /// checked against (see [`Sampler::reference`]).
+    LogNormalReference(LogNormal<f64>),
     Gamma(Gamma<f64>),
     Weibull(Weibull<f64>),
     Pareto(Pareto<f64>),
@@ -47,7 +57,11 @@ impl Sampler {
                 }
                 0
             }
-            Sampler::LogNormal(d) => clamp_ns(d.sample(rng)),
+            Sampler::LogNormal { mu, sigma, exp } => {
+                let z: f64 = rng.sample(StandardNormal);
+                clamp_ns(exp.exp(mu + sigma * z))
+            }
+            Sampler::LogNormalReference(d) => clamp_ns(d.sample(rng)),
             Sampler::Gamma(d) => clamp_ns(d.sample(rng)),
             Sampler::Weibull(d) => clamp_ns(d.sample(rng)),
             Sampler::Pareto(d) => clamp_ns(d.sample(rng)),
@@ -56,9 +70,58 @@ impl Sampler {
         }
     }
 
+    /// This sampler with every fast path replaced by its reference (rand_distr and the
+    /// platform's `exp`), to check that the fast paths draw the same distributions.
+    pub fn reference(&self) -> Sampler {
+        match self {
+            Sampler::LogNormal { mu, sigma, .. } => Sampler::LogNormalReference(
+                LogNormal::new(*mu, *sigma).expect("parameters of a built sampler"),
+            ),
+            Sampler::Mixture { pick, parts } => Sampler::Mixture {
+                pick: pick.clone(),
+                parts: parts.iter().map(Sampler::reference).collect(),
+            },
+            other => other.clone(),
+        }
+    }
+
     /// True when every draw is 0: such overheads are skipped without touching the RNG.
     pub fn is_zero(&self) -> bool {
         matches!(self, Sampler::Constant(0))
+    }
+}
+
+/// Draws once from each sampler, in order, appending to `out`: the same values as
+/// [`Sampler::sample`] on each in turn (the RNG is consumed in the same order), but the
+/// log-normals' `exp`s run in a second pass, back to back and independent of each other, rather
+/// than each waiting at the end of its own draw's dependency chain. `exponents` is scratch space.
+pub fn sample_each<'s, R: Rng + ?Sized>(
+    samplers: impl IntoIterator<Item = &'s Sampler>,
+    rng: &mut R,
+    out: &mut Vec<Nanos>,
+    exponents: &mut Vec<f64>,
+) {
+    let first = out.len();
+    exponents.clear();
+    for sampler in samplers {
+        match sampler {
+            Sampler::LogNormal { mu, sigma, .. } => {
+                let z: f64 = rng.sample(StandardNormal);
+                exponents.push(mu + sigma * z);
+                out.push(0);
+            }
+            other => {
+                // never an exponent of a valid log-normal: marks "already drawn"
+                exponents.push(f64::NAN);
+                out.push(other.sample(rng));
+            }
+        }
+    }
+    let exp = super::exp::table();
+    for (value, &x) in out[first..].iter_mut().zip(exponents.iter()) {
+        if !x.is_nan() {
+            *value = clamp_ns(exp.exp(x));
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //! threads, and the result is bit-for-bit the same. Memory does not grow with the session count.
 
 use crate::model::agent::{Outcome, Session};
-use crate::model::time::Nanos;
+use crate::model::time::{Nanos, div_i128};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -280,6 +280,11 @@ impl Stream {
         }
     }
 
+    /// Standard deviation, from the histogram (values within its 3 significant digits).
+    pub fn std_dev(&self) -> f64 {
+        self.hist.stdev()
+    }
+
     pub fn quantile(&self, q: f64) -> u64 {
         self.hist.value_at_quantile(q)
     }
@@ -423,6 +428,13 @@ impl SessionValues {
 const RATIO_ONE: f64 = (1u64 << 20) as f64;
 pub const RATIO_CAP: f64 = 1e6;
 
+/// `x.round()` for 0 ≤ x < 2^64 without its libm call: the fraction x − ⌊x⌋ is exact in f64.
+#[inline]
+fn round_non_negative(x: f64) -> u128 {
+    let whole = x as u64;
+    (whole + (x - whole as f64 >= 0.5) as u64) as u128
+}
+
 /// Paired comparison of one metric: baseline / candidate and baseline − candidate, per session.
 #[derive(Clone, Debug, Default)]
 pub struct PairedStream {
@@ -451,7 +463,7 @@ impl PairedStream {
         }
         let diff = baseline as i128 - candidate as i128;
         self.diff_sum += diff;
-        let d = if micro { diff / 1000 } else { diff };
+        let d = if micro { div_i128(diff, 1000) } else { diff };
         self.diff_sq_sum = self.diff_sq_sum.saturating_add((d * d) as u128);
         let ratio = if candidate > 0 {
             (baseline as f64 / candidate as f64).min(RATIO_CAP)
@@ -461,7 +473,7 @@ impl PairedStream {
             self.undefined += 1;
             return;
         };
-        let q = (ratio * RATIO_ONE).round() as u128;
+        let q = round_non_negative(ratio * RATIO_ONE);
         self.ratio_n += 1;
         self.ratio_sum += q;
         self.ratio_sq_sum += q * q;
