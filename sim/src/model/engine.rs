@@ -7,6 +7,7 @@ use crate::model::time::Nanos;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+#[derive(Clone, Copy)]
 struct Entry<E> {
     time: Nanos,
     seq: u64,
@@ -31,13 +32,15 @@ impl<E> Ord for Entry<E> {
     }
 }
 
-/// Up to this many pending events live in a sorted vector (pop is O(1), push a short memmove,
-/// which beats a heap's sifts at the sizes one session has); beyond it, a binary heap.
+/// Up to this many pending events live in a sorted vector (pop is O(1); a push is usually an
+/// append, since most events are scheduled after those pending, else a short memmove), which
+/// beats a heap's sifts at the sizes one session has; beyond it, a binary heap.
 const SMALL: usize = 32;
 
 pub struct EventQueue<E> {
-    /// Sorted latest first, so the next event is at the end.
+    /// Sorted earliest first from `head`; the entries before `head` have been popped.
     small: Vec<Entry<E>>,
+    head: usize,
     heap: BinaryHeap<Entry<E>>,
     next_seq: u64,
     now: Nanos,
@@ -46,7 +49,8 @@ pub struct EventQueue<E> {
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
-            small: Vec::with_capacity(SMALL),
+            small: Vec::with_capacity(2 * SMALL),
+            head: 0,
             heap: BinaryHeap::new(),
             next_seq: 0,
             now: 0,
@@ -54,10 +58,11 @@ impl<E> Default for EventQueue<E> {
     }
 }
 
-impl<E> EventQueue<E> {
+impl<E: Copy> EventQueue<E> {
     /// Empties the queue and rewinds the clock to 0, keeping the allocation.
     pub fn reset(&mut self) {
         self.small.clear();
+        self.head = 0;
         self.heap.clear();
         self.next_seq = 0;
         self.now = 0;
@@ -82,28 +87,40 @@ impl<E> EventQueue<E> {
             event,
         };
         self.next_seq += 1;
-        if !self.heap.is_empty() || self.small.len() >= SMALL {
-            self.heap.extend(self.small.drain(..));
+        if !self.heap.is_empty() || self.small.len() - self.head >= SMALL {
+            self.heap.extend(self.small.drain(self.head..));
+            self.small.clear();
+            self.head = 0;
             self.heap.push(entry);
             return;
         }
-        // A new entry has the highest seq, so it pops after every entry of its own time: it
-        // moves toward the front past each entry at or before its time. (An insertion step
-        // rather than `Vec::insert`: at a handful of entries, the memmove call it makes costs
-        // more than the moves.)
-        self.small.push(entry);
-        let mut i = self.small.len() - 1;
-        while i > 0 && self.small[i - 1].time <= time {
-            self.small.swap(i - 1, i);
-            i -= 1;
+        if self.head >= SMALL {
+            // a queue that never empties (a shared world) must not grow its popped prefix
+            self.small.drain(..self.head);
+            self.head = 0;
+        }
+        // The new entry has the highest seq, so it goes after every entry at or before its time.
+        match self.small.last() {
+            Some(last) if last.time > time => {
+                let at = self.head + self.small[self.head..].partition_point(|e| e.time <= time);
+                self.small.insert(at, entry);
+            }
+            _ => self.small.push(entry),
         }
     }
 
     #[inline]
     pub fn pop(&mut self) -> Option<(Nanos, E)> {
-        let entry = match self.small.pop() {
-            Some(e) => e,
-            None => self.heap.pop()?,
+        let entry = if self.head < self.small.len() {
+            let e = self.small[self.head];
+            self.head += 1;
+            if self.head == self.small.len() {
+                self.small.clear();
+                self.head = 0;
+            }
+            e
+        } else {
+            self.heap.pop()?
         };
         debug_assert!(entry.time >= self.now, "time went backwards");
         self.now = entry.time;
@@ -112,18 +129,18 @@ impl<E> EventQueue<E> {
 
     #[inline]
     pub fn peek_time(&self) -> Option<Nanos> {
-        match self.small.last() {
+        match self.small.get(self.head) {
             Some(e) => Some(e.time),
             None => self.heap.peek().map(|e| e.time),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.small.len() + self.heap.len()
+        self.small.len() - self.head + self.heap.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.small.is_empty() && self.heap.is_empty()
+        self.len() == 0
     }
 }
 
@@ -155,6 +172,33 @@ mod tests {
         expected.sort();
         let got: Vec<(u64, usize)> = std::iter::from_fn(|| q.pop()).collect();
         assert_eq!(got, expected);
+    }
+
+    proptest::proptest! {
+        /// Pushes and pops interleaved, through the vector (appends, inserts, the popped prefix
+        /// compacted) and the heap: the order is always (time, insertion), as a sorted reference.
+        #[test]
+        fn interleaved_pushes_and_pops_keep_time_then_insertion_order(
+            steps in proptest::collection::vec((0u64..40, 0usize..3), 1..400)
+        ) {
+            let mut q = EventQueue::default();
+            let mut reference = std::collections::BTreeSet::new();
+            for (i, &(ahead, pops)) in steps.iter().enumerate() {
+                let t = q.now() + ahead;
+                q.push(t, i);
+                reference.insert((t, i));
+                for _ in 0..pops {
+                    let want = reference.pop_first();
+                    proptest::prop_assert_eq!(q.pop(), want);
+                    proptest::prop_assert_eq!(q.len(), reference.len());
+                }
+            }
+            while let Some(want) = reference.pop_first() {
+                proptest::prop_assert_eq!(q.peek_time(), Some(want.0));
+                proptest::prop_assert_eq!(q.pop(), Some(want));
+            }
+            proptest::prop_assert!(q.is_empty() && q.pop().is_none());
+        }
     }
 
     #[test]

@@ -6,8 +6,10 @@
 
 use crate::model::agent::{Outcome, Session};
 use crate::model::time::{Nanos, div_i128};
-use hdrhistogram::Histogram;
 use serde::Serialize;
+
+mod stream;
+pub use stream::Stream;
 
 /// The contract's metrics (see `docs/agent-loop-model.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -219,95 +221,6 @@ impl Metric {
 
     fn index(self) -> usize {
         self as usize
-    }
-}
-
-/// One metric's distribution: an hdrhistogram (3 significant digits) plus exact count, sum,
-/// min and max, so the mean and extremes are exact.
-#[derive(Clone, Debug)]
-pub struct Stream {
-    hist: Histogram<u64>,
-    count: u64,
-    sum: u128,
-    min: u64,
-    max: u64,
-}
-
-impl Default for Stream {
-    fn default() -> Self {
-        Stream {
-            hist: Histogram::new(3).expect("3 significant digits is a valid precision"),
-            count: 0,
-            sum: 0,
-            min: u64::MAX,
-            max: 0,
-        }
-    }
-}
-
-impl Stream {
-    #[inline]
-    pub fn record(&mut self, v: u64) {
-        self.hist
-            .record(v)
-            .expect("an auto-resizing histogram takes any u64");
-        self.count += 1;
-        self.sum += v as u128;
-        self.min = self.min.min(v);
-        self.max = self.max.max(v);
-    }
-
-    pub fn merge(&mut self, other: &Stream) {
-        self.hist
-            .add(&other.hist)
-            .expect("auto-resizing histograms always merge");
-        self.count += other.count;
-        self.sum += other.sum;
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
-    }
-
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    /// Exact mean of the stored values.
-    pub fn mean(&self) -> f64 {
-        if self.count == 0 {
-            0.0
-        } else {
-            self.sum as f64 / self.count as f64
-        }
-    }
-
-    /// Standard deviation, from the histogram (values within its 3 significant digits).
-    pub fn std_dev(&self) -> f64 {
-        self.hist.stdev()
-    }
-
-    pub fn quantile(&self, q: f64) -> u64 {
-        self.hist.value_at_quantile(q)
-    }
-
-    pub fn min(&self) -> u64 {
-        if self.count == 0 { 0 } else { self.min }
-    }
-
-    pub fn max(&self) -> u64 {
-        self.max
-    }
-
-    /// The fraction of values ≤ `v` (for CDF charts).
-    pub fn cdf_points(&self, points: usize) -> Vec<(u64, f64)> {
-        if self.count == 0 {
-            return Vec::new();
-        }
-        (0..=points)
-            .map(|i| {
-                let q = i as f64 / points as f64;
-                (self.hist.value_at_quantile(q), q)
-            })
-            .collect()
     }
 }
 
