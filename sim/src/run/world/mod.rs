@@ -11,6 +11,7 @@
 //! in; memory stays bounded by the sessions active at once and by how far the worlds may drift
 //! apart ([`MAX_LEAD`]).
 
+mod events;
 mod pairing;
 mod pools;
 mod stepper;

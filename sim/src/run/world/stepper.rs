@@ -1,11 +1,11 @@
 //! One policy's world: its sessions, its model and tools, its own event queue, run in steps.
 
 use super::MAX_ACTIVE_SESSIONS;
-use super::pools::{MAX_SLOTS, ModelPool, Queued, Tagged, ToolPool, WorldEvent};
+use super::events::{Events, MAX_SLOTS, Tagged, WorldEvent};
+use super::pools::{ModelPool, Queued, ToolPool};
 use crate::input::scenario::{Arrival, Scenario};
 use crate::model::agent::{Env, Event, Session, SessionInputs, Setup};
 use crate::model::draws::{Needs, SessionDraws, SessionRng, Stream, TurnSource, stream_rng};
-use crate::model::engine::EventQueue;
 use crate::model::time::Nanos;
 use crate::run::metrics::{Metric, PolicyMetrics, SessionValues};
 use crate::run::options::{CHUNK_SESSIONS, RunError};
@@ -40,7 +40,7 @@ pub(super) struct World<'a> {
     /// The policy's index: world 0 reports progress.
     index: usize,
     setup: Setup<'a>,
-    queue: EventQueue<Tagged>,
+    queue: Events,
     /// Slots touched at the current instant, in first-touch order: they decide once every
     /// event of the instant is in.
     touched: Vec<u32>,
@@ -58,7 +58,7 @@ pub(super) struct World<'a> {
 
 /// The env a session sees inside a world.
 struct WorldEnv<'q> {
-    queue: &'q mut EventQueue<Tagged>,
+    queue: &'q mut Events,
     slot: u32,
     model: &'q mut ModelPool,
     tools: &'q mut [ToolPool],
@@ -118,7 +118,7 @@ impl Env for WorldEnv<'_> {
 impl<'a> World<'a> {
     pub fn new(index: usize, setup: Setup<'a>, ctx: &Ctx, active: &[Metric]) -> World<'a> {
         let scenario = ctx.scenario;
-        let mut queue = EventQueue::default();
+        let mut queue = Events::default();
         let first_arrivals = match &scenario.arrival {
             Arrival::AllAtOnce => ctx.sessions,
             Arrival::Poisson { .. } => 1,
