@@ -225,3 +225,6 @@ pub(crate) fn simulate_shared(
     tally.metrics = worlds.into_iter().map(World::into_metrics).collect();
     Ok(tally.into_results(opts.sessions, opts.seed, &opts.policies, resources))
 }
+
+#[cfg(test)]
+mod tests;
