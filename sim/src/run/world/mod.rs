@@ -30,18 +30,18 @@ use stepper::{Ctx, World};
 pub const MAX_ACTIVE_SESSIONS: u64 = 100_000;
 
 /// How many finished sessions a world may be ahead of the slowest one and still be given a
-/// chunk: a world is then at most `MAX_LEAD + CHUNK_SESSIONS` finished sessions ahead of any
-/// other. A few chunks, so that threads rarely wait for each other.
+/// chunk: no world is ever more than `MAX_LEAD + CHUNK_SESSIONS` finished sessions ahead of
+/// another. Two chunks: with fewer, threads wait for each other; more only costs memory.
 ///
-/// This bounds the sessions held for pairing. A session is held (64 bytes per policy) while
-/// some world has finished it and another has not; in the world that has not, it is either
-/// in flight (at most [`MAX_ACTIVE_SESSIONS`]) or not yet started (at most
-/// `MAX_LEAD + CHUNK_SESSIONS + MAX_ACTIVE_SESSIONS` ids past that world's own). So at most
-/// `worlds × (2 × MAX_ACTIVE_SESSIONS + MAX_LEAD + CHUNK_SESSIONS)` sessions are held; the
-/// ring that holds them spans the ids from the oldest held to the newest, which adds only the
-/// sessions that finished before an older one of the same world (sessions overtaken in a FIFO
-/// world are few).
-const MAX_LEAD: u64 = 4 * CHUNK_SESSIONS;
+/// Memory bound. A session's values (64 bytes per policy) are held for pairing from the first
+/// world that finishes it to the last, in a ring indexed by session id ([`Pending`]). The ring
+/// spans the ids from the oldest session some world `w` has not finished to the newest any
+/// world `v` has finished, which is below `v`'s started count, so at most
+/// `in flight in v + (finished in v - finished in w) + sessions of w that finished before an
+/// older one` ≤ `MAX_ACTIVE_SESSIONS + MAX_LEAD + CHUNK_SESSIONS + overtaken-by`. Sessions are
+/// served in FIFO order, so the last term is small: on `shared-capacity.toml` with 3 policies
+/// the ring never exceeds 16,384 entries (3 MiB), and 8,192 on one thread.
+const MAX_LEAD: u64 = 2 * CHUNK_SESSIONS;
 
 /// What the threads share: the worlds not being advanced, and the sessions to pair.
 struct Shared<'a> {
