@@ -19,7 +19,7 @@ mod stepper;
 use crate::input::scenario::{Arrival, Scenario};
 use crate::run::metrics::{Metric, SessionValues};
 use crate::run::options::{CHUNK_SESSIONS, RunError, RunOptions};
-use crate::run::session::{needs, setups};
+use crate::run::session::setups;
 use crate::run::tally::{RunResults, Tally};
 use pairing::Pending;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -163,7 +163,6 @@ pub(crate) fn simulate_shared(
         scenario,
         seed: opts.seed,
         sessions: opts.sessions,
-        needs: needs(&opts.policies),
         pair: !tally.pair_indices.is_empty(),
         progress,
     };

@@ -9,7 +9,7 @@ use crate::model::draws::{Needs, SessionDraws, SessionRng, Stream, TurnSource, s
 use crate::model::time::Nanos;
 use crate::run::metrics::{Metric, PolicyMetrics, SessionValues};
 use crate::run::options::{CHUNK_SESSIONS, RunError};
-use crate::run::session::{extras, inputs};
+use crate::run::session::{extras, inputs, needs};
 use crate::run::tally::Resource;
 use rand::RngExt;
 
@@ -20,7 +20,6 @@ pub(super) struct Ctx<'a> {
     pub scenario: &'a Scenario,
     pub seed: u64,
     pub sessions: u64,
-    pub needs: Needs,
     /// Whether finished sessions' values are handed back, to be paired between policies.
     pub pair: bool,
     pub progress: &'a (dyn Fn(u64) + Sync),
@@ -40,6 +39,9 @@ pub(super) struct World<'a> {
     /// The policy's index: world 0 reports progress.
     index: usize,
     setup: Setup<'a>,
+    /// The overheads this world's policy reads: the others' are not drawn (each stream is
+    /// independent, so the draws it reads are the same).
+    needs: Needs,
     queue: Events,
     /// Slots touched at the current instant, in first-touch order: they decide once every
     /// event of the instant is in.
@@ -129,6 +131,7 @@ impl<'a> World<'a> {
         }
         World {
             index,
+            needs: needs(std::slice::from_ref(setup.policy)),
             setup,
             queue,
             touched: Vec::new(),
@@ -313,7 +316,7 @@ impl<'a> World<'a> {
         active.live = true;
         active.cold_starts = 0;
         active.touched_at = None;
-        active.draws.draw(ctx.scenario, ctx.seed, id, ctx.needs);
+        active.draws.draw(ctx.scenario, ctx.seed, id, self.needs);
         self.with_session(ctx.scenario, slot, |session, setup, inp, env| {
             session.begin(setup, inp, env, now)
         });
