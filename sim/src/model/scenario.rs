@@ -137,7 +137,7 @@ impl Scenario {
     }
 
     /// Whether sessions share capacity (tool or model limits, warm pools): then they must be
-    /// simulated together, in arrival order, on one thread.
+    /// simulated together, in arrival order (one world per policy).
     pub fn is_shared(&self) -> bool {
         self.model.concurrency.is_some()
             || self.model.min_start_gap.is_some()

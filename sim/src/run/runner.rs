@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 /// Simulates `opts.sessions` sessions of `scenario` under every policy. `progress` is told how
 /// many sessions each finished chunk held; it is called from worker threads. Scenarios whose
-/// sessions share capacity run in one world, in arrival order, on the calling thread.
+/// sessions share capacity run in one world per policy, in arrival order (worlds on separate threads).
 pub fn simulate(
     scenario: &Scenario,
     opts: &RunOptions,

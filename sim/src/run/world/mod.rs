@@ -34,13 +34,11 @@ pub const MAX_ACTIVE_SESSIONS: u64 = 100_000;
 /// another. Two chunks: with fewer, threads wait for each other; more only costs memory.
 ///
 /// Memory bound. A session's values (64 bytes per policy) are held for pairing from the first
-/// world that finishes it to the last, in a ring indexed by session id ([`Pending`]). The ring
-/// spans the ids from the oldest session some world `w` has not finished to the newest any
-/// world `v` has finished, which is below `v`'s started count, so at most
-/// `in flight in v + (finished in v - finished in w) + sessions of w that finished before w's
-/// oldest unfinished one` ≤ `MAX_ACTIVE_SESSIONS + MAX_LEAD + CHUNK_SESSIONS + overtakers`.
-/// Tools and the model serve in FIFO order, so overtakers are few: on `shared-capacity.toml`
-/// with 3 policies the ring reaches 16,384 entries (3 MiB) on two threads, 8,192 on one.
+/// world that finishes it to the last, in a ring indexed by session id ([`Pending`]) of at most
+/// 65,536 entries; sessions older than the ring's span that some world has not finished wait in
+/// a map, and there are at most `MAX_ACTIVE_SESSIONS + MAX_LEAD + CHUNK_SESSIONS` of those per
+/// world. On `shared-capacity.toml` with 3 policies the ring reaches 16,384 entries (3 MiB) on
+/// two threads, 8,192 on one.
 const MAX_LEAD: u64 = 2 * CHUNK_SESSIONS;
 
 /// What the threads share: the worlds not being advanced, and the sessions to pair.

@@ -1,11 +1,18 @@
 //! A session's values under each policy, held until every policy's world has finished it.
 
 use crate::run::metrics::SessionValues;
+use std::collections::HashMap;
+
+/// The ring's largest size: past it, the oldest entries (sessions held up in some world, e.g.
+/// behind a heavy-tailed call) move to a map, so one straggler cannot stretch the ring over every
+/// session that finished after it. 65,536 entries × 64 bytes a policy.
+const RING_MAX: usize = 1 << 16;
 
 /// Sessions some world has finished and some has not, in a ring indexed by session id minus
 /// the oldest such id: no allocation, no hashing per session. The ring spans the ids from the
 /// oldest session not finished by every world to the newest finished by any (it grows, by
-/// doubling, only when that span does; see `simulate_shared` for the bound).
+/// doubling, only when that span does, up to [`RING_MAX`]; older unfinished sessions then wait
+/// in a map).
 pub(super) struct Pending {
     policies: usize,
     /// The id at ring index `head`: every older session is paired.
@@ -17,6 +24,8 @@ pub(super) struct Pending {
     counts: Vec<u32>,
     /// Per entry, `policies` values.
     values: Vec<SessionValues>,
+    /// Sessions older than `base` that some world has not finished: (count, values).
+    stragglers: HashMap<u64, (u32, Vec<SessionValues>)>,
 }
 
 impl Pending {
@@ -28,13 +37,14 @@ impl Pending {
             len: 0,
             counts: Vec::new(),
             values: Vec::new(),
+            stragglers: HashMap::new(),
         };
         p.grow(1024);
         p
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len == 0 && self.stragglers.is_empty()
     }
 
     /// Ring entries allocated (for tests of the bound).
@@ -53,7 +63,13 @@ impl Pending {
     ) {
         let n = self.policies;
         for &(id, values) in finished {
-            debug_assert!(id >= self.base, "session {id} finished twice");
+            if id < self.base {
+                self.add_straggler(p, id, values, complete);
+                continue;
+            }
+            if id - self.base >= RING_MAX as u64 {
+                self.spill((id - self.base) as usize + 1 - RING_MAX);
+            }
             let off = (id - self.base) as usize;
             if off >= self.counts.len() {
                 self.grow(off + 1);
@@ -72,6 +88,46 @@ impl Pending {
             self.head = (self.head + 1) & mask;
             self.base += 1;
             self.len -= 1;
+        }
+    }
+
+    fn add_straggler(
+        &mut self,
+        p: usize,
+        id: u64,
+        values: SessionValues,
+        complete: &mut Vec<SessionValues>,
+    ) {
+        let n = self.policies;
+        let (count, held) = self
+            .stragglers
+            .entry(id)
+            .or_insert_with(|| (0, vec![SessionValues::default(); n]));
+        held[p] = values;
+        *count += 1;
+        if *count as usize == n {
+            complete.extend_from_slice(held);
+            self.stragglers.remove(&id);
+        }
+    }
+
+    /// Moves the `k` oldest entries out of the ring: those some world but not every world has
+    /// finished go to the stragglers' map (complete ones were handed out already).
+    fn spill(&mut self, k: usize) {
+        let n = self.policies;
+        let mask = self.counts.len() - 1;
+        for _ in 0..k {
+            if self.len > 0 {
+                let i = self.head;
+                if self.counts[i] > 0 && (self.counts[i] as usize) < n {
+                    let held = self.values[i * n..(i + 1) * n].to_vec();
+                    self.stragglers.insert(self.base, (self.counts[i], held));
+                }
+                self.counts[i] = 0;
+                self.head = (self.head + 1) & mask;
+                self.len -= 1;
+            }
+            self.base += 1;
         }
     }
 
@@ -146,5 +202,32 @@ mod tests {
         seen.sort_unstable();
         assert_eq!(seen, (0..5000).collect::<Vec<_>>());
         assert!(pending.capacity() <= 8192);
+    }
+
+    #[test]
+    fn a_straggler_does_not_stretch_the_ring() {
+        // Session 0 finishes in policy 0 only, then 300,000 later sessions finish in both: the
+        // ring stays at its cap, session 0 waits aside, and every pair still completes.
+        let mut pending = Pending::new(2);
+        let mut complete = Vec::new();
+        pending.add(0, &[(0, v(7))], &mut complete);
+        // a second straggler a few sessions later, so a spill also passes completed entries
+        pending.add(1, &[(5, v(5))], &mut complete);
+        for start in (1..300_001u64).step_by(4096) {
+            let batch: Vec<_> = (start..(start + 4096).min(300_001))
+                .filter(|&id| id != 5)
+                .map(|id| (id, v(id)))
+                .collect();
+            pending.add(0, &batch, &mut complete);
+            pending.add(1, &batch, &mut complete);
+        }
+        assert!(pending.capacity() <= RING_MAX, "{}", pending.capacity());
+        assert_eq!(pending.stragglers.len(), 2);
+        assert_eq!(complete.len(), 2 * 299_999);
+        pending.add(1, &[(0, v(8))], &mut complete);
+        assert!(same(&complete[2 * 299_999], &v(7)) && same(&complete[2 * 299_999 + 1], &v(8)));
+        pending.add(0, &[(5, v(6))], &mut complete);
+        assert!(pending.is_empty());
+        assert_eq!(complete.len(), 2 * 300_001);
     }
 }
