@@ -255,7 +255,8 @@ impl SessionDraws {
         self.attempts.start.clear();
         self.attempts.items.clear();
         if scenario.has_failures() || scenario.is_shared() {
-            self.draw_attempts(scenario, seed, session);
+            // the latency stream, just past every call's first draw: retries draw on from there
+            self.draw_attempts(scenario, &mut rng, seed, session);
         }
         self.followups.clear();
         if let Some(f) = &scenario.followups {
@@ -276,16 +277,14 @@ impl SessionDraws {
 
     /// Each call's attempts: the first uses the call's latency draw; each retry after a failure
     /// or a timeout draws again from the latency stream, after every call's first draw.
-    fn draw_attempts(&mut self, scenario: &Scenario, seed: u64, session: u64) {
+    fn draw_attempts(
+        &mut self,
+        scenario: &Scenario,
+        latency_rng: &mut SessionRng,
+        seed: u64,
+        session: u64,
+    ) {
         use rand::RngExt;
-        let mut latency_rng = stream_rng(seed, session, Stream::Latency);
-        // skip past the first draws so retries never reuse them
-        for c in &scenario.plan.calls {
-            scenario.tools[c.tool]
-                .latency
-                .sampler
-                .sample(&mut latency_rng);
-        }
         let mut failure_rng = stream_rng(seed, session, Stream::Failure);
         let mut cold_rng = stream_rng(seed, session, Stream::ColdStart);
         for (i, c) in scenario.plan.calls.iter().enumerate() {
@@ -295,7 +294,7 @@ impl SessionDraws {
                 let latency = if k == 0 {
                     self.latency[i]
                 } else {
-                    tool.latency.sampler.sample(&mut latency_rng)
+                    tool.latency.sampler.sample(latency_rng)
                 };
                 let failed =
                     tool.failure_rate > 0.0 && failure_rng.random::<f64>() < tool.failure_rate;
