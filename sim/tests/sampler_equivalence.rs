@@ -20,6 +20,11 @@ const SESSIONS: u64 = 10_000_000;
 const ALPHA: f64 = 1e-6;
 const QUANTILES: [f64; 2] = [0.5, 0.9];
 
+fn bench_5x4() -> Scenario {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/bench-5x4.toml");
+    Scenario::from_file(path.as_ref()).expect("bench-5x4 reads")
+}
+
 fn run(scenario: &Scenario, policies: &[Policy]) -> RunResults {
     let opts = RunOptions {
         sessions: SESSIONS,
@@ -60,8 +65,7 @@ fn compare(what: &str, fast: &Stream, reference: &Stream, z: f64) -> Vec<String>
 
 #[test]
 fn fast_samplers_match_their_references_at_ten_million_sessions() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/bench-5x4.toml");
-    let scenario = Scenario::from_file(path.as_ref()).expect("bench-5x4 reads");
+    let scenario = bench_5x4();
     let reference_scenario = scenario.with_reference_samplers();
     let policies = [Policy::SYNC, Policy::ASYNC];
     let fast = run(&scenario, &policies);
@@ -88,8 +92,7 @@ fn fast_samplers_match_their_references_at_ten_million_sessions() {
 fn the_reference_scenario_really_uses_the_reference_sampler() {
     // Guard against a vacuous comparison: the reference path must be a different code path that
     // draws the same values (to the nanosecond, almost always).
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/bench-5x4.toml");
-    let scenario = Scenario::from_file(path.as_ref()).expect("bench-5x4 reads");
+    let scenario = bench_5x4();
     let reference = scenario.with_reference_samplers();
     let (fast, slow) = (
         &scenario.tools[0].latency.sampler,

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 const N: usize = 64;
 const LOG2_N: u32 = N.trailing_zeros();
 
-/// 2^(j/64), j = 0..64, and the reduction constants.
+/// 2^(j/64), j = 0..64.
 #[derive(Debug)]
 pub struct ExpTable {
     powers: [f64; N],

@@ -251,13 +251,10 @@ impl Dist {
                 Sampler::Normal(Normal::new(ns(mean), ns(std_dev)).map_err(|e| e.to_string())?)
             }
             Dist::Lognormal { median, sigma } => {
+                let mu = ns(median).ln();
                 // rand_distr's checks, so the fast path takes exactly what it takes
-                LogNormal::new(ns(median).ln(), *sigma).map_err(|e| e.to_string())?;
-                Sampler::LogNormal {
-                    mu: ns(median).ln(),
-                    sigma: *sigma,
-                    exp: exp::table(),
-                }
+                LogNormal::new(mu, *sigma).map_err(|e| e.to_string())?;
+                Sampler::LogNormal { mu, sigma: *sigma }
             }
             Dist::Gamma { shape, scale } => {
                 Sampler::Gamma(Gamma::new(*shape, ns(scale)).map_err(|e| e.to_string())?)

@@ -1,7 +1,6 @@
 //! The compiled form of a [`Dist`](super::Dist): a sampler of nanoseconds, and the numeric
 //! helpers (clamping, the normal CDF, Γ) that sampling and the analytic means share.
 
-use super::exp::ExpTable;
 use crate::model::time::{MAX_SAMPLE, Nanos};
 use rand::{Rng, RngExt};
 use rand_distr::{
@@ -26,7 +25,6 @@ pub enum Sampler {
     LogNormal {
         mu: f64,
         sigma: f64,
-        exp: &'static ExpTable,
     },
     /// The same law through rand_distr and the platform's `exp`: what the fast path is
     /// checked against (see [`Sampler::reference`]).
@@ -57,9 +55,8 @@ impl Sampler {
                 }
                 0
             }
-            Sampler::LogNormal { mu, sigma, exp } => {
-                let z: f64 = rng.sample(StandardNormal);
-                clamp_ns(exp.exp(mu + sigma * z))
+            Sampler::LogNormal { mu, sigma } => {
+                clamp_ns(super::exp::table().exp(lognormal_exponent(*mu, *sigma, rng)))
             }
             Sampler::LogNormalReference(d) => clamp_ns(d.sample(rng)),
             Sampler::Gamma(d) => clamp_ns(d.sample(rng)),
@@ -74,7 +71,7 @@ impl Sampler {
     /// platform's `exp`), to check that the fast paths draw the same distributions.
     pub fn reference(&self) -> Sampler {
         match self {
-            Sampler::LogNormal { mu, sigma, .. } => Sampler::LogNormalReference(
+            Sampler::LogNormal { mu, sigma } => Sampler::LogNormalReference(
                 LogNormal::new(*mu, *sigma).expect("parameters of a built sampler"),
             ),
             Sampler::Mixture { pick, parts } => Sampler::Mixture {
@@ -105,9 +102,8 @@ pub fn sample_each<'s, R: Rng + ?Sized>(
     exponents.clear();
     for sampler in samplers {
         match sampler {
-            Sampler::LogNormal { mu, sigma, .. } => {
-                let z: f64 = rng.sample(StandardNormal);
-                exponents.push(mu + sigma * z);
+            Sampler::LogNormal { mu, sigma } => {
+                exponents.push(lognormal_exponent(*mu, *sigma, rng));
                 out.push(0);
             }
             other => {
@@ -123,6 +119,14 @@ pub fn sample_each<'s, R: Rng + ?Sized>(
             *value = clamp_ns(exp.exp(x));
         }
     }
+}
+
+/// ln of a log-normal draw, as rand_distr computes it (mean + std_dev · z), so the fast path
+/// consumes the RNG and rounds exactly as the reference does.
+#[inline]
+fn lognormal_exponent<R: Rng + ?Sized>(mu: f64, sigma: f64, rng: &mut R) -> f64 {
+    let z: f64 = rng.sample(StandardNormal);
+    mu + sigma * z
 }
 
 /// Rounds to whole nanoseconds within [0, MAX_SAMPLE]; NaN (never produced by valid
