@@ -275,6 +275,21 @@ impl SessionDraws {
         };
     }
 
+    /// Makes this a copy of `other`, reusing this one's buffers (no allocation once warm).
+    pub fn copy_from(&mut self, other: &SessionDraws) {
+        self.latency.clone_from(&other.latency);
+        self.attempts.start.clone_from(&other.attempts.start);
+        self.attempts.items.clone_from(&other.attempts.items);
+        self.followups.clone_from(&other.followups);
+        self.think = other.think;
+        self.sync_invocation.clone_from(&other.sync_invocation);
+        self.dispatch.clone_from(&other.dispatch);
+        self.delivery.clone_from(&other.delivery);
+        self.turns.rng.clone_from(&other.turns.rng);
+        self.turns.values.clone_from(&other.turns.values);
+        self.turns.first_batch = other.turns.first_batch;
+    }
+
     /// Each call's attempts: the first uses the call's latency draw; each retry after a failure
     /// or a timeout draws again from the latency stream, after every call's first draw.
     fn draw_attempts(

@@ -12,6 +12,7 @@
 //! apart ([`MAX_LEAD`]).
 
 mod events;
+mod feed;
 mod pairing;
 mod pools;
 mod stepper;
@@ -19,8 +20,9 @@ mod stepper;
 use crate::input::scenario::{Arrival, Scenario};
 use crate::run::metrics::{Metric, SessionValues};
 use crate::run::options::{CHUNK_SESSIONS, RunError, RunOptions};
-use crate::run::session::setups;
+use crate::run::session::{needs, setups};
 use crate::run::tally::{RunResults, Tally};
+use feed::Feed;
 use pairing::Pending;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use stepper::{Ctx, World};
@@ -109,7 +111,17 @@ fn work(shared: &Mutex<Shared>, wake: &Condvar, ctx: &Ctx, tally: &mut Tally) {
         let w = match guard.next(ctx.sessions) {
             Next::Stop => return,
             Next::Wait => {
-                guard = wake.wait(guard).unwrap_or_else(PoisonError::into_inner);
+                // No world to step: draw sessions ahead of the worlds instead. (Checked under
+                // the lock, so that a thread that waits cannot miss the last wake-up.)
+                if let Some(feed) = ctx.feed
+                    && feed.wants_drawing_ahead()
+                {
+                    drop(guard);
+                    feed.draw_ahead();
+                    guard = lock(shared);
+                } else {
+                    guard = wake.wait(guard).unwrap_or_else(PoisonError::into_inner);
+                }
                 continue;
             }
             Next::Advance(w) => w,
@@ -157,12 +169,17 @@ pub(crate) fn simulate_shared(
     }
     let n = opts.policies.len();
     let mut tally = Tally::new(n, active);
+    // A feed pays when sessions are drawn once for several worlds, or by a thread that has no
+    // world to step; one thread and one world draw as they go.
+    let feed = (n > 1 || threads > 1)
+        .then(|| Feed::new(scenario, opts.seed, opts.sessions, needs(&opts.policies), n));
     let ctx = Ctx {
         scenario,
         seed: opts.seed,
         sessions: opts.sessions,
         pair: !tally.pair_indices.is_empty(),
         progress,
+        feed: feed.as_ref(),
     };
     let worlds: Vec<Option<World>> = setups(scenario, &opts.policies)
         .into_iter()
@@ -177,7 +194,8 @@ pub(crate) fn simulate_shared(
         abort: false,
     });
     let wake = Condvar::new();
-    let threads = threads.min(n).max(1);
+    // one thread per world, and one more to draw ahead of them
+    let threads = threads.min(n + 1).max(1);
     let mut tallies = vec![Tally::new(n, active); threads - 1];
     std::thread::scope(|scope| {
         let handles: Vec<_> = tallies

@@ -2,6 +2,7 @@
 
 use super::MAX_ACTIVE_SESSIONS;
 use super::events::{Events, MAX_SLOTS, Tagged, WorldEvent};
+use super::feed::{Chunk, Feed};
 use super::pools::{ModelPool, Queued, ToolPool};
 use crate::input::scenario::{Arrival, Scenario};
 use crate::model::agent::{Env, Event, Session, SessionInputs, Setup};
@@ -23,6 +24,8 @@ pub(super) struct Ctx<'a> {
     /// Whether finished sessions' values are handed back, to be paired between policies.
     pub pair: bool,
     pub progress: &'a (dyn Fn(u64) + Sync),
+    /// Where worlds get their sessions' draws; `None`: each world draws its own.
+    pub feed: Option<&'a Feed<'a>>,
 }
 
 struct Active {
@@ -53,6 +56,8 @@ pub(super) struct World<'a> {
     started: u64,
     finished: u64,
     arrival_rng: SessionRng,
+    /// The feed's chunk holding the sessions being started (`None` inside: not kept).
+    chunk: Option<(u64, Option<Chunk>)>,
     metrics: PolicyMetrics,
     model_busy_ns: u128,
     last_time: Nanos,
@@ -143,6 +148,7 @@ impl<'a> World<'a> {
             finished: 0,
             // every world draws the same arrival times
             arrival_rng: stream_rng(ctx.seed, 0, Stream::Arrival),
+            chunk: None,
             metrics: PolicyMetrics::new(active),
             model_busy_ns: 0,
             last_time: 0,
@@ -316,7 +322,24 @@ impl<'a> World<'a> {
         active.live = true;
         active.cold_starts = 0;
         active.touched_at = None;
-        active.draws.draw(ctx.scenario, ctx.seed, id, self.needs);
+        match ctx.feed {
+            Some(feed) => {
+                let chunk = id / CHUNK_SESSIONS;
+                if self.chunk.as_ref().is_none_or(|(c, _)| *c != chunk) {
+                    if let Some((_, Some(done))) = self.chunk.take() {
+                        feed.give_back(done);
+                    }
+                    self.chunk = Some((chunk, feed.take(self.index, chunk)));
+                }
+                match &self.chunk {
+                    Some((_, Some(drawn))) => active
+                        .draws
+                        .copy_from(&drawn[(id % CHUNK_SESSIONS) as usize]),
+                    _ => active.draws.draw(ctx.scenario, ctx.seed, id, self.needs),
+                }
+            }
+            None => active.draws.draw(ctx.scenario, ctx.seed, id, self.needs),
+        }
         self.with_session(ctx.scenario, slot, |session, setup, inp, env| {
             session.begin(setup, inp, env, now)
         });

@@ -33,10 +33,22 @@ const SHARED: &str = r#"
 "#;
 
 fn run(text: &str, sessions: u64, threads: usize) -> (Result<String, RunError>, u64) {
+    run_policies(
+        text,
+        sessions,
+        threads,
+        &["sync", "async", "sequential", "async+stream"],
+    )
+}
+
+fn run_policies(
+    text: &str,
+    sessions: u64,
+    threads: usize,
+    policies: &[&str],
+) -> (Result<String, RunError>, u64) {
     let scenario = crate::Scenario::parse(text, "shared.toml").unwrap_or_else(|e| panic!("{e}"));
-    let policies = ["sync", "async", "sequential", "async+stream"]
-        .map(|p| Policy::parse(p).unwrap())
-        .to_vec();
+    let policies = policies.iter().map(|p| Policy::parse(p).unwrap()).collect();
     let opts = RunOptions {
         sessions,
         seed: scenario.seed,
@@ -64,6 +76,15 @@ fn many_chunks_give_the_same_bytes_on_any_thread_count() {
     for threads in [2, 3, 8] {
         assert_eq!(run(SHARED, sessions, threads).0.unwrap(), one);
     }
+}
+
+#[test]
+fn one_world_with_a_thread_drawing_ahead_gives_the_same_bytes() {
+    // one thread: the world draws as it goes; two: the other thread draws through the feed
+    let sessions = 5 * CHUNK_SESSIONS + 7;
+    let own = run_policies(SHARED, sessions, 1, &["async"]).0.unwrap();
+    let fed = run_policies(SHARED, sessions, 2, &["async"]).0.unwrap();
+    assert_eq!(own, fed);
 }
 
 #[test]
