@@ -21,6 +21,10 @@ pub struct Plan {
     dep_start: Vec<u32>,
     dependents: Vec<u32>,
     dependent_start: Vec<u32>,
+    /// Each call's number of dependencies, and the calls with none: every session starts from
+    /// them.
+    indegrees: Vec<u32>,
+    roots: Vec<u32>,
     /// How the plan was written, for reports: `Some(n)` for n rounds.
     pub rounds: Option<usize>,
 }
@@ -67,12 +71,18 @@ impl Plan {
             dependents.extend_from_slice(list);
         }
         dependent_start.push(dependents.len() as u32);
+        let indegrees: Vec<u32> = dep_start.windows(2).map(|w| w[1] - w[0]).collect();
+        let roots = (0..n as u32)
+            .filter(|&c| indegrees[c as usize] == 0)
+            .collect();
         let plan = Plan {
             calls,
             deps,
             dep_start,
             dependents,
             dependent_start,
+            indegrees,
+            roots,
             rounds,
         };
         match plan.find_cycle() {
@@ -103,8 +113,13 @@ impl Plan {
     }
 
     /// Number of calls each call waits for.
-    pub fn indegrees(&self) -> impl Iterator<Item = u32> + '_ {
-        self.dep_start.windows(2).map(|w| w[1] - w[0])
+    pub fn indegrees(&self) -> &[u32] {
+        &self.indegrees
+    }
+
+    /// The calls that wait for none, in plan order.
+    pub fn roots(&self) -> &[u32] {
+        &self.roots
     }
 
     /// The longest chain of dependent calls (1 for a plan of independent calls).
@@ -122,7 +137,7 @@ impl Plan {
     }
 
     fn topological_order(&self) -> Option<Vec<usize>> {
-        let mut remaining: Vec<u32> = self.indegrees().collect();
+        let mut remaining: Vec<u32> = self.indegrees().to_vec();
         let mut order: Vec<usize> = (0..self.len()).filter(|&c| remaining[c] == 0).collect();
         let mut next = 0;
         while next < order.len() {
@@ -141,7 +156,7 @@ impl Plan {
     /// One cycle, if the dependencies have any. Kahn's algorithm leaves exactly the calls on or
     /// behind a cycle; following their unfinished dependencies must revisit one of them.
     fn find_cycle(&self) -> Option<Vec<usize>> {
-        let mut remaining: Vec<u32> = self.indegrees().collect();
+        let mut remaining: Vec<u32> = self.indegrees().to_vec();
         let mut queue: Vec<usize> = (0..self.len()).filter(|&c| remaining[c] == 0).collect();
         while let Some(c) = queue.pop() {
             for &d in self.dependents(c) {
@@ -192,7 +207,8 @@ mod tests {
         let plan = Plan::new(calls(4), &[vec![], vec![0], vec![0], vec![1, 2]], None).unwrap();
         assert_eq!(plan.deps(3), &[1, 2]);
         assert_eq!(plan.dependents(0), &[1, 2]);
-        assert_eq!(plan.indegrees().collect::<Vec<_>>(), vec![0, 1, 1, 2]);
+        assert_eq!(plan.indegrees(), [0, 1, 1, 2]);
+        assert_eq!(plan.roots(), [0]);
         assert_eq!(plan.depth(), 3);
     }
 

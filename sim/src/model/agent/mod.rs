@@ -72,10 +72,9 @@ impl Session {
         self.turns.clear();
         self.replies.clear();
         self.remaining_deps.clear();
-        self.remaining_deps.extend(plan.indegrees());
+        self.remaining_deps.extend_from_slice(plan.indegrees());
         self.ready.clear();
-        self.ready
-            .extend((0..plan.len() as u32).filter(|&c| self.remaining_deps[c as usize] == 0));
+        self.ready.extend_from_slice(plan.roots());
         self.waiting.clear();
         self.reading.clear();
         self.issuing.clear();
@@ -131,7 +130,12 @@ impl Session {
             }
             Event::AllArrived => {
                 self.in_flight -= self.blocked_on.len() as u32;
-                self.waiting.append(&mut self.blocked_on);
+                // (a blocking loop has read every result before it waits: a swap, not a copy)
+                if self.waiting.is_empty() {
+                    std::mem::swap(&mut self.waiting, &mut self.blocked_on);
+                } else {
+                    self.waiting.append(&mut self.blocked_on);
+                }
             }
             Event::HoldExpired => {}
             Event::FollowUp => {
@@ -387,7 +391,7 @@ impl Session {
                 self.blocked_on.is_empty(),
                 "a blocking loop has one wait at a time"
             );
-            self.blocked_on.append(&mut self.issuing);
+            std::mem::swap(&mut self.blocked_on, &mut self.issuing);
             env.schedule(last_arrival, Event::AllArrived);
         }
         self.issuing.clear();

@@ -152,3 +152,30 @@ fn gamma_function_is_accurate() {
     assert!((gamma_fn(5.0) - 24.0).abs() < 1e-9);
     assert!((gamma_fn(0.5) - std::f64::consts::PI.sqrt()).abs() < 1e-9);
 }
+
+#[test]
+fn clamping_rounds_like_f64_round_within_the_range() {
+    use super::sampler::clamp_ns;
+    let max = MAX_SAMPLE as f64;
+    for (x, want) in [
+        (f64::NAN, 0),
+        (f64::NEG_INFINITY, 0),
+        (-1.0, 0),
+        (0.0, 0),
+        (0.49, 0),
+        (0.5, 1),
+        (1.5, 2),
+        (2.4999, 2),
+        (123_456_789.5, 123_456_790),
+        (max - 0.75, MAX_SAMPLE - 1),
+        (max - 0.25, MAX_SAMPLE),
+        (max, MAX_SAMPLE),
+        (1e300, MAX_SAMPLE),
+        (f64::INFINITY, MAX_SAMPLE),
+    ] {
+        assert_eq!(clamp_ns(x), want, "{x}");
+        if x.is_finite() && x > 0.0 && x < max {
+            assert_eq!(clamp_ns(x), x.round() as u64, "{x}");
+        }
+    }
+}
