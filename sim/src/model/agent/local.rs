@@ -129,8 +129,11 @@ mod tests {
     use crate::model::scenario::{Latency, Tool, TurnModel};
     use proptest::prelude::*;
 
+    /// Each call's dependencies, each call's attempts (run time, how it ends), turn bases.
+    type Drawn = (Vec<Vec<usize>>, Vec<Vec<(u64, u8)>>, Vec<u64>);
+
     /// A random DAG (call i may depend on any call before it) with random attempt chains.
-    fn arb_session() -> impl Strategy<Value = (Vec<Vec<usize>>, Vec<Vec<(u64, u8)>>, Vec<u64>)> {
+    fn arb_session() -> impl Strategy<Value = Drawn> {
         (1usize..=8).prop_flat_map(|n| {
             (
                 (0..n)
