@@ -100,13 +100,15 @@ impl<E: Copy> EventQueue<E> {
             self.head = 0;
         }
         // The new entry has the highest seq, so it goes after every entry at or before its time.
-        match self.small.last() {
-            Some(last) if last.time > time => {
-                let at = self.head + self.small[self.head..].partition_point(|e| e.time <= time);
-                self.small.insert(at, entry);
-            }
-            _ => self.small.push(entry),
+        // Appended, then moved back past the later entries: a few steps at these sizes, where
+        // a binary search and a memmove (a library call) cost more.
+        self.small.push(entry);
+        let mut at = self.small.len() - 1;
+        while at > self.head && self.small[at - 1].time > time {
+            self.small[at] = self.small[at - 1];
+            at -= 1;
         }
+        self.small[at] = entry;
     }
 
     #[inline]

@@ -341,11 +341,25 @@ impl SessionValues {
 const RATIO_ONE: f64 = (1u64 << 20) as f64;
 pub const RATIO_CAP: f64 = 1e6;
 
-/// `x.round()` for 0 ≤ x < 2^64 without its libm call: the fraction x − ⌊x⌋ is exact in f64.
+/// `x.round()` for 0 ≤ x ≤ RATIO_CAP · RATIO_ONE without its libm call: the fraction x − ⌊x⌋
+/// is exact in f64, and x < 2^63 converts as a signed integer (one instruction; the unsigned
+/// conversion takes a dozen).
 #[inline]
 fn round_non_negative(x: f64) -> u128 {
-    let whole = x as u64;
-    (whole + (x - whole as f64 >= 0.5) as u64) as u128
+    const _: () = assert!(RATIO_CAP * RATIO_ONE < (1u64 << 63) as f64);
+    let whole = x as i64;
+    (whole + (x - whole as f64 >= 0.5) as i64) as u128
+}
+
+/// `baseline / candidate` in f64, converting through i64 when both fit (one instruction each;
+/// the same value, since both are then exact in either conversion's rounding).
+#[inline]
+fn ratio_of(baseline: u64, candidate: u64) -> f64 {
+    if (baseline | candidate) >> 63 == 0 {
+        baseline as i64 as f64 / candidate as i64 as f64
+    } else {
+        baseline as f64 / candidate as f64
+    }
 }
 
 /// Paired comparison of one metric: baseline / candidate and baseline − candidate, per session.
@@ -369,17 +383,14 @@ impl PairedStream {
     #[inline]
     fn record(&mut self, baseline: u64, candidate: u64, micro: bool) {
         self.n += 1;
-        match baseline.cmp(&candidate) {
-            std::cmp::Ordering::Greater => self.candidate_better += 1,
-            std::cmp::Ordering::Equal => self.ties += 1,
-            std::cmp::Ordering::Less => {}
-        }
+        self.candidate_better += (baseline > candidate) as u64;
+        self.ties += (baseline == candidate) as u64;
         let diff = baseline as i128 - candidate as i128;
         self.diff_sum += diff;
         let d = if micro { div_i128(diff, 1000) } else { diff };
         self.diff_sq_sum = self.diff_sq_sum.saturating_add((d * d) as u128);
         let ratio = if candidate > 0 {
-            (baseline as f64 / candidate as f64).min(RATIO_CAP)
+            ratio_of(baseline, candidate).min(RATIO_CAP)
         } else if baseline == 0 {
             1.0
         } else {
