@@ -239,6 +239,13 @@ mod tests {
         retries = 2
         [plan]
         rounds = [["search", "search"]]
+        [overheads]
+        sync_invocation = { dist = "lognormal", median = "20ms", sigma = 0.3 }
+        async_dispatch = "30ms"
+        async_delivery = { dist = "exponential", mean = "40ms" }
+        [user]
+        followups = 2
+        gap = { dist = "exponential", mean = "2s" }
     "#;
 
     fn same(a: &SessionDraws, b: &SessionDraws) -> bool {

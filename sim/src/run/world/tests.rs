@@ -81,9 +81,14 @@ fn many_chunks_give_the_same_bytes_on_any_thread_count() {
 #[test]
 fn one_world_with_a_thread_drawing_ahead_gives_the_same_bytes() {
     // one thread: the world draws as it goes; two: the other thread draws through the feed
+    // (with every overhead drawn, so each list of a session's draws is copied from the feed)
+    let text = format!(
+        "{SHARED}\n[overheads]\nasync_dispatch = {{ dist = \"lognormal\", median = \"30ms\", sigma = 0.4 }}\n\
+         async_delivery = {{ dist = \"exponential\", mean = \"40ms\" }}\n"
+    );
     let sessions = 5 * CHUNK_SESSIONS + 7;
-    let own = run_policies(SHARED, sessions, 1, &["async"]).0.unwrap();
-    let fed = run_policies(SHARED, sessions, 2, &["async"]).0.unwrap();
+    let own = run_policies(&text, sessions, 1, &["async"]).0.unwrap();
+    let fed = run_policies(&text, sessions, 2, &["async"]).0.unwrap();
     assert_eq!(own, fed);
 }
 
