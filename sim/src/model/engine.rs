@@ -33,8 +33,9 @@ impl<E> Ord for Entry<E> {
 }
 
 /// Up to this many pending events live in a sorted vector (pop is O(1); a push is usually an
-/// append, since most events are scheduled after those pending, else a short memmove), which
-/// beats a heap's sifts at the sizes one session has; beyond it, a binary heap.
+/// append, since most events are scheduled after those pending, else a few entries move back),
+/// which beats a heap's sifts at the sizes one session has; beyond it, a binary heap (until it
+/// empties: a queue that has grown, a shared world's, stays in the heap).
 const SMALL: usize = 32;
 
 pub struct EventQueue<E> {
@@ -87,7 +88,12 @@ impl<E: Copy> EventQueue<E> {
             event,
         };
         self.next_seq += 1;
-        if !self.heap.is_empty() || self.small.len() - self.head >= SMALL {
+        if !self.heap.is_empty() {
+            // (the vector is empty while the heap holds events: pops take the vector first)
+            self.heap.push(entry);
+            return;
+        }
+        if self.small.len() - self.head >= SMALL {
             self.heap.extend(self.small.drain(self.head..));
             self.small.clear();
             self.head = 0;

@@ -138,7 +138,7 @@ impl Plan {
 
     fn topological_order(&self) -> Option<Vec<usize>> {
         let mut remaining: Vec<u32> = self.indegrees().to_vec();
-        let mut order: Vec<usize> = (0..self.len()).filter(|&c| remaining[c] == 0).collect();
+        let mut order: Vec<usize> = self.roots.iter().map(|&c| c as usize).collect();
         let mut next = 0;
         while next < order.len() {
             let c = order[next];
@@ -157,7 +157,7 @@ impl Plan {
     /// behind a cycle; following their unfinished dependencies must revisit one of them.
     fn find_cycle(&self) -> Option<Vec<usize>> {
         let mut remaining: Vec<u32> = self.indegrees().to_vec();
-        let mut queue: Vec<usize> = (0..self.len()).filter(|&c| remaining[c] == 0).collect();
+        let mut queue: Vec<usize> = self.roots.iter().map(|&c| c as usize).collect();
         while let Some(c) = queue.pop() {
             for &d in self.dependents(c) {
                 remaining[d as usize] -= 1;

@@ -31,14 +31,19 @@ pub(super) type Chunk = Arc<Vec<SessionDraws>>;
 
 enum Entry {
     Drawing,
+    /// `draws` is `None` when the chunk is not kept (too many live chunks): each world draws
+    /// these sessions itself.
     Ready {
-        draws: Chunk,
+        draws: Option<Chunk>,
         takers: usize,
     },
-    /// Not kept (too many live chunks): each world draws these sessions itself.
-    Private {
-        takers: usize,
-    },
+}
+
+impl Entry {
+    const NOT_KEPT: Entry = Entry::Ready {
+        draws: None,
+        takers: 0,
+    };
 }
 
 struct State {
@@ -105,42 +110,29 @@ impl<'a> Feed<'a> {
         if chunk == state.next {
             if state.entries.len() >= MAX_LIVE_CHUNKS {
                 state.next += 1;
-                state.entries.insert(chunk, Entry::Private { takers: 0 });
+                state.entries.insert(chunk, Entry::NOT_KEPT);
             } else {
                 state = self.draw(state, chunk);
             }
         }
         loop {
-            let worlds = state.taken.len();
             let entry = state
                 .entries
                 .get_mut(&chunk)
                 .expect("started and not yet taken by all");
-            let out = match entry {
-                Entry::Drawing => None,
-                Entry::Ready { draws, takers } => {
-                    *takers += 1;
-                    Some((Some(Arc::clone(draws)), *takers))
-                }
-                Entry::Private { takers } => {
-                    *takers += 1;
-                    Some((None, *takers))
-                }
+            let Entry::Ready { draws, takers } = entry else {
+                state = self
+                    .drawn
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
             };
-            match out {
-                None => {
-                    state = self
-                        .drawn
-                        .wait(state)
-                        .unwrap_or_else(PoisonError::into_inner)
-                }
-                Some((draws, takers)) => {
-                    if takers == worlds {
-                        state.entries.remove(&chunk);
-                    }
-                    return draws;
-                }
+            *takers += 1;
+            let (draws, takers) = (draws.clone(), *takers);
+            if takers == state.taken.len() {
+                state.entries.remove(&chunk);
             }
+            return draws;
         }
     }
 
@@ -200,7 +192,7 @@ impl<'a> Feed<'a> {
         state.entries.insert(
             chunk,
             Entry::Ready {
-                draws: Arc::new(buffer),
+                draws: Some(Arc::new(buffer)),
                 takers: 0,
             },
         );
@@ -217,10 +209,7 @@ struct Unblock<'f, 'a> {
 
 impl Drop for Unblock<'_, '_> {
     fn drop(&mut self) {
-        self.feed
-            .lock()
-            .entries
-            .insert(self.chunk, Entry::Private { takers: 0 });
+        self.feed.lock().entries.insert(self.chunk, Entry::NOT_KEPT);
         self.feed.drawn.notify_all();
     }
 }

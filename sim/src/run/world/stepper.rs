@@ -297,6 +297,9 @@ impl<'a> World<'a> {
     fn start_session(&mut self, ctx: &Ctx, now: Nanos) -> Result<u32, RunError> {
         let id = self.started;
         self.started += 1;
+        if let Some(feed) = ctx.feed {
+            self.hold_chunk(feed, id / CHUNK_SESSIONS);
+        }
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -322,28 +325,27 @@ impl<'a> World<'a> {
         active.live = true;
         active.cold_starts = 0;
         active.touched_at = None;
-        match ctx.feed {
-            Some(feed) => {
-                let chunk = id / CHUNK_SESSIONS;
-                if self.chunk.as_ref().is_none_or(|(c, _)| *c != chunk) {
-                    if let Some((_, Some(done))) = self.chunk.take() {
-                        feed.give_back(done);
-                    }
-                    self.chunk = Some((chunk, feed.take(self.index, chunk)));
-                }
-                match &self.chunk {
-                    Some((_, Some(drawn))) => active
-                        .draws
-                        .copy_from(&drawn[(id % CHUNK_SESSIONS) as usize]),
-                    _ => active.draws.draw(ctx.scenario, ctx.seed, id, self.needs),
-                }
-            }
+        match self.chunk.as_ref().and_then(|(_, drawn)| drawn.as_ref()) {
+            Some(drawn) => active
+                .draws
+                .copy_from(&drawn[(id % CHUNK_SESSIONS) as usize]),
             None => active.draws.draw(ctx.scenario, ctx.seed, id, self.needs),
         }
         self.with_session(ctx.scenario, slot, |session, setup, inp, env| {
             session.begin(setup, inp, env, now)
         });
         Ok(slot)
+    }
+
+    /// Holds the feed's chunk `chunk`, handing back the one held before.
+    fn hold_chunk(&mut self, feed: &Feed, chunk: u64) {
+        if self.chunk.as_ref().is_some_and(|(c, _)| *c == chunk) {
+            return;
+        }
+        if let Some((_, Some(done))) = self.chunk.take() {
+            feed.give_back(done);
+        }
+        self.chunk = Some((chunk, feed.take(self.index, chunk)));
     }
 
     /// Frees the tool instance an attempt used and starts the next queued attempt, if any.
