@@ -4,8 +4,7 @@
 use crate::model::time::{MAX_SAMPLE, Nanos};
 use rand::{Rng, RngExt};
 use rand_distr::{
-    Distribution, Exp, Gamma, LogNormal, Normal, Pareto, StandardNormal, Weibull,
-    weighted::WeightedIndex,
+    Distribution, Exp, Gamma, LogNormal, Normal, Pareto, Weibull, weighted::WeightedIndex,
 };
 
 /// A truncated normal redraws below zero; with mean ≥ 0 each try succeeds with p ≥ 1/2.
@@ -121,12 +120,11 @@ pub fn sample_each<'s, R: Rng + ?Sized>(
     }
 }
 
-/// ln of a log-normal draw, as rand_distr computes it (mean + std_dev · z), so the fast path
-/// consumes the RNG and rounds exactly as the reference does.
+/// ln of a log-normal draw, as rand_distr computes it (mean + std_dev · z, z its own standard
+/// normal), so the fast path consumes the RNG and rounds exactly as the reference does.
 #[inline]
 fn lognormal_exponent<R: Rng + ?Sized>(mu: f64, sigma: f64, rng: &mut R) -> f64 {
-    let z: f64 = rng.sample(StandardNormal);
-    mu + sigma * z
+    mu + sigma * super::normal::standard_normal(rng)
 }
 
 /// Rounds to whole nanoseconds within [0, MAX_SAMPLE]; NaN (never produced by valid
