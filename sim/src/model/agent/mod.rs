@@ -109,6 +109,7 @@ impl Session {
     }
 
     /// Applies one event at `now`. Call [`Session::decide`] once every event of `now` is in.
+    #[inline]
     pub fn handle<T: TurnBase, E: Env>(
         &mut self,
         setup: &Setup,

@@ -91,7 +91,7 @@ impl Sampler {
 /// [`Sampler::sample`] on each in turn (the RNG is consumed in the same order), but the
 /// log-normals' `exp`s run in a second pass, back to back and independent of each other, rather
 /// than each waiting at the end of its own draw's dependency chain. `exponents` is scratch space.
-pub fn sample_each<'s, R: Rng + ?Sized>(
+pub fn sample_each<'s, R: Rng + Clone>(
     samplers: impl IntoIterator<Item = &'s Sampler>,
     rng: &mut R,
     out: &mut Vec<Nanos>,
@@ -99,19 +99,22 @@ pub fn sample_each<'s, R: Rng + ?Sized>(
 ) {
     let first = out.len();
     exponents.clear();
+    // A copy of the generator: through `&mut` its state went to memory and back on every draw.
+    let mut local = rng.clone();
     for sampler in samplers {
         match sampler {
             Sampler::LogNormal { mu, sigma } => {
-                exponents.push(lognormal_exponent(*mu, *sigma, rng));
+                exponents.push(lognormal_exponent(*mu, *sigma, &mut local));
                 out.push(0);
             }
             other => {
                 // never an exponent of a valid log-normal: marks "already drawn"
                 exponents.push(f64::NAN);
-                out.push(other.sample(rng));
+                out.push(other.sample(&mut local));
             }
         }
     }
+    *rng = local;
     let exp = super::exp::table();
     for (value, &x) in out[first..].iter_mut().zip(exponents.iter()) {
         if !x.is_nan() {

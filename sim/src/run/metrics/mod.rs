@@ -261,10 +261,7 @@ impl PolicyMetrics {
         s[Metric::ModelIdle.index()].record(outcome.model_idle());
         s[Metric::IdleFraction.index()].record(outcome.idle_ppm());
         s[Metric::Turns.index()].record(outcome.turns as u64);
-        let delays = &mut s[Metric::ResultDelay.index()];
-        for c in &session.calls {
-            delays.record(c.result_delay());
-        }
+        s[Metric::ResultDelay.index()].record_each(session.calls.iter().map(|c| c.result_delay()));
         if self.mask & !0xff == 0 {
             return;
         }

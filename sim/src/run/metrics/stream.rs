@@ -87,6 +87,33 @@ fn grow<T: Copy + Default>(counts: &mut Vec<T>, index: usize) {
     counts.resize((index | (SUB_BUCKET_HALF - 1)) + 1, T::default());
 }
 
+/// What [`Stream::record_each`] adds up besides the buckets.
+struct Totals {
+    count: u64,
+    sum: u128,
+    min: u64,
+    max: u64,
+}
+
+#[inline(always)]
+fn count_each<T: Copy + Default + std::ops::AddAssign + From<u8>>(
+    counts: &mut Vec<T>,
+    values: impl Iterator<Item = u64>,
+    totals: &mut Totals,
+) {
+    for v in values {
+        let i = index_of(v);
+        if i >= counts.len() {
+            grow(counts, i);
+        }
+        counts[i] += T::from(1);
+        totals.count += 1;
+        totals.sum += v as u128;
+        totals.min = totals.min.min(v);
+        totals.max = totals.max.max(v);
+    }
+}
+
 /// One metric's distribution: bucket counts (3 significant digits) plus exact count, sum, min
 /// and max, so the mean and extremes are exact.
 #[derive(Clone, Debug)]
@@ -139,6 +166,32 @@ impl Stream {
         if self.count >= WIDEN_AT {
             self.counts.widen();
         }
+        if self.histogram.get().is_some() {
+            self.histogram.take();
+        }
+    }
+
+    /// Records every value of `values`: the same as [`Stream::record`] on each, with the
+    /// totals kept in registers (a session records one value per call).
+    #[inline]
+    pub fn record_each(&mut self, values: impl ExactSizeIterator<Item = u64>) {
+        if self.count.saturating_add(values.len() as u64) >= WIDEN_AT {
+            self.counts.widen();
+        }
+        let mut totals = Totals {
+            count: 0,
+            sum: 0,
+            min: self.min,
+            max: self.max,
+        };
+        match &mut self.counts {
+            Counts::Narrow(c) => count_each(c, values, &mut totals),
+            Counts::Wide(c) => count_each(c, values, &mut totals),
+        }
+        self.count += totals.count;
+        self.sum += totals.sum;
+        self.min = totals.min;
+        self.max = totals.max;
         if self.histogram.get().is_some() {
             self.histogram.take();
         }
@@ -248,6 +301,34 @@ mod tests {
             reference.record(u64::MAX).unwrap();
             prop_assert_eq!(stream.quantile(1.0), reference.value_at_quantile(1.0));
         }
+
+        /// Recording a batch leaves the stream as recording its values one by one, whether it
+        /// starts empty, holds values, or is narrow or wide.
+        #[test]
+        fn a_batch_records_as_its_values_do(
+            before in proptest::collection::vec(any::<u64>(), 0..50),
+            batch in proptest::collection::vec(
+                prop_oneof![0u64..5000, any::<u64>()], 0..100),
+            wide in any::<bool>(),
+        ) {
+            let mut one_by_one = Stream::default();
+            before.iter().for_each(|&v| one_by_one.record(v));
+            if wide {
+                one_by_one.counts.widen();
+            }
+            let mut batched = one_by_one.clone();
+            let _ = batched.quantile(0.5); // a query before the batch is not kept past it
+            batch.iter().for_each(|&v| one_by_one.record(v));
+            batched.record_each(batch.iter().copied());
+            prop_assert_eq!(batched.count(), one_by_one.count());
+            prop_assert_eq!(batched.sum, one_by_one.sum);
+            prop_assert_eq!((batched.min, batched.max), (one_by_one.min, one_by_one.max));
+            prop_assert_eq!(
+                batched.counts.recorded().collect::<Vec<_>>(),
+                one_by_one.counts.recorded().collect::<Vec<_>>()
+            );
+            prop_assert_eq!(batched.quantile(0.5), one_by_one.quantile(0.5));
+        }
     }
 
     #[test]
@@ -291,5 +372,15 @@ mod tests {
         s.record(7);
         assert!(matches!(s.counts, Counts::Wide(_)));
         assert_eq!(s.quantile(1.0), 7);
+        // and before a batch that would take it there
+        let mut s = Stream {
+            count: WIDEN_AT - 3,
+            ..Stream::default()
+        };
+        s.record_each([1, 2].into_iter());
+        assert!(matches!(s.counts, Counts::Narrow(_)), "WIDEN_AT − 1 values fit");
+        s.record_each([3].into_iter());
+        assert!(matches!(s.counts, Counts::Wide(_)));
+        assert_eq!(s.quantile(1.0), 3);
     }
 }
