@@ -378,7 +378,10 @@ mod tests {
             ..Stream::default()
         };
         s.record_each([1, 2].into_iter());
-        assert!(matches!(s.counts, Counts::Narrow(_)), "WIDEN_AT − 1 values fit");
+        assert!(
+            matches!(s.counts, Counts::Narrow(_)),
+            "WIDEN_AT − 1 values fit"
+        );
         s.record_each([3].into_iter());
         assert!(matches!(s.counts, Counts::Wide(_)));
         assert_eq!(s.quantile(1.0), 3);
