@@ -36,8 +36,8 @@ fn value_at(index: usize) -> u64 {
     }
 }
 
-/// A stream's counts are 32-bit until it holds this many values; no bucket can overflow
-/// before then (a bucket holds at most every value).
+/// A stream's counts are 32-bit until a record would take it to this many values; no bucket
+/// can overflow before then (a bucket holds at most every value).
 const WIDEN_AT: u64 = u32::MAX as u64;
 
 /// Bucket counts, 32-bit while they cannot overflow: half the memory, so the buckets a run
@@ -144,36 +144,12 @@ impl Stream {
     // always: called once per value, and a call's overhead is as large as the work
     #[inline(always)]
     pub fn record(&mut self, v: u64) {
-        let i = index_of(v);
-        match &mut self.counts {
-            Counts::Narrow(c) => {
-                if i >= c.len() {
-                    grow(c, i);
-                }
-                c[i] += 1;
-            }
-            Counts::Wide(c) => {
-                if i >= c.len() {
-                    grow(c, i);
-                }
-                c[i] += 1;
-            }
-        }
-        self.count += 1;
-        self.sum += v as u128;
-        self.min = self.min.min(v);
-        self.max = self.max.max(v);
-        if self.count >= WIDEN_AT {
-            self.counts.widen();
-        }
-        if self.histogram.get().is_some() {
-            self.histogram.take();
-        }
+        self.record_each(std::iter::once(v));
     }
 
-    /// Records every value of `values`: the same as [`Stream::record`] on each, with the
-    /// totals kept in registers (a session records one value per call).
-    #[inline]
+    /// Records every value of `values`, with the totals kept in registers (a session records
+    /// one value per call).
+    #[inline(always)]
     pub fn record_each(&mut self, values: impl ExactSizeIterator<Item = u64>) {
         if self.count.saturating_add(values.len() as u64) >= WIDEN_AT {
             self.counts.widen();
