@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, de};
 use std::time::Duration;
 
 mod exp;
+mod exp_each;
 mod normal;
 mod sampler;
 #[cfg(test)]

@@ -115,12 +115,7 @@ pub fn sample_each<'s, R: Rng + Clone>(
         }
     }
     *rng = local;
-    let exp = super::exp::table();
-    for (value, &x) in out[first..].iter_mut().zip(exponents.iter()) {
-        if !x.is_nan() {
-            *value = clamp_ns(exp.exp(x));
-        }
-    }
+    super::exp_each::exp_each(exponents, &mut out[first..]);
 }
 
 /// ln of a log-normal draw, as rand_distr computes it (mean + std_dev · z, z its own standard
