@@ -9,7 +9,7 @@
 
 use std::sync::LazyLock;
 
-const N: usize = 64;
+pub(super) const N: usize = 64;
 const LOG2_N: u32 = N.trailing_zeros();
 
 /// 2^(j/64), j = 0..64.

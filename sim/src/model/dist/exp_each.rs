@@ -5,7 +5,7 @@
 //! arithmetic on four lanes gives each lane the bits the scalar path gives (IEEE operations
 //! round per lane, and Rust never fuses a multiply and an add on its own), so results do not
 //! depend on which path ran. Any group of four holding a lane off the fast path (a NaN marker
-//! or |x| ≥ 700) is done by the scalar path.
+//! or |x| ≥ 700) is done by the scalar path; a last group of 1–3 goes by masked loads and stores.
 
 use super::exp::table;
 use super::sampler::clamp_ns;
@@ -37,7 +37,7 @@ fn scalar(exponents: &[f64], out: &mut [Nanos]) {
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::super::exp::{
-        C2, C3, C4, C5, C6, FAST_LIMIT, LN2_HI, LN2_LO, SCALE, SHIFT, TABLE_MASK, table,
+        C2, C3, C4, C5, C6, FAST_LIMIT, LN2_HI, LN2_LO, N, SCALE, SHIFT, TABLE_MASK, table,
     };
     use crate::model::time::{MAX_SAMPLE, Nanos};
     use std::arch::x86_64::*;
@@ -52,20 +52,54 @@ mod avx2 {
         let mut xs = exponents.chunks_exact(4);
         let mut values = out.chunks_exact_mut(4);
         for (x4, out4) in (&mut xs).zip(&mut values) {
-            // SAFETY: `x4` holds 4 f64s; unaligned loads are allowed.
-            let x = unsafe { _mm256_loadu_pd(x4.as_ptr()) };
-            let fast = _mm256_cmp_pd::<_CMP_LT_OQ>(abs(x), _mm256_set1_pd(FAST_LIMIT));
-            if _mm256_movemask_pd(fast) != 0b1111 {
-                super::scalar(x4, out4);
-                continue;
-            }
-            // SAFETY: every lane's table index is masked to 0..64, the table's length.
-            let e = unsafe { exp4(x, powers.as_ptr()) };
-            let ns = clamp_ns4(e);
-            // SAFETY: `out4` holds 4 u64s; unaligned stores are allowed.
-            unsafe { _mm256_storeu_si256(out4.as_mut_ptr().cast(), ns) };
+            four(x4, out4, powers);
         }
-        super::scalar(xs.remainder(), values.into_remainder());
+        // The last 1–3 values by masked loads and stores: batches are short (a session's calls,
+        // a few turns), so the tail is often most of one. Masked-off lanes load as 0.0, a
+        // fast-path lane.
+        let (x_rest, out_rest) = (xs.remainder(), values.into_remainder());
+        if x_rest.is_empty() {
+            return;
+        }
+        let lanes = _mm256_cmpgt_epi64(
+            _mm256_set1_epi64x(x_rest.len() as i64),
+            _mm256_set_epi64x(3, 2, 1, 0),
+        );
+        // SAFETY: only the lanes below `x_rest.len()` are read.
+        let x = unsafe { _mm256_maskload_pd(x_rest.as_ptr(), lanes) };
+        if !all_fast(x) {
+            super::scalar(x_rest, out_rest);
+            return;
+        }
+        // SAFETY: every lane's table index is masked to 0..64, the table's length.
+        let ns = clamp_ns4(unsafe { exp4(x, powers.as_ptr()) });
+        // SAFETY: only the lanes below `out_rest.len()` (= `x_rest.len()`) are written.
+        unsafe { _mm256_maskstore_epi64(out_rest.as_mut_ptr().cast(), lanes, ns) };
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn all_fast(x: __m256d) -> bool {
+        let fast = _mm256_cmp_pd::<_CMP_LT_OQ>(abs(x), _mm256_set1_pd(FAST_LIMIT));
+        _mm256_movemask_pd(fast) == 0b1111
+    }
+
+    /// One group of four: vector when every lane is on the fast path, else the scalar path.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn four(x4: &[f64], out4: &mut [Nanos], powers: &[f64; N]) {
+        assert!(x4.len() == 4 && out4.len() == 4);
+        // SAFETY: `x4` holds 4 f64s; unaligned loads are allowed.
+        let x = unsafe { _mm256_loadu_pd(x4.as_ptr()) };
+        if !all_fast(x) {
+            super::scalar(x4, out4);
+            return;
+        }
+        // SAFETY: every lane's table index is masked to 0..64, the table's length.
+        let e = unsafe { exp4(x, powers.as_ptr()) };
+        let ns = clamp_ns4(e);
+        // SAFETY: `out4` holds 4 u64s; unaligned stores are allowed.
+        unsafe { _mm256_storeu_si256(out4.as_mut_ptr().cast(), ns) };
     }
 
     #[inline]
@@ -140,12 +174,15 @@ mod tests {
     /// Both paths on the same input: equal values, NaN markers left alone.
     fn check(exponents: &[f64]) -> Result<(), TestCaseError> {
         let before: Vec<Nanos> = (0..exponents.len() as u64).map(|i| i * 7 + 3).collect();
-        let mut batch = before.clone();
-        exp_each(exponents, &mut batch);
+        // sentinels past the end: a masked store must not reach them
+        let mut padded = [before.as_slice(), &[u64::MAX; 4]].concat();
+        let (batch, past) = padded.split_at_mut(exponents.len());
+        exp_each(exponents, batch);
+        prop_assert_eq!(&*past, &[u64::MAX; 4]);
         let mut one_by_one = before.clone();
         scalar(exponents, &mut one_by_one);
-        prop_assert_eq!(&batch, &one_by_one);
-        for ((&x, &kept), &got) in exponents.iter().zip(&before).zip(&batch) {
+        prop_assert_eq!(&*batch, &one_by_one[..]);
+        for ((&x, &kept), &got) in exponents.iter().zip(&before).zip(batch.iter()) {
             if x.is_nan() {
                 prop_assert_eq!(got, kept);
             }
