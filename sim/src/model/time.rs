@@ -9,6 +9,17 @@ pub const NANOS_PER_SEC: f64 = 1e9;
 /// distributions are clamped here so that sums over a session's turns and calls cannot overflow.
 pub const MAX_SAMPLE: Nanos = 1_000_000 * 1_000_000_000;
 
+/// Rounds to whole nanoseconds within [0, MAX_SAMPLE]; NaN (never produced by valid
+/// parameters) becomes 0 rather than poisoning integer time.
+#[inline]
+pub fn clamp_ns(x: f64) -> Nanos {
+    // Without branches: `max` takes 0 over NaN. Then 0 ≤ x ≤ MAX_SAMPLE < 2^53, so adding ½
+    // and truncating rounds half away from zero like f64::round, without its libm call, and
+    // the signed conversion (one instruction, unlike the unsigned one) cannot overflow.
+    const _: () = assert!(MAX_SAMPLE < 1 << 53);
+    (x.max(0.0).min(MAX_SAMPLE as f64) + 0.5) as i64 as Nanos
+}
+
 /// n / d for 128-bit sums, in 64 bits when both fit: a 128-bit division is a library call
 /// that cost more than the rest of a session's per-policy bookkeeping.
 #[inline]

@@ -8,8 +8,7 @@
 //! or |x| ≥ 700) is done by the scalar path; a last group of 1–3 goes by masked loads and stores.
 
 use super::exp::table;
-use super::sampler::clamp_ns;
-use crate::model::time::Nanos;
+use crate::model::time::{Nanos, clamp_ns};
 
 /// `out[i] = clamp_ns(e^exponents[i])` for each exponent that is not NaN (NaN marks a value
 /// already drawn, which is left as it is).
@@ -146,7 +145,7 @@ mod avx2 {
         add(scale, mul(scale, e_r_minus_1))
     }
 
-    /// [`clamp_ns`](super::clamp_ns) on four values that are not NaN.
+    /// [`clamp_ns`](crate::model::time::clamp_ns) on four values that are not NaN.
     #[inline]
     #[target_feature(enable = "avx2")]
     fn clamp_ns4(x: __m256d) -> __m256i {

@@ -4,8 +4,9 @@
 //! duration strings (`"250ms"`); shapes are plain numbers. A bare duration string is shorthand for
 //! a constant: `latency = "200ms"` equals `latency = { dist = "constant", value = "200ms" }`.
 
+use crate::model::time::clamp_ns;
 use rand_distr::{Exp, Gamma, LogNormal, Normal, Pareto, Weibull, weighted::WeightedIndex};
-use sampler::{clamp_ns, gamma_fn, std_normal_cdf, std_normal_pdf};
+use sampler::{gamma_fn, std_normal_cdf, std_normal_pdf};
 use serde::{Deserialize, Deserializer, Serialize, de};
 use std::time::Duration;
 

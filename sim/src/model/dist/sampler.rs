@@ -1,7 +1,7 @@
 //! The compiled form of a [`Dist`](super::Dist): a sampler of nanoseconds, and the numeric
 //! helpers (clamping, the normal CDF, Γ) that sampling and the analytic means share.
 
-use crate::model::time::{MAX_SAMPLE, Nanos};
+use crate::model::time::{Nanos, clamp_ns};
 use rand::{Rng, RngExt};
 use rand_distr::{
     Distribution, Exp, Gamma, LogNormal, Normal, Pareto, Weibull, weighted::WeightedIndex,
@@ -123,17 +123,6 @@ pub fn sample_each<'s, R: Rng + Clone>(
 #[inline]
 fn lognormal_exponent<R: Rng + ?Sized>(mu: f64, sigma: f64, rng: &mut R) -> f64 {
     mu + sigma * super::normal::standard_normal(rng)
-}
-
-/// Rounds to whole nanoseconds within [0, MAX_SAMPLE]; NaN (never produced by valid
-/// parameters) becomes 0 rather than poisoning integer time.
-#[inline]
-pub(super) fn clamp_ns(x: f64) -> Nanos {
-    // Without branches: `max` takes 0 over NaN. Then 0 ≤ x ≤ MAX_SAMPLE < 2^53, so adding ½
-    // and truncating rounds half away from zero like f64::round, without its libm call, and
-    // the signed conversion (one instruction, unlike the unsigned one) cannot overflow.
-    const _: () = assert!(MAX_SAMPLE < 1 << 53);
-    (x.max(0.0).min(MAX_SAMPLE as f64) + 0.5) as i64 as Nanos
 }
 
 pub(super) fn std_normal_pdf(x: f64) -> f64 {

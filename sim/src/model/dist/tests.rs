@@ -155,7 +155,7 @@ fn gamma_function_is_accurate() {
 
 #[test]
 fn clamping_rounds_like_f64_round_within_the_range() {
-    use super::sampler::clamp_ns;
+    use crate::model::time::clamp_ns;
     let max = MAX_SAMPLE as f64;
     for (x, want) in [
         (f64::NAN, 0),
