@@ -20,6 +20,7 @@ pub mod duration;
 pub mod engine;
 pub mod plan;
 pub mod policy;
+pub mod quad_heap;
 pub mod sample_file;
 pub mod scenario;
 pub mod time;
