@@ -1,5 +1,5 @@
 //! The compiled form of a [`Dist`](super::Dist): a sampler of nanoseconds, and the numeric
-//! helpers (clamping, the normal CDF, Γ) that sampling and the analytic means share.
+//! helpers (the normal CDF, Γ) that sampling and the analytic means share.
 
 use crate::model::time::{Nanos, clamp_ns};
 use rand::{Rng, RngExt};
