@@ -11,6 +11,7 @@ use crate::model::agent::Session;
 use crate::model::draws::SessionDraws;
 use crate::model::policy::Policy;
 use crate::model::scenario::{CostSpec, Scenario};
+use crate::model::time::round_to_u64;
 
 /// (model, infrastructure) cost of the session just simulated, in pico-dollars (10^-12 $: a Lambda request is 200,000).
 pub fn session_cost(
@@ -51,50 +52,4 @@ pub fn session_cost(
 
 fn to_pico(usd: f64) -> u64 {
     round_to_u64(usd * 1e12)
-}
-
-/// `x.round() as u64` without `round`'s libm call (two a session, in every world's hot loop):
-/// below 2^52 the fraction x − ⌊x⌋ is exact, so comparing it with ½ rounds exactly as `round`
-/// does, half away from zero.
-fn round_to_u64(x: f64) -> u64 {
-    if (0.0..4_503_599_627_370_496.0).contains(&x) {
-        let whole = x as i64;
-        (whole + (x - whole as f64 >= 0.5) as i64) as u64
-    } else {
-        x.round() as u64
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::round_to_u64;
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn rounds_as_f64_round(x in prop_oneof![0.0f64..4.0, 0.0f64..1e16, any::<f64>()]) {
-            prop_assert_eq!(round_to_u64(x), x.round() as u64);
-        }
-    }
-
-    #[test]
-    fn halves_and_the_edges_round_as_f64_round() {
-        let edges = [
-            0.5,
-            1.5,
-            2.5,
-            0.499_999_999_999_999_94,
-            4_503_599_627_370_495.5,
-            4_503_599_627_370_496.0,
-            0.0,
-            -0.0,
-            -1.0,
-            f64::NAN,
-            1e300,
-            f64::INFINITY,
-        ];
-        for x in edges {
-            assert_eq!(round_to_u64(x), x.round() as u64, "{x}");
-        }
-    }
 }

@@ -20,6 +20,22 @@ pub fn clamp_ns(x: f64) -> Nanos {
     (x.max(0.0).min(MAX_SAMPLE as f64) + 0.5) as i64 as Nanos
 }
 
+/// `x.round() as u64` without `round`'s libm call, for hot paths (a session's costs, paired
+/// ratios): below 2^63 the fraction x − ⌊x⌋ is exact in f64 and x converts as a signed integer
+/// (one instruction; the unsigned conversion takes a dozen), so comparing the fraction with ½
+/// rounds as `round` does, half away from zero. Anything else (negative, NaN, 2^63 and up) goes
+/// through `round` itself.
+#[inline]
+pub fn round_to_u64(x: f64) -> u64 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if (0.0..TWO_63).contains(&x) {
+        let whole = x as i64;
+        (whole + (x - whole as f64 >= 0.5) as i64) as u64
+    } else {
+        x.round() as u64
+    }
+}
+
 /// n / d for 128-bit sums, in 64 bits when both fit: a 128-bit division is a library call
 /// that cost more than the rest of a session's per-policy bookkeeping.
 #[inline]
@@ -89,5 +105,37 @@ mod tests {
         assert_eq!(human(1.5e9), "1.50 s");
         assert_eq!(human(150e9), "2.50 min");
         assert_eq!(human(0.0), "0 ns");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn round_to_u64_rounds_as_f64_round(
+            x in proptest::prop_oneof![0.0f64..4.0, 0.0f64..1e16, 0.0f64..1e19, proptest::num::f64::ANY]
+        ) {
+            proptest::prop_assert_eq!(round_to_u64(x), x.round() as u64);
+        }
+    }
+
+    #[test]
+    fn round_to_u64_at_halves_and_edges() {
+        let edges = [
+            0.5,
+            1.5,
+            2.5,
+            0.499_999_999_999_999_94,
+            4_503_599_627_370_495.5,
+            4_503_599_627_370_496.0,
+            9_223_372_036_854_774_784.0, // the largest f64 below 2^63
+            9_223_372_036_854_775_808.0,
+            0.0,
+            -0.0,
+            -1.0,
+            f64::NAN,
+            1e300,
+            f64::INFINITY,
+        ];
+        for x in edges {
+            assert_eq!(round_to_u64(x), x.round() as u64, "{x}");
+        }
     }
 }

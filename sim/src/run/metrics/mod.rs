@@ -338,16 +338,6 @@ impl SessionValues {
 const RATIO_ONE: f64 = (1u64 << 20) as f64;
 pub const RATIO_CAP: f64 = 1e6;
 
-/// `x.round()` for 0 ≤ x ≤ RATIO_CAP · RATIO_ONE without its libm call: the fraction x − ⌊x⌋
-/// is exact in f64, and x < 2^63 converts as a signed integer (one instruction; the unsigned
-/// conversion takes a dozen).
-#[inline]
-fn round_non_negative(x: f64) -> u128 {
-    const _: () = assert!(RATIO_CAP * RATIO_ONE < (1u64 << 63) as f64);
-    let whole = x as i64;
-    (whole + (x - whole as f64 >= 0.5) as i64) as u128
-}
-
 /// `baseline / candidate` in f64, converting through i64 when both fit (one instruction each;
 /// the same value, since both are then exact in either conversion's rounding).
 #[inline]
@@ -394,7 +384,7 @@ impl PairedStream {
             self.undefined += 1;
             return;
         };
-        let q = round_non_negative(ratio * RATIO_ONE);
+        let q = crate::model::time::round_to_u64(ratio * RATIO_ONE) as u128;
         self.ratio_n += 1;
         self.ratio_sum += q;
         self.ratio_sq_sum += q * q;
