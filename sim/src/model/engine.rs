@@ -3,24 +3,36 @@
 //! Ties are broken by insertion order, so a run is a pure function of its inputs. The queue
 //! refuses to schedule into the past: simulated time never goes backwards.
 
+use crate::model::quad_heap::Keyed;
 use crate::model::time::Nanos;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+/// An event scheduled at `time`, the `seq`-th scheduled: ties pop in scheduling order. The
+/// shared worlds' queue (`run/world/events.rs`) keeps these too.
 #[derive(Clone, Copy)]
-struct Entry<E> {
-    time: Nanos,
-    seq: u64,
-    event: E,
+pub(crate) struct Entry<E> {
+    pub(crate) time: Nanos,
+    pub(crate) seq: u64,
+    pub(crate) event: E,
 }
 
-impl<E> PartialEq for Entry<E> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
+impl<E: Copy> Keyed for Entry<E> {
+    /// (time, seq) as one number: compared without branches, so that a heap's choice between
+    /// children is not a mispredicted jump.
+    #[inline]
+    fn key(&self) -> u128 {
+        (self.time as u128) << 64 | self.seq as u128
     }
 }
-impl<E> Eq for Entry<E> {}
-impl<E> PartialOrd for Entry<E> {
+
+impl<E: Copy> PartialEq for Entry<E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl<E: Copy> Eq for Entry<E> {}
+impl<E: Copy> PartialOrd for Entry<E> {
     #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
@@ -31,16 +43,8 @@ impl<E> PartialOrd for Entry<E> {
         other.key() <= self.key()
     }
 }
-impl<E> Entry<E> {
-    /// (time, seq) as one number: compared without branches, so that a heap's choice between
-    /// two children is not a mispredicted jump.
-    #[inline]
-    fn key(&self) -> u128 {
-        (self.time as u128) << 64 | self.seq as u128
-    }
-}
 
-impl<E> Ord for Entry<E> {
+impl<E: Copy> Ord for Entry<E> {
     // BinaryHeap is a max-heap: reverse so the earliest (time, seq) pops first.
     #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
@@ -63,7 +67,7 @@ pub struct EventQueue<E> {
     now: Nanos,
 }
 
-impl<E> Default for EventQueue<E> {
+impl<E: Copy> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
             small: Vec::with_capacity(2 * SMALL),

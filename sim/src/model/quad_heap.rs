@@ -33,10 +33,6 @@ impl<T: Keyed> QuadHeap<T> {
         self.items.is_empty()
     }
 
-    pub fn clear(&mut self) {
-        self.items.clear();
-    }
-
     /// The smallest item.
     pub fn peek(&self) -> Option<&T> {
         self.items.first()

@@ -51,7 +51,13 @@ mod avx2 {
         let mut xs = exponents.chunks_exact(4);
         let mut values = out.chunks_exact_mut(4);
         for (x4, out4) in (&mut xs).zip(&mut values) {
-            four(x4, out4, powers);
+            // SAFETY: `x4` holds 4 f64s; unaligned loads are allowed.
+            let x = unsafe { _mm256_loadu_pd(x4.as_ptr()) };
+            match nanos4(x, powers) {
+                // SAFETY: `out4` holds 4 u64s; unaligned stores are allowed.
+                Some(ns) => unsafe { _mm256_storeu_si256(out4.as_mut_ptr().cast(), ns) },
+                None => super::scalar(x4, out4),
+            }
         }
         // The last 1–3 values by masked loads and stores: batches are short (a session's calls,
         // a few turns), so the tail is often most of one. Masked-off lanes load as 0.0, a
@@ -66,39 +72,24 @@ mod avx2 {
         );
         // SAFETY: only the lanes below `x_rest.len()` are read.
         let x = unsafe { _mm256_maskload_pd(x_rest.as_ptr(), lanes) };
-        if !all_fast(x) {
-            super::scalar(x_rest, out_rest);
-            return;
+        match nanos4(x, powers) {
+            // SAFETY: only the lanes below `out_rest.len()` (= `x_rest.len()`) are written.
+            Some(ns) => unsafe { _mm256_maskstore_epi64(out_rest.as_mut_ptr().cast(), lanes, ns) },
+            None => super::scalar(x_rest, out_rest),
         }
-        // SAFETY: every lane's table index is masked to 0..64, the table's length.
-        let ns = clamp_ns4(unsafe { exp4(x, powers.as_ptr()) });
-        // SAFETY: only the lanes below `out_rest.len()` (= `x_rest.len()`) are written.
-        unsafe { _mm256_maskstore_epi64(out_rest.as_mut_ptr().cast(), lanes, ns) };
     }
 
+    /// `clamp_ns(e^x)` in each lane, or `None` when a lane is off the fast path (a NaN marker,
+    /// |x| ≥ 700): the caller then takes the scalar path for the group.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn all_fast(x: __m256d) -> bool {
+    fn nanos4(x: __m256d, powers: &[f64; N]) -> Option<__m256i> {
         let fast = _mm256_cmp_pd::<_CMP_LT_OQ>(abs(x), _mm256_set1_pd(FAST_LIMIT));
-        _mm256_movemask_pd(fast) == 0b1111
-    }
-
-    /// One group of four: vector when every lane is on the fast path, else the scalar path.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn four(x4: &[f64], out4: &mut [Nanos], powers: &[f64; N]) {
-        assert!(x4.len() == 4 && out4.len() == 4);
-        // SAFETY: `x4` holds 4 f64s; unaligned loads are allowed.
-        let x = unsafe { _mm256_loadu_pd(x4.as_ptr()) };
-        if !all_fast(x) {
-            super::scalar(x4, out4);
-            return;
+        if _mm256_movemask_pd(fast) != 0b1111 {
+            return None;
         }
-        // SAFETY: every lane's table index is masked to 0..64, the table's length.
-        let e = unsafe { exp4(x, powers.as_ptr()) };
-        let ns = clamp_ns4(e);
-        // SAFETY: `out4` holds 4 u64s; unaligned stores are allowed.
-        unsafe { _mm256_storeu_si256(out4.as_mut_ptr().cast(), ns) };
+        // SAFETY: `powers` is the 64-entry table, and exp4 masks each lane's index to 0..64.
+        Some(clamp_ns4(unsafe { exp4(x, powers.as_ptr()) }))
     }
 
     #[inline]

@@ -1,7 +1,8 @@
 //! A world's events: packed small, and those of the current instant kept out of the heap.
 
 use crate::model::agent::Event;
-use crate::model::quad_heap::{Keyed, QuadHeap};
+use crate::model::engine::Entry;
+use crate::model::quad_heap::QuadHeap;
 use crate::model::time::Nanos;
 use std::collections::VecDeque;
 
@@ -85,38 +86,24 @@ impl Tagged {
     }
 }
 
-/// A world's event queue: [`EventQueue`](crate::model::engine::EventQueue)'s order (time, then insertion), with the events
-/// scheduled for the instant being run (a result delivered with no delay, a granted turn) in a
-/// FIFO beside the heap rather than through it. They were scheduled after every event of that
-/// instant already in the heap (those were scheduled before the clock reached it), so they
-/// come after them, in the order scheduled: the same order, at a fraction of the cost.
+/// A world's event queue: [`EventQueue`](crate::model::engine::EventQueue)'s order (time, then
+/// insertion), with the events scheduled for the instant being run (a result delivered with no
+/// delay, a granted turn) in a FIFO beside the heap rather than through it. They were scheduled
+/// after every event of that instant already in the heap (those were scheduled before the clock
+/// reached it), so they come after them, in the order scheduled: the same order, at a fraction
+/// of the cost.
 ///
 /// The rest wait in a 4-ary heap: a world keeps a few hundred events pending, where a binary
 /// heap's sift (one dependent load and compare per level) was a quarter of a world's time.
 /// (A session on its own keeps a few: `EventQueue`'s sorted vector suits those.)
 #[derive(Default)]
 pub(super) struct Events {
-    heap: QuadHeap<Scheduled>,
+    heap: QuadHeap<Entry<Tagged>>,
     /// Heap entries scheduled so far: ties in time pop in scheduling order.
     next_seq: u64,
     /// Events at `now`, scheduled while `now` was the current instant.
     instant: VecDeque<Tagged>,
     now: Nanos,
-}
-
-/// An event in the heap, the `seq`-th scheduled.
-#[derive(Clone, Copy)]
-struct Scheduled {
-    time: Nanos,
-    seq: u64,
-    event: Tagged,
-}
-
-impl Keyed for Scheduled {
-    #[inline]
-    fn key(&self) -> u128 {
-        (self.time as u128) << 64 | self.seq as u128
-    }
 }
 
 impl Events {
@@ -133,7 +120,7 @@ impl Events {
             );
             let seq = self.next_seq;
             self.next_seq += 1;
-            self.heap.push(Scheduled { time, seq, event });
+            self.heap.push(Entry { time, seq, event });
         }
     }
 
@@ -144,7 +131,7 @@ impl Events {
         {
             return Some((self.now, event));
         }
-        let Scheduled { time, event, .. } = self.heap.pop()?;
+        let Entry { time, event, .. } = self.heap.pop()?;
         debug_assert!(time >= self.now, "time went backwards");
         self.now = time;
         Some((time, event))
