@@ -32,13 +32,14 @@ fi
 cargo build --release --quiet
 new=target/release/asynctools
 
-# One run: "sessions/s peak-MiB" from --stats' line
-# ("simulated N sessions × P policies in S s: R sessions/s, peak memory M MiB").
+# One run: "sessions/s peak-MiB" from --stats' line ("simulated N sessions × P policies in S s:
+# R sessions/s (R·P policy-sessions/s), peak memory M MiB"; older builds print no policy-sessions).
 measure() {
-  local bin=$1
+  local bin=$1 line
   shift
-  "$bin" "$@" --format json --stats 2>&1 >/dev/null | tail -n 1 |
-    sed -E 's/.*: ([0-9]+) sessions\/s(, peak memory ([0-9.]+) MiB)?.*/\1 \3/'
+  line=$("$bin" "$@" --format json --stats 2>&1 >/dev/null | tail -n 1)
+  echo "$(sed -nE 's/.*: ([0-9]+) sessions\/s.*/\1/p' <<<"$line")" \
+    "$(sed -nE 's/.*peak memory ([0-9.]+) MiB.*/\1/p' <<<"$line")"
 }
 
 # The best of BENCH_RUNS runs (default 3), base and this build alternating: on a shared machine
@@ -71,6 +72,7 @@ done
 row "research-assistant compare (3 policies), 1000000" compare scenarios/research-assistant.toml --sessions 1000000
 row "shared-capacity compare (3 policies), 300000" compare scenarios/shared-capacity.toml --sessions 300000
 row "shared-capacity async, 1000000" run scenarios/shared-capacity.toml --policy async --sessions 1000000
+echo "compare rows count sessions: each is simulated once per policy (3 policy-sessions a session)"
 [ -n "$old" ] && echo "base: $base_rev = ${old##*-}  (BENCH_BASE=REV to choose another, none to skip)"
 
 if [ -f workers/benches/pipeline.rs ]; then

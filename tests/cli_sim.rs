@@ -162,3 +162,35 @@ fn validate_describes_the_scenario() {
         "{out}"
     );
 }
+
+#[test]
+fn stats_report_sessions_and_policy_sessions_per_second() {
+    // "simulated N sessions × P policies in S s: R sessions/s (R·P policy-sessions/s), ..."
+    let rates = |args: &[&str]| -> (f64, Option<f64>) {
+        let o = asynctools(args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let err = stderr(&o);
+        let line = err.lines().find(|l| l.starts_with("simulated ")).unwrap();
+        let number_before = |unit: &str| {
+            let head = &line[..line.find(unit)?];
+            head.rsplit([' ', '(']).next()?.parse::<f64>().ok()
+        };
+        let sessions = number_before(" sessions/s").expect(line);
+        (sessions, number_before(" policy-sessions/s"))
+    };
+    let (sessions, policy_sessions) = rates(&[
+        "compare",
+        "scenarios/shared-capacity.toml",
+        "-n",
+        "3000",
+        "--stats",
+    ]);
+    let policy_sessions = policy_sessions.expect("three policies: policy-sessions/s");
+    assert!(
+        (policy_sessions - 3.0 * sessions).abs() <= 3.0,
+        "{sessions} sessions/s, {policy_sessions} policy-sessions/s"
+    );
+    let one = &["run", "scenarios/shared-capacity.toml", "--policy", "async"];
+    let (_, none) = rates(&[one.as_slice(), &["-n", "3000", "--stats"]].concat());
+    assert_eq!(none, None, "one policy: sessions/s alone");
+}

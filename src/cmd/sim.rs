@@ -212,6 +212,13 @@ fn simulate(args: SimArgs, policies: Vec<Policy>) -> CmdResult {
             elapsed.as_secs_f64(),
             rate
         );
+        if opts.policies.len() > 1 {
+            // the simulator's own rate: each session runs once per policy
+            line.push_str(&format!(
+                " ({:.0} policy-sessions/s)",
+                rate * opts.policies.len() as f64
+            ));
+        }
         if let Some(kib) = peak_rss_kib() {
             line.push_str(&format!(", peak memory {:.1} MiB", kib as f64 / 1024.0));
         }

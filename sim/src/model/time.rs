@@ -15,7 +15,10 @@ pub const MAX_SAMPLE: Nanos = 1_000_000 * 1_000_000_000;
 pub fn clamp_ns(x: f64) -> Nanos {
     // Without branches: `max` takes 0 over NaN. Then 0 ≤ x ≤ MAX_SAMPLE < 2^53, so adding ½
     // and truncating rounds half away from zero like f64::round, without its libm call, and
-    // the signed conversion (one instruction, unlike the unsigned one) cannot overflow.
+    // the signed conversion (one instruction, unlike the unsigned one) cannot overflow. One
+    // double differs: 0.49999999999999994, the largest below ½, where x + ½ rounds up to 1
+    // (`round` gives 0). A draw landing on that one double is vanishingly unlikely, and this
+    // rounding is kept as it is so that earlier results reproduce.
     const _: () = assert!(MAX_SAMPLE < 1 << 53);
     (x.max(0.0).min(MAX_SAMPLE as f64) + 0.5) as i64 as Nanos
 }

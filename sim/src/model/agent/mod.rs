@@ -191,6 +191,16 @@ impl Session {
         self.decide(setup, inputs, env, t);
     }
 
+    /// Whether [`Session::decide`] could ask for a turn: the model is idle, has not asked
+    /// already, and has something to read. (A driver with many sessions skips the rest.)
+    #[inline]
+    pub fn may_decide(&self) -> bool {
+        !self.done
+            && !self.busy
+            && self.requested.is_none()
+            && (!self.waiting.is_empty() || !self.messages_waiting.is_empty())
+    }
+
     /// The idle model decides, after every event at `now`, whether to ask for a turn.
     pub fn decide<T: TurnBase, E: Env>(
         &mut self,
@@ -199,11 +209,7 @@ impl Session {
         env: &mut E,
         now: Nanos,
     ) {
-        if self.done
-            || self.busy
-            || self.requested.is_some()
-            || (self.waiting.is_empty() && self.messages_waiting.is_empty())
-        {
+        if !self.may_decide() {
             return;
         }
         let start = match setup.policy.kind {

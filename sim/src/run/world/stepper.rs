@@ -199,7 +199,7 @@ impl<'a> World<'a> {
             for &slot in &touched {
                 let active = &mut self.slots[slot as usize];
                 active.touched_at = None;
-                if !active.live || active.session.is_done() {
+                if !active.live || !active.session.may_decide() {
                     continue;
                 }
                 self.with_session(ctx.scenario, slot, |session, setup, inp, env| {
