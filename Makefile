@@ -5,12 +5,16 @@ SHELL := /bin/bash
 
 VENV      := .venv
 VENV_BIN  := $(abspath $(VENV))/bin
+# Strands Agents and the Python MCP SDK 1.x (for the MCP client tests): a venv of their own, as
+# they pin an older `mcp` than the dev venv's.
+VENV_AGENTS := .venv-agents
+CLIENTS     := mcp/tests/clients
 SCENARIO  ?= scenarios/research-assistant.toml
 OUT       ?= out/$(basename $(notdir $(SCENARIO)))
 CARGO     ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help run test test-rust test-cdk bench fmt lint chromium venv venv-lambda synth deploy local tools-demo clean
+.PHONY: help run test test-rust test-cdk bench fmt lint chromium venv venv-lambda venv-agents clients-ts synth deploy local tools-demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -22,7 +26,7 @@ run: ## compare sync and async agent loops on the research-assistant scenario (n
 test: venv test-rust test-cdk lint ## install what the tests need, then run every test and check
 	@echo "make test: all passed"
 
-test-rust: venv venv-lambda chromium
+test-rust: venv venv-lambda venv-agents clients-ts chromium
 	PATH="$(VENV_BIN):$$PATH" ASYNCTOOLS_REQUIRE_MOTO=1 ASYNCTOOLS_REQUIRE_CHROMIUM=1 $(CARGO) test --workspace --all-targets --no-fail-fast --features asynctools/fault-injection
 	$(CARGO) test --workspace --doc
 
@@ -49,6 +53,17 @@ $(VENV)/.stamp-dev: requirements-dev.txt
 	$(VENV_BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+venv-agents: $(VENV_AGENTS)/.stamp ## Strands Agents and the Python MCP SDK 1.x in .venv-agents, for the MCP client tests
+$(VENV_AGENTS)/.stamp: $(CLIENTS)/requirements-agents.txt
+	python3 -m venv $(VENV_AGENTS)
+	$(VENV_AGENTS)/bin/pip install --quiet --disable-pip-version-check -r $(CLIENTS)/requirements-agents.txt
+	touch $@
+
+clients-ts: $(CLIENTS)/ts/node_modules/.stamp ## the TypeScript MCP SDKs (v1 and v2), for the MCP client tests
+$(CLIENTS)/ts/node_modules/.stamp: $(CLIENTS)/ts/package-lock.json
+	cd $(CLIENTS)/ts && npm ci --silent --no-audit --no-fund
+	touch $@
+
 venv-lambda: $(VENV)/.stamp-lambda ## cargo-lambda and zig in .venv, for building the Lambda functions
 $(VENV)/.stamp-lambda: requirements-lambda.txt | venv
 	$(VENV_BIN)/pip install --quiet --disable-pip-version-check -r requirements-lambda.txt
@@ -69,4 +84,4 @@ local: venv ## start moto on 127.0.0.1 and create the stack's tables and queues 
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) out cdk/node_modules cdk/cdk.out
+	rm -rf $(VENV) $(VENV_AGENTS) $(CLIENTS)/ts/node_modules out cdk/node_modules cdk/cdk.out

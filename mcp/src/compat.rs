@@ -12,9 +12,8 @@
 
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
 const TASK_METHODS: &[&str] = &["tasks/get", "tasks/update", "tasks/cancel"];
@@ -40,42 +39,62 @@ fn is_json_rpc(value: &Value) -> bool {
                 && (object.contains_key("result") || object.contains_key("error"))))
 }
 
-/// Checks a POST body and completes task requests' headers; `limit` is the body limit.
-pub async fn guard(limit: usize, request: Request, next: Next) -> Response {
-    if request.method() != Method::POST {
-        return next.run(request).await;
+/// A POST body, read and checked: the request's parts (with `Mcp-Name` completed on task
+/// requests), its bytes and its JSON. Or the refusal to answer with.
+pub struct Post {
+    pub parts: http::request::Parts,
+    pub bytes: axum::body::Bytes,
+    pub message: Value,
+}
+
+impl Post {
+    pub async fn read(limit: usize, request: Request) -> Result<Post, Response> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(bytes) = to_bytes(body, limit).await else {
+            return Err((StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response());
+        };
+        let message: Value = match serde_json::from_slice(&bytes) {
+            Ok(value) => value,
+            Err(e) => return Err(json_rpc_error(-32700, format!("Parse error: {e}"))),
+        };
+        if !is_json_rpc(&message) {
+            return Err(json_rpc_error(
+                -32600,
+                "Invalid Request: not a JSON-RPC 2.0 message (needs \"jsonrpc\": \"2.0\" and a method)"
+                    .into(),
+            ));
+        }
+        complete_mcp_name(&mut parts.headers, &message);
+        Ok(Post {
+            parts,
+            bytes,
+            message,
+        })
     }
-    let (mut parts, body) = request.into_parts();
-    let Ok(bytes) = to_bytes(body, limit).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
-    };
-    let value: Value = match serde_json::from_slice(&bytes) {
-        Ok(value) => value,
-        Err(e) => return json_rpc_error(-32700, format!("Parse error: {e}")),
-    };
-    if !is_json_rpc(&value) {
-        return json_rpc_error(
-            -32600,
-            "Invalid Request: not a JSON-RPC 2.0 message (needs \"jsonrpc\": \"2.0\" and a method)"
-                .into(),
-        );
+
+    pub fn method(&self) -> Option<&str> {
+        self.message.get("method").and_then(Value::as_str)
     }
-    let task_method = parts
-        .headers
+
+    pub fn into_request(self) -> Request {
+        Request::from_parts(self.parts, Body::from(self.bytes))
+    }
+}
+
+fn complete_mcp_name(headers: &mut http::HeaderMap, message: &Value) {
+    let task_method = headers
         .get("mcp-method")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|method| TASK_METHODS.contains(&method));
-    if task_method && !parts.headers.contains_key("mcp-name") {
+    if task_method && !headers.contains_key("mcp-name") {
         // Only plain visible ASCII is copied verbatim (anything else would need SEP-2243's Base64
         // form); our task ids are ULIDs.
-        let task_id = value.pointer("/params/taskId").and_then(Value::as_str);
+        let task_id = message.pointer("/params/taskId").and_then(Value::as_str);
         if let Some(task_id) =
             task_id.filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_graphic()))
             && let Ok(header) = HeaderValue::from_str(task_id)
         {
-            parts.headers.insert("mcp-name", header);
+            headers.insert("mcp-name", header);
         }
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
 }

@@ -1,21 +1,31 @@
-//! Results coming back: the server's reply queue feeds pushed `notifications/tasks` and wakes the
-//! blocking (synchronous) calls waiting for a task.
+//! Results coming back: the server's reply queue wakes the calls waiting for a task, offers each
+//! result to its conversation (or pushes it to the session, with channels), and pushes task
+//! statuses to connections that asked for tasks.
 //!
 //! One `ResultPump` reads the server's consumer queue for every principal it has served.
 //! `workers::ResultRouter` serves a single owner and deletes other owners' messages unread, so one
 //! router per principal on a shared queue would make each principal's results late by up to a
-//! reconcile period; this pump is the multi-owner router until `workers` has one. Like the router,
-//! it treats the table as the truth: per result it hands over, marks the task delivered, then
-//! deletes the message, and it reconciles undelivered tasks from the table periodically.
+//! reconcile period; this pump is the multi-owner router until `workers` has one. The table is the
+//! truth: a message only says "look now". The pump marks a task delivered only when it hands the
+//! result over itself (a push); results offered to a conversation are claimed by whoever puts them
+//! before the model (`handover.rs`), and results of conversations this process does not hold stay
+//! undelivered in the table for their own session, replica or a later `task_results` to find.
 
+use crate::conversation::{Conversation, Conversations};
+use crate::handover::Finished;
+use crate::latency::Latencies;
 use crate::status::{TaskTiming, detailed};
 use rmcp::RoleServer;
-use rmcp::model::{ServerNotification, TaskStatusNotification, TaskStatusNotificationParams};
+use rmcp::model::{
+    CustomNotification, ServerNotification, TaskStatusNotification, TaskStatusNotificationParams,
+};
 use rmcp::service::Peer;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
+use workers::clock::SystemClock;
+use workers::delivery::{Claim, claim_delivery};
 use workers::ports::{MessageQueue, TaskStore};
 use workers::{ResultMessage, TaskRecord};
 
@@ -23,13 +33,21 @@ use workers::{ResultMessage, TaskRecord};
 const RECEIVE_WAIT: Duration = Duration::from_secs(1);
 const RECONCILE_EVERY: Duration = workers::delivery::RECONCILE_EVERY;
 const RECONCILE_PAGE: u32 = 100;
+/// Pages one reconcile reads per principal at most; the rest waits for the next pass.
+const RECONCILE_PAGES: usize = 10;
 /// A push that cannot be written within this long is dropped: the client can still poll.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Who waits for which task, and where its status is pushed.
+/// The method of a Claude Code channel event.
+pub const CHANNEL_METHOD: &str = "notifications/claude/channel";
+
+/// Who waits for which task, where its status is pushed, the live conversations, and how long
+/// each tool's calls take.
 #[derive(Default)]
 pub struct Hub {
     state: Mutex<HubState>,
+    pub conversations: Conversations,
+    pub latencies: Latencies,
 }
 
 #[derive(Default)]
@@ -43,6 +61,14 @@ struct HubState {
 }
 
 impl Hub {
+    /// A hub for a server of `catalog`'s tools (their `typical_run_ms` hints).
+    pub fn new(catalog: &workers::Catalog) -> Hub {
+        Hub {
+            latencies: Latencies::new(catalog),
+            ..Hub::default()
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HubState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -87,40 +113,81 @@ impl Hub {
         self.lock().watchers.len()
     }
 
-    /// Wakes the task's waiters and pushes its status to the connection watching it.
-    pub async fn deliver(&self, record: &TaskRecord, timing: TaskTiming) {
-        let (waiter, watcher) = {
-            let mut state = self.lock();
-            (
-                state.waiters.remove(&record.task_id),
-                state.watchers.remove(&record.task_id),
-            )
-        };
+    /// A receiver that turns `true` when a result of conversation `handle` arrives (for the
+    /// conversations this process holds no session of: those of 2026-07-28 clients).
+    pub fn conversation_waiter(&self, handle: &str) -> watch::Receiver<bool> {
+        self.waiter(&conversation_key(handle))
+    }
+
+    pub fn release_conversation_waiter(&self, handle: &str) {
+        self.release_waiter(&conversation_key(handle));
+    }
+
+    /// Wakes whoever waits for the task (blocking calls, inline waits, `tasks/result`).
+    pub fn wake(&self, task_id: &str) {
+        let waiter = self.lock().waiters.remove(task_id);
         if let Some(waiter) = waiter {
             let _ = waiter.send(true);
         }
-        if let Some(peer) = watcher {
-            let params = TaskStatusNotificationParams::new(detailed(record, timing));
-            let notification =
-                ServerNotification::TaskStatusNotification(TaskStatusNotification::new(params));
-            match tokio::time::timeout(PUSH_TIMEOUT, peer.send_notification(notification)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::debug!(task_id = %record.task_id, error = %e, "status push not sent")
-                }
-                Err(_) => tracing::debug!(task_id = %record.task_id, "status push timed out"),
-            }
+    }
+
+    /// Pushes the task's status to the connection watching it (a client that asked for a task);
+    /// true when one was pushed.
+    pub async fn push_status(&self, record: &TaskRecord, timing: TaskTiming) -> bool {
+        let Some(peer) = self.lock().watchers.remove(&record.task_id) else {
+            return false;
+        };
+        let params = TaskStatusNotificationParams::new(detailed(record, timing));
+        let notification =
+            ServerNotification::TaskStatusNotification(TaskStatusNotification::new(params));
+        send(&peer, notification, &record.task_id).await
+    }
+}
+
+/// A conversation's key among the waiters: task ids are ULIDs, which have no ':'.
+fn conversation_key(handle: &str) -> String {
+    format!("conversation:{handle}")
+}
+
+/// Sends a notification, giving up after [`PUSH_TIMEOUT`]; true when it went out.
+async fn send(peer: &Peer<RoleServer>, notification: ServerNotification, task_id: &str) -> bool {
+    match tokio::time::timeout(PUSH_TIMEOUT, peer.send_notification(notification)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::debug!(%task_id, error = %e, "push not sent");
+            false
+        }
+        Err(_) => {
+            tracing::debug!(%task_id, "push timed out");
+            false
         }
     }
 }
 
-/// Reads the server's reply queue and hands each result to the hub exactly once.
+/// A channel event for a finished task: its text is what the model reads.
+pub fn channel_event(record: &TaskRecord, handle: &str) -> ServerNotification {
+    let finished = Finished::of(record);
+    let params = serde_json::json!({
+        "content": finished.text,
+        "meta": {
+            "task_id": record.task_id,
+            "tool": record.tool,
+            "status": finished.json["status"],
+            "conversation": handle,
+        },
+    });
+    ServerNotification::CustomNotification(CustomNotification::new(CHANNEL_METHOD, Some(params)))
+}
+
+/// Reads the server's reply queue and routes each result (see the module documentation).
 pub struct ResultPump {
     pub store: Arc<dyn TaskStore>,
     pub queue: Arc<dyn MessageQueue>,
     pub consumer: String,
     pub hub: Arc<Hub>,
     pub timing: TaskTiming,
+    /// Push each result of a session to it as a Claude Code channel event.
+    pub channels: bool,
 }
 
 impl ResultPump {
@@ -135,12 +202,14 @@ impl ResultPump {
                 .await
             {
                 Ok(messages) => {
+                    let mut settled = Vec::new();
                     for message in messages {
-                        if self.settle(&message.body).await
-                            && let Err(e) = self.queue.delete(&message.receipt_handle).await
-                        {
-                            tracing::warn!(error = %e, "could not delete a settled result message");
+                        if self.settle(&message.body).await {
+                            settled.push(message.receipt_handle);
                         }
+                    }
+                    if let Err(e) = self.queue.delete_batch(&settled).await {
+                        tracing::warn!(error = %e, "could not delete settled result messages");
                     }
                 }
                 Err(e) => {
@@ -155,7 +224,7 @@ impl ResultPump {
         }
     }
 
-    /// True when the message can be deleted (handed over now, before, or not ours to hand over).
+    /// True when the message can be deleted: the record it names has been routed (or is gone).
     async fn settle(&self, body: &str) -> bool {
         let message = match ResultMessage::parse(body) {
             Ok(message) => message,
@@ -166,7 +235,10 @@ impl ResultPump {
             }
         };
         match self.store.get(&message.task_id).await {
-            Ok(Some(record)) => self.hand_over(record).await,
+            Ok(Some(record)) => {
+                self.route(record).await;
+                true
+            }
             // Expired from the table: nothing to hand over.
             Ok(None) => true,
             Err(e) => {
@@ -176,27 +248,61 @@ impl ResultPump {
         }
     }
 
-    async fn hand_over(&self, record: TaskRecord) -> bool {
-        if !record.status.is_terminal() || record.delivered {
-            return true;
+    async fn route(&self, record: TaskRecord) {
+        if !record.status.is_terminal() {
+            return;
         }
-        self.hub.note_owner(&record.owner);
-        self.hub.deliver(&record, self.timing).await;
+        self.hub.latencies.record(&record);
+        self.hub.wake(&record.task_id);
+        if record.delivered {
+            return;
+        }
+        if let Some(conversation) = self.hub.conversations.get(&record.conversation_id) {
+            self.offer(&conversation, record).await;
+            return;
+        }
+        self.hub.wake(&conversation_key(&record.conversation_id));
+        // A client that asked for a task and keeps its connection: its status is the hand-over.
+        if self.hub.push_status(&record, self.timing).await
+            && let Err(e) = claim_delivery(self.store.as_ref(), record, &SystemClock).await
+        {
+            tracing::warn!(error = %e, "could not mark a pushed result delivered");
+        }
+    }
+
+    /// Offers a finished task to its conversation, or with channels pushes it to the session (a
+    /// task a call in progress waits for itself is left to that call).
+    async fn offer(&self, conversation: &Arc<Conversation>, record: TaskRecord) {
         let task_id = record.task_id.clone();
-        match workers::delivery::mark_delivered(self.store.as_ref(), record).await {
-            Ok(_) => true,
+        let peer = conversation.push_peer().filter(|_| self.channels);
+        let Some(peer) = peer.filter(|_| !conversation.is_held(&task_id)) else {
+            conversation.offer(&task_id);
+            return;
+        };
+        match claim_delivery(self.store.as_ref(), record, &SystemClock).await {
+            Ok(Claim::Won(record)) => {
+                let event = channel_event(&record, conversation.handle());
+                if !send(&peer, event, &task_id).await {
+                    // Claimed but not shown: `task_status` still gives it.
+                    tracing::warn!(%task_id, "a channel push failed after its claim");
+                }
+            }
+            Ok(Claim::Lost(_)) => {}
             Err(e) => {
-                tracing::warn!(%task_id, error = %e, "could not mark a result delivered");
-                false
+                tracing::warn!(%task_id, error = %e, "could not claim a result for a push");
+                conversation.offer(&task_id);
             }
         }
     }
 
-    /// Hands over the undelivered results the table holds for every principal served.
+    /// Routes the undelivered results the table holds for every principal served: results whose
+    /// message went to another replica or was lost, and those of conversations that came back.
     pub async fn reconcile(&self) {
-        for owner in self.hub.owners() {
+        let mut owners = self.hub.conversations.owners();
+        owners.extend(self.hub.owners());
+        for owner in owners {
             let mut cursor: Option<String> = None;
-            loop {
+            for _ in 0..RECONCILE_PAGES {
                 let parsed =
                     match workers::ports::check_list_args(RECONCILE_PAGE, cursor.as_deref()) {
                         Ok(parsed) => parsed,
@@ -217,7 +323,7 @@ impl ResultPump {
                     }
                 };
                 for record in page.tasks {
-                    self.hand_over(record).await;
+                    self.route(record).await;
                 }
                 match page.next_cursor {
                     Some(next) => cursor = Some(next),

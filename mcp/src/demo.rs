@@ -1,14 +1,15 @@
-//! `asynctools mcp demo`: the seed's scenario through the MCP server. An MCP client that declares
-//! the tasks extension calls the slow `research` tool and the fast `sentiment` tool; both are
-//! answered at once with tasks, the sentiment result lands first, and the research result later.
+//! `asynctools mcp demo`: the seed's scenario through the MCP server, from an MCP client without
+//! task support (as most agent hosts are): the slow `research` call is acknowledged at once, the
+//! fast `sentiment` call answers with its result, and the research result is delivered later by
+//! `task_results`.
 
 use crate::runtime::{Runtime, RuntimeOptions};
 use crate::transport::{HttpOptions, serve_http};
 use anyhow::{Context, Result, bail};
 use rmcp::ServiceExt;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientConfig, GetTaskParams,
-    Implementation, JsonObject, TaskPayload,
+    CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientConfig, Implementation,
+    JsonObject,
 };
 use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::json;
@@ -52,8 +53,9 @@ async fn play(out: &mut (dyn Write + Send), url: &str, latency: Duration) -> Res
         report.events.push((at, event.to_string()));
         Ok(())
     };
+    // An agent host's MCP client as most are today: no task support at all.
     let client = ClientConfig::new(
-        ClientCapabilities::builder().enable_tasks().build(),
+        ClientCapabilities::default(),
         Implementation::new("asynctools-mcp-demo", env!("CARGO_PKG_VERSION")),
     )
     .serve(StreamableHttpClientTransport::from_uri(url.to_string()))
@@ -61,7 +63,7 @@ async fn play(out: &mut (dyn Write + Send), url: &str, latency: Duration) -> Res
     .context("connecting to the MCP server")?;
     say(
         "connected",
-        format!("agent      connected to {url} (tasks extension declared)"),
+        format!("agent      connected to {url} (a plain MCP client: no task support)"),
     )?;
     let calls = [
         (
@@ -70,60 +72,68 @@ async fn play(out: &mut (dyn Write + Send), url: &str, latency: Duration) -> Res
         ),
         ("sentiment", json!({"text": REVIEW})),
     ];
-    let mut pending = Vec::new();
     for (tool, arguments) in calls {
         let sent = Instant::now();
         let response = client
             .call_tool_once(CallToolRequestParams::new(tool).with_arguments(args(arguments)))
             .await
             .with_context(|| format!("tools/call {tool}"))?;
-        let CallToolResponse::Task(created) = response else {
-            bail!("the server answered {tool} without a task");
+        let CallToolResponse::Complete(result) = response else {
+            bail!("the server answered {tool} with a task to a client without task support");
         };
-        say(
-            &format!("ack:{tool}"),
-            format!(
-                "server     {tool}: task {} is {:?} (ack in {:.1} ms)",
-                created.task.task_id,
-                created.task.status,
-                sent.elapsed().as_secs_f64() * 1e3
-            ),
-        )?;
-        pending.push((tool, created.task.task_id));
+        let took = sent.elapsed().as_secs_f64() * 1e3;
+        let structured = result.structured_content.unwrap_or_default();
+        if structured.get("status").and_then(|s| s.as_str()) == Some("working") {
+            say(
+                &format!("ack:{tool}"),
+                format!(
+                    "server     {tool}: acknowledged in {took:.1} ms as task {}; the model is told \
+                     the result comes later and not to guess it",
+                    structured["taskId"].as_str().unwrap_or("?")
+                ),
+            )?;
+        } else {
+            say(
+                &format!("result:{tool}"),
+                format!("server     {tool}: result inline in {took:.1} ms: {structured}"),
+            )?;
+        }
     }
     say(
         "meanwhile",
-        "agent      carries on with the conversation while both run".into(),
+        "agent      answers the user from the sentiment result while research runs".into(),
     )?;
-    while !pending.is_empty() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let mut still = Vec::new();
-        for (tool, task_id) in pending {
-            let current = client
-                .peer()
-                .get_task(GetTaskParams::new(task_id.clone()))
-                .await?;
-            match &current.task.payload {
-                TaskPayload::Completed { result } => {
-                    let text = result
-                        .get("structuredContent")
-                        .map(|v| v.to_string())
-                        .unwrap_or_default();
-                    say(
-                        &format!("result:{tool}"),
-                        format!("server     {tool} completed: {text}"),
-                    )?;
-                }
-                TaskPayload::Working | TaskPayload::InputRequired { .. } => {
-                    still.push((tool, task_id))
-                }
-                other => say(
-                    &format!("result:{tool}"),
-                    format!("server     {tool}: {other:?}"),
-                )?,
-            }
+    let mut research_delivered = false;
+    while !research_delivered {
+        let response = client
+            .call_tool_once(
+                CallToolRequestParams::new("task_results")
+                    .with_arguments(args(json!({"wait_s": 30}))),
+            )
+            .await
+            .context("tools/call task_results")?;
+        let CallToolResponse::Complete(result) = response else {
+            bail!("task_results answered with a task");
+        };
+        let structured = result.structured_content.unwrap_or_default();
+        let results = structured["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if results.is_empty() {
+            bail!("task_results waited 30 s and found no result: {structured}");
         }
-        pending = still;
+        for finished in results {
+            let tool = finished["tool"].as_str().unwrap_or("?").to_string();
+            research_delivered |= tool == "research";
+            say(
+                &format!("result:{tool}"),
+                format!(
+                    "server     {tool} delivered by task_results: {}",
+                    finished.get("result").cloned().unwrap_or_default()
+                ),
+            )?;
+        }
     }
     client.cancel().await?;
     Ok(report)

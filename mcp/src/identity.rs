@@ -22,19 +22,25 @@ pub enum Principals {
 
 impl Principals {
     pub fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
+        self.caller_from(
+            context
+                .extensions
+                .get::<http::request::Parts>()
+                .map(|parts| &parts.headers),
+        )
+    }
+
+    /// The caller of a request with these headers (`None`: a transport without headers, stdio).
+    pub fn caller_from(&self, headers: Option<&http::HeaderMap>) -> Result<Caller, McpError> {
         match self {
             Principals::Fixed(caller) => Ok(caller.clone()),
             Principals::TrustedHeader(header) => {
-                let value = context
-                    .extensions
-                    .get::<http::request::Parts>()
-                    .and_then(|parts| parts.headers.get(header))
-                    .ok_or_else(|| {
-                        McpError::invalid_request(
-                            format!("the request names no principal (header {header})"),
-                            None,
-                        )
-                    })?;
+                let value = headers.and_then(|h| h.get(header)).ok_or_else(|| {
+                    McpError::invalid_request(
+                        format!("the request names no principal (header {header})"),
+                        None,
+                    )
+                })?;
                 let principal = value.to_str().map_err(|_| {
                     McpError::invalid_request(format!("header {header} is not ASCII"), None)
                 })?;

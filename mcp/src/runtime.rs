@@ -58,7 +58,7 @@ impl Runtime {
             .replies
             .queue(&settings.consumer)
             .with_context(|| format!("the reply queue of consumer {:?}", settings.consumer))?;
-        let hub = Arc::new(Hub::default());
+        let hub = Arc::new(Hub::new(&backend.catalog));
         let door = FrontDoor::new(
             Arc::new(dispatcher),
             options.principals,
@@ -89,6 +89,7 @@ impl Runtime {
             consumer: settings.consumer.clone(),
             hub,
             timing: settings.timing,
+            channels: settings.channels,
         };
         let pump = tokio::spawn(pump.run(stopped));
         Ok(Runtime {

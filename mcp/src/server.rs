@@ -1,35 +1,51 @@
-//! The MCP server: `tools/list` from the catalog, `tools/call` through the pipeline's dispatcher
-//! (a task for clients that declare the tasks extension, a blocking call otherwise), and the
-//! SEP-2663 methods `tasks/get`, `tasks/cancel` and `tasks/update`.
+//! The MCP server: `tools/list` (the catalog and the results tools), `tools/call` through the
+//! pipeline's dispatcher (`calls.rs`: an acknowledgement, an inline result, a task or a blocking
+//! call), the results tools (`results.rs`), and the SEP-2663 methods `tasks/get`, `tasks/cancel`
+//! and `tasks/update`. The 2025-11-25 task methods are served by `legacy.rs`.
 
+use crate::conversation::Conversation;
 use crate::delivery::Hub;
 use crate::errors;
 use crate::identity::Principals;
+use crate::scope::{CONVERSATION_META_KEY, Place, Scope};
 use crate::status::{self, TaskTiming};
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CancelTaskParams, CreateTaskResult, GetTaskParams,
-    GetTaskResult, Implementation, ListToolsResult, PaginatedRequestParams,
-    ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool, UpdateTaskParams,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, ExperimentalCapabilities,
+    GetTaskParams, GetTaskResult, Implementation, JsonObject, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool, UpdateTaskParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{RoleServer, ServerHandler};
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use workers::clock::now_ms;
-use workers::{Caller, Dispatcher, InputError, TaskRecord, TaskRequest};
+use workers::{Caller, Dispatcher, InputError, TaskRecord};
 
 /// The reply-queue consumer the server's tasks name by default (a deployment must have it).
 pub const DEFAULT_CONSUMER: &str = "mcp";
-/// The conversation id the server's tasks are recorded under.
-pub const DEFAULT_CONVERSATION: &str = "mcp";
+/// How long a call waits for its task before answering without the result, by default.
+pub const DEFAULT_INLINE_WITHIN: Duration = Duration::from_millis(100);
+/// The longest inline wait an option may set: beyond it a call is no longer "at once".
+pub const MAX_INLINE_WITHIN: Duration = Duration::from_secs(10);
+/// The experimental capability Claude Code's channels look for.
+pub const CHANNEL_CAPABILITY: &str = "claude/channel";
+
+/// How a `tools/call` from a client that does not use tasks is answered when its task takes longer
+/// than the inline bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CallMode {
+    /// At once, with an acknowledgement naming the task; the result comes in a later message.
+    #[default]
+    Ack,
+    /// When the result is there (the MCP default for tools; the agent waits).
+    Block,
+}
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Whose reply queue gets the results (pushes and blocking calls are fed from it).
+    /// Whose reply queue gets the results (pushes and waits are fed from it).
     pub consumer: String,
-    pub conversation_id: String,
     pub timing: TaskTiming,
     /// How often a blocking call reports progress while its task runs.
     pub progress_every: Duration,
@@ -42,6 +58,11 @@ pub struct Settings {
     /// How long a blocking call waits before answering that its task is still working (the
     /// task keeps running). `None`: as long as the task takes.
     pub max_wait: Option<Duration>,
+    pub call_mode: CallMode,
+    /// A call whose task finishes within this answers with the result itself, in every mode.
+    pub inline_within: Duration,
+    /// Declare Claude Code's channel capability and push each result of a session to it.
+    pub channels: bool,
 }
 
 impl Settings {
@@ -49,7 +70,6 @@ impl Settings {
     pub fn new(task_ttl_days: u32) -> Settings {
         Settings {
             consumer: DEFAULT_CONSUMER.to_string(),
-            conversation_id: DEFAULT_CONVERSATION.to_string(),
             timing: TaskTiming {
                 ttl_ms: u64::from(task_ttl_days) * 86_400_000,
                 poll_interval_ms: 500,
@@ -58,17 +78,28 @@ impl Settings {
             persistent_connection: false,
             push_statuses: true,
             max_wait: None,
+            call_mode: CallMode::Ack,
+            inline_within: DEFAULT_INLINE_WITHIN,
+            channels: false,
         }
     }
 
     pub fn check(&self) -> Result<(), InputError> {
         workers::protocol::check_consumer_name(&self.consumer)?;
-        workers::protocol::check_conversation_id(&self.conversation_id)?;
         if self.timing.ttl_ms == 0 {
             return Err(InputError::new("ttl", "must be positive"));
         }
         if self.max_wait.is_some_and(|w| w.is_zero()) {
             return Err(InputError::new("max_wait", "must be positive when set"));
+        }
+        if self.inline_within > MAX_INLINE_WITHIN {
+            return Err(InputError::new(
+                "inline_within",
+                format!(
+                    "{:?} is longer than the {:?} limit",
+                    self.inline_within, MAX_INLINE_WITHIN
+                ),
+            ));
         }
         Ok(())
     }
@@ -77,15 +108,18 @@ impl Settings {
 /// The MCP server. Cheap to clone: the HTTP transport makes one per session or request.
 #[derive(Clone)]
 pub struct FrontDoor {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
+    /// The one conversation of a stdio server; HTTP sessions bring theirs with each request.
+    conversation: Option<Arc<Conversation>>,
 }
 
-struct Inner {
-    dispatcher: Arc<Dispatcher>,
-    principals: Principals,
-    settings: Settings,
-    hub: Arc<Hub>,
-    tools: Vec<Tool>,
+pub(crate) struct Inner {
+    pub(crate) dispatcher: Arc<Dispatcher>,
+    pub(crate) principals: Principals,
+    pub(crate) settings: Settings,
+    pub(crate) hub: Arc<Hub>,
+    /// The catalog's tools (described as asynchronous), then the results tools.
+    pub(crate) tools: Vec<Tool>,
 }
 
 impl FrontDoor {
@@ -96,18 +130,19 @@ impl FrontDoor {
         hub: Arc<Hub>,
     ) -> Result<FrontDoor, InputError> {
         settings.check()?;
-        let tools = dispatcher
+        let mut tools: Vec<Tool> = dispatcher
             .catalog()
             .tools()
             .iter()
             .map(|spec| {
                 Tool::new(
                     spec.name.clone(),
-                    spec.description.clone(),
+                    describe_async(&spec.description),
                     crate::schemas::input_schema(spec),
                 )
             })
             .collect();
+        tools.extend(crate::agent_tools::tools());
         Ok(FrontDoor {
             inner: Arc::new(Inner {
                 dispatcher,
@@ -116,6 +151,7 @@ impl FrontDoor {
                 hub,
                 tools,
             }),
+            conversation: None,
         })
     }
 
@@ -130,7 +166,21 @@ impl FrontDoor {
                 hub: self.inner.hub.clone(),
                 tools: self.inner.tools.clone(),
             }),
+            conversation: self.conversation.clone(),
         })
+    }
+
+    /// The same server serving one conversation on a connection of its own (stdio).
+    pub fn with_conversation(&self, conversation: Arc<Conversation>) -> FrontDoor {
+        self.inner.hub.conversations.register(&conversation);
+        FrontDoor {
+            inner: self.inner.clone(),
+            conversation: Some(conversation),
+        }
+    }
+
+    pub fn conversation(&self) -> Option<&Arc<Conversation>> {
+        self.conversation.as_ref()
     }
 
     pub fn settings(&self) -> &Settings {
@@ -141,12 +191,76 @@ impl FrontDoor {
         &self.inner.hub
     }
 
-    fn timing(&self) -> TaskTiming {
+    pub fn dispatcher(&self) -> &Arc<Dispatcher> {
+        &self.inner.dispatcher
+    }
+
+    pub fn tools(&self) -> &[Tool] {
+        &self.inner.tools
+    }
+
+    pub(crate) fn timing(&self) -> TaskTiming {
         self.inner.settings.timing
     }
 
+    /// The scope of a request: its caller, and its session's conversation (stdio's, or the one
+    /// the HTTP transport put in the request), bound to the caller that opened it. Without a
+    /// session (the stateless server) the conversation is the one `_meta` names, or the default.
+    pub fn scope(
+        &self,
+        headers: Option<&http::request::Parts>,
+        meta: Option<&JsonObject>,
+    ) -> Result<Scope, McpError> {
+        let caller = self
+            .inner
+            .principals
+            .caller_from(headers.map(|parts| &parts.headers))?;
+        let live = self.conversation.clone().or_else(|| {
+            headers.and_then(|parts| parts.extensions.get::<Arc<Conversation>>().cloned())
+        });
+        let place = match live {
+            Some(conversation) => {
+                conversation
+                    .bind(&caller.principal)
+                    .map_err(|e| McpError::invalid_request(e, None))?;
+                Place::Live(conversation)
+            }
+            None => {
+                let named = meta
+                    .and_then(|m| m.get(CONVERSATION_META_KEY))
+                    .and_then(|v| v.as_str());
+                if let Some(handle) = named {
+                    workers::protocol::check_conversation_id(handle).map_err(|e| {
+                        McpError::invalid_params(
+                            format!("_meta[{CONVERSATION_META_KEY:?}]: {}", e.message),
+                            None,
+                        )
+                    })?;
+                }
+                return Ok(Scope::stateless(caller, named));
+            }
+        };
+        Ok(Scope { caller, place })
+    }
+
+    fn request_scope(
+        &self,
+        context: &RequestContext<RoleServer>,
+        meta: Option<&JsonObject>,
+    ) -> Result<Scope, McpError> {
+        let scope = self.scope(context.extensions.get::<http::request::Parts>(), meta)?;
+        if let Some(conversation) = scope.live() {
+            conversation.attach(&context.peer);
+        }
+        Ok(scope)
+    }
+
     /// The caller's task, unless it does not exist for them (another owner's, expired, malformed).
-    async fn lookup(&self, caller: &Caller, task_id: &str) -> Result<TaskRecord, McpError> {
+    pub(crate) async fn lookup(
+        &self,
+        caller: &Caller,
+        task_id: &str,
+    ) -> Result<TaskRecord, McpError> {
         let record = self
             .inner
             .dispatcher
@@ -159,114 +273,54 @@ impl FrontDoor {
         Ok(record)
     }
 
-    async fn submit(
-        &self,
-        caller: &Caller,
-        request: &CallToolRequestParams,
-    ) -> Result<workers::SubmitAck, McpError> {
-        let catalog = self.inner.dispatcher.catalog();
-        if catalog.get(&request.name).is_err() {
-            return Err(errors::unknown_tool(&request.name, &catalog.names()));
+    fn capabilities(&self) -> ServerCapabilities {
+        let mut capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tasks()
+            .build();
+        if self.inner.settings.channels {
+            let mut experimental = ExperimentalCapabilities::new();
+            experimental.insert(CHANNEL_CAPABILITY.to_string(), JsonObject::new());
+            capabilities.experimental = Some(experimental);
         }
-        let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
-        let mut task = TaskRequest::new(
-            self.inner.settings.conversation_id.clone(),
-            request.name.to_string(),
-            arguments,
-        );
-        task.reply_to = Some(self.inner.settings.consumer.clone());
-        let ack = self
-            .inner
-            .dispatcher
-            .submit(caller, task)
-            .await
-            .map_err(errors::pipeline)?;
-        self.inner.hub.note_owner(&caller.principal);
-        Ok(ack)
-    }
-
-    /// The synchronous fallback: waits for the task, reporting progress when the client asked
-    /// for it; a client that gives up (cancels the request) cancels the task.
-    async fn wait(
-        &self,
-        caller: &Caller,
-        task_id: &str,
-        context: &RequestContext<RoleServer>,
-    ) -> Result<TaskRecord, McpError> {
-        let started = tokio::time::Instant::now();
-        let progress_token = context.meta.get_progress_token();
-        let mut next_progress = started;
-        // Woken by the result pump; polling is the fallback when the result is routed elsewhere.
-        let mut poll = Duration::from_millis(10);
-        let mut waiter = self.inner.hub.waiter(task_id);
-        let outcome = loop {
-            let record = self.lookup(caller, task_id).await?;
-            if record.status.is_terminal() {
-                break Ok(record);
-            }
-            if let Some(limit) = self.inner.settings.max_wait
-                && started.elapsed() >= limit
-            {
-                break Err(errors::still_working(task_id, limit.as_secs()));
-            }
-            if let Some(token) = &progress_token
-                && tokio::time::Instant::now() >= next_progress
-            {
-                let progress =
-                    ProgressNotificationParam::new(token.clone(), started.elapsed().as_secs_f64())
-                        .with_message(format!("task {task_id}: {}", record.status));
-                let sent = context.peer.notify_progress(progress);
-                if tokio::time::timeout(Duration::from_secs(1), sent)
-                    .await
-                    .is_err()
-                {
-                    tracing::debug!(%task_id, "progress notification timed out");
-                }
-                next_progress += self.inner.settings.progress_every;
-            }
-            let until_progress =
-                next_progress.saturating_duration_since(tokio::time::Instant::now());
-            let mut nap = if progress_token.is_some() {
-                poll.min(until_progress)
-            } else {
-                poll
-            };
-            if let Some(limit) = self.inner.settings.max_wait {
-                nap = nap.min(limit.saturating_sub(started.elapsed()));
-            }
-            tokio::select! {
-                _ = waiter.changed() => {}
-                () = tokio::time::sleep(nap) => poll = (poll * 2).min(Duration::from_secs(1)),
-                () = context.ct.cancelled() => {
-                    if let Err(e) = self.inner.dispatcher.cancel(caller, task_id).await {
-                        tracing::warn!(%task_id, error = %e, "could not cancel an abandoned blocking call's task");
-                    }
-                    break Err(McpError::internal_error("the request was cancelled", None));
-                }
-            }
-            // A closed channel (entry dropped) or a stale `true` would spin; take a fresh one.
-            waiter = self.inner.hub.waiter(task_id);
-        };
-        drop(waiter);
-        self.inner.hub.release_waiter(task_id);
-        outcome
+        capabilities
     }
 }
 
+/// A catalog tool's description, with what every model must know about calling it.
+fn describe_async(description: &str) -> String {
+    format!(
+        "{description} Asynchronous: if it takes longer than a moment, the call returns a task id \
+         at once and the result comes in a later message (appended to a later tool result, or \
+         from task_results); never guess the result meanwhile."
+    )
+}
+
+const INSTRUCTIONS: &str = "The tools of this server run asynchronously on the asynctools task \
+    pipeline. A call that takes longer than a moment answers at once with a task id; its result \
+    is handed to you exactly once in a later message: appended to a later tool result, returned \
+    by task_results, or pushed to the session where the client supports it. Never guess or make \
+    up a result you do not have yet: carry on with other work, and call task_results with wait_s \
+    when you need to wait for one. Clients with the tasks extension (io.modelcontextprotocol/tasks, \
+    or the 2025-11-25 tasks) get tasks instead and poll them.";
+
 impl ServerHandler for FrontDoor {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_tasks()
-                .build(),
-        )
-        .with_server_info(Implementation::new("asynctools", env!("CARGO_PKG_VERSION")))
-        .with_instructions(
-            "Tools run asynchronously on the asynctools task pipeline. Clients that declare the \
-             io.modelcontextprotocol/tasks extension get a task at once and poll tasks/get (or \
-             receive notifications/tasks); other clients' calls block until the result.",
-        )
+        ServerConfig::new(self.capabilities())
+            .with_server_info(Implementation::new("asynctools", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        // The session's connection, for pushes to it (channel events).
+        if let Some(conversation) = self.conversation.clone().or_else(|| {
+            context
+                .extensions
+                .get::<http::request::Parts>()
+                .and_then(|parts| parts.extensions.get::<Arc<Conversation>>().cloned())
+        }) {
+            conversation.attach(&context.peer);
+        }
     }
 
     async fn list_tools(
@@ -286,48 +340,11 @@ impl ServerHandler for FrontDoor {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let caller = self.inner.principals.caller(&context)?;
+        let scope = self.request_scope(&context, request.meta.as_deref().map(|m| &m.0))?;
         let declares_tasks = context
             .client_capabilities()
             .is_some_and(|caps| caps.supports_tasks());
-        // The task is in the table and on its queue before the reply (`submit` returns after both).
-        let ack = self.submit(&caller, &request).await?;
-        if declares_tasks {
-            let keeps_connection = self.inner.settings.push_statuses
-                && (self.inner.settings.persistent_connection
-                    || context
-                        .protocol_version()
-                        .is_some_and(|v| v.has_initialize()));
-            if keeps_connection {
-                self.inner.hub.watch(&ack.task_id, context.peer.clone());
-            }
-            let task = status::acknowledged(&ack, self.timing());
-            return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
-        }
-        let record = self.wait(&caller, &ack.task_id, &context).await?;
-        match status::mcp_status(record.status, record.error.as_ref()) {
-            rmcp::model::TaskStatus::Completed => Ok(status::tool_result(&record).into()),
-            rmcp::model::TaskStatus::Cancelled => {
-                Ok(
-                    rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(
-                        format!("task {} was cancelled", record.task_id),
-                    )])
-                    .into(),
-                )
-            }
-            _ => {
-                let failure = status::failure(&record);
-                let message = failure
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("the task failed")
-                    .to_string();
-                Err(McpError::internal_error(
-                    message,
-                    failure.get("data").cloned(),
-                ))
-            }
-        }
+        self.call(&scope, request, declares_tasks, &context).await
     }
 
     async fn get_task(
@@ -335,8 +352,9 @@ impl ServerHandler for FrontDoor {
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, McpError> {
-        let caller = self.inner.principals.caller(&context)?;
-        let record = self.lookup(&caller, &request.task_id).await?;
+        let scope = self.request_scope(&context, None)?;
+        let record = self.lookup(&scope.caller, &request.task_id).await?;
+        self.note_read(&scope, &record).await;
         Ok(GetTaskResult::new(status::detailed(&record, self.timing())))
     }
 

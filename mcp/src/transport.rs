@@ -1,11 +1,13 @@
-//! The transports: Streamable HTTP at `/mcp` (rmcp's tower service under axum) and stdio.
+//! The HTTP transport: Streamable HTTP at `/mcp` (rmcp's tower service under axum, behind
+//! `http.rs`'s front). Stdio is `stdio.rs`.
 
+use crate::http::Front;
 use crate::server::FrontDoor;
-use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// The MCP endpoint's path.
@@ -22,6 +24,8 @@ pub struct HttpOptions {
     pub allowed_hosts: Vec<String>,
     /// Serve as the Lambda function does ([`stateless_router`]): no sessions, JSON replies.
     pub stateless: bool,
+    /// Browser origins allowed besides loopback ones (exactly as sent, `https://app.example`).
+    pub allowed_origins: Vec<String>,
 }
 
 impl HttpOptions {
@@ -31,6 +35,7 @@ impl HttpOptions {
             max_request_body_bytes: MAX_REQUEST_BODY_BYTES,
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             stateless: false,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -69,20 +74,24 @@ pub async fn serve_http(door: FrontDoor, options: HttpOptions) -> std::io::Resul
         let config = stateless_config(options.max_request_body_bytes)
             .with_allowed_hosts(options.allowed_hosts.clone())
             .with_cancellation_token(cancel.child_token());
-        stateless_app(door, config, options.max_request_body_bytes)
+        stateless_app(door, config, &options)
     } else {
         let config = StreamableHttpServerConfig::default()
             .with_allowed_hosts(options.allowed_hosts.clone())
             .with_max_request_body_bytes(options.max_request_body_bytes)
             .with_cancellation_token(cancel.child_token());
-        let service = StreamableHttpService::new(
-            move || Ok(door.clone()),
-            LocalSessionManager::default().into(),
-            config,
-        );
-        guarded(
+        let sessions = Arc::new(LocalSessionManager::default());
+        let factory = door.clone();
+        let service =
+            StreamableHttpService::new(move || Ok(factory.clone()), sessions.clone(), config);
+        fronted(
             axum::Router::new().nest_service(MCP_PATH, service),
-            options.max_request_body_bytes,
+            Front {
+                door,
+                max_request_body_bytes: options.max_request_body_bytes,
+                allowed_origins: options.allowed_origins.clone(),
+                sessions: Some(sessions),
+            },
         )
     };
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
@@ -101,22 +110,25 @@ pub async fn serve_http(door: FrontDoor, options: HttpOptions) -> std::io::Resul
     })
 }
 
-/// `router` (the MCP service at [`MCP_PATH`]) behind the request guard (malformed bodies, size
-/// limit).
-fn guarded(router: axum::Router, max_request_body_bytes: usize) -> axum::Router {
+/// `router` (the MCP service at [`MCP_PATH`]) behind `http.rs`'s front: origin check, request
+/// guard, sessions' conversations, the 2025-11-25 tasks.
+fn fronted(router: axum::Router, front: Front) -> axum::Router {
+    let front = Arc::new(front);
     router.layer(axum::middleware::from_fn(move |request, next| {
-        crate::compat::guard(max_request_body_bytes, request, next)
+        crate::http::front(front.clone(), request, next)
     }))
 }
 
 /// A stateless server for a runtime that keeps nothing between requests (a Lambda function):
 /// no sessions (legacy clients' `initialize` is answered per request, so only clients of protocol
-/// 2026-07-28, which send their capabilities with every request, get tasks), plain JSON replies
-/// where nothing is streamed, and any `Host` (the Function URL's name is not known to the
+/// 2026-07-28, which send their capabilities with every request, get SEP-2663 tasks), plain JSON
+/// replies where nothing is streamed, and any `Host` (the Function URL's name is not known to the
 /// function, and SigV4 authentication, not the host name, is what keeps other sites' pages out).
 pub fn stateless_router(door: FrontDoor, max_request_body_bytes: usize) -> axum::Router {
     let config = stateless_config(max_request_body_bytes).disable_allowed_hosts();
-    stateless_app(door, config, max_request_body_bytes)
+    let mut options = HttpOptions::loopback(0);
+    options.max_request_body_bytes = max_request_body_bytes;
+    stateless_app(door, config, &options)
 }
 
 fn stateless_config(max_request_body_bytes: usize) -> StreamableHttpServerConfig {
@@ -129,26 +141,21 @@ fn stateless_config(max_request_body_bytes: usize) -> StreamableHttpServerConfig
 fn stateless_app(
     door: FrontDoor,
     config: StreamableHttpServerConfig,
-    max_request_body_bytes: usize,
+    options: &HttpOptions,
 ) -> axum::Router {
+    let factory = door.clone();
     let service = StreamableHttpService::new(
-        move || Ok(door.clone()),
-        std::sync::Arc::new(NeverSessionManager::default()),
+        move || Ok(factory.clone()),
+        Arc::new(NeverSessionManager::default()),
         config,
     );
-    guarded(
+    fronted(
         axum::Router::new().nest_service(MCP_PATH, service),
-        max_request_body_bytes,
+        Front {
+            door,
+            max_request_body_bytes: options.max_request_body_bytes,
+            allowed_origins: options.allowed_origins.clone(),
+            sessions: None,
+        },
     )
-}
-
-/// Serves one client on standard input and output until it closes them.
-pub async fn serve_stdio(door: FrontDoor) -> anyhow::Result<()> {
-    let mut settings = door.settings().clone();
-    // One connection for the process's life: statuses can be pushed to it.
-    settings.persistent_connection = true;
-    let door = door.with_settings(settings)?;
-    let running = door.serve(rmcp::transport::stdio()).await?;
-    running.waiting().await?;
-    Ok(())
 }

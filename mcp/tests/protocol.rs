@@ -5,12 +5,12 @@
 mod common;
 
 use mcp::Principals;
-use rmcp::ServiceError;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CancelTaskParams, ErrorCode, GetTaskParams,
-    UpdateTaskParams,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientCapabilities, ClientConfig,
+    ErrorCode, GetTaskParams, Implementation, ProtocolVersion, UpdateTaskParams,
 };
 use rmcp::service::{RoleClient, RunningService};
+use rmcp::{ClientLifecycleMode, ClientServiceExt, ServiceError};
 use serde_json::json;
 use std::time::Duration;
 
@@ -140,7 +140,12 @@ async fn a_task_past_its_ttl_is_unknown() {
     options.settings.timing.ttl_ms = 800;
     let stack = common::memory_stack_with(options).await;
     let client = common::client(common::tasks_client_config(), stack.url(), None).await;
-    let task_id = task_of(&client, "sentiment", json!({"text": "fine"})).await;
+    let task_id = task_of(
+        &client,
+        "research",
+        json!({"topic": "ttl", "latency_ms": 100}),
+    )
+    .await;
     let fresh = client
         .peer()
         .get_task(GetTaskParams::new(task_id.clone()))
@@ -161,8 +166,26 @@ async fn a_task_past_its_ttl_is_unknown() {
 async fn tasks_methods_need_the_extension() {
     let stack = common::memory_stack().await;
     let with = common::client(common::tasks_client_config(), stack.url(), None).await;
-    let task_id = task_of(&with, "sentiment", json!({"text": "fine"})).await;
-    let without = common::client((), stack.url(), None).await;
+    let task_id = task_of(
+        &with,
+        "research",
+        json!({"topic": "extension", "latency_ms": 100}),
+    )
+    .await;
+    // A 2026-07-28 client that did not declare the extension. (A 2025-11-25 session's task
+    // requests are the experimental tasks of that protocol: `tests/legacy_tasks.rs`.)
+    let without = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("asynctools-mcp-tests-no-tasks", "0"),
+    )
+    .serve_with_lifecycle(
+        rmcp::transport::StreamableHttpClientTransport::from_uri(stack.url().to_string()),
+        ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        },
+    )
+    .await
+    .expect("discover");
     let error = match without
         .peer()
         .get_task(GetTaskParams::new(task_id.clone()))
@@ -239,4 +262,81 @@ async fn malformed_json_rpc_and_oversize_bodies_are_refused() {
     assert_eq!(huge_get.status(), 413);
     assert!(stack.stored(common::PRINCIPAL).await.is_empty());
     stack.stop().await;
+}
+
+/// The transport spec's MUST: a request whose `Origin` is present and not allowed is refused with
+/// 403 before anything runs (a page of another site cannot reach the local server through the
+/// browser); loopback origins and `--allow-origin` ones pass. On the stateless server too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_from_foreign_origins_are_forbidden() {
+    let stateful = common::memory_stack().await;
+    let stateless = common::memory_stack_stateless().await;
+    let http = reqwest::Client::new();
+    // A stateless tools/call runs at once if it gets through: the sharpest case.
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "research", "arguments": {"topic": "csrf", "latency_ms": 100}}});
+    for stack in [&stateful, &stateless] {
+        for origin in [
+            "https://evil.example",
+            "http://localhost.evil.example",
+            "null",
+        ] {
+            let response = http
+                .post(stack.url())
+                .header("accept", ACCEPT)
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("origin", origin)
+                .json(&call)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 403, "{origin}");
+        }
+        let get = http
+            .get(stack.url())
+            .header("accept", "text/event-stream")
+            .header("origin", "https://evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(get.status(), 403);
+        assert!(stack.stored(common::PRINCIPAL).await.is_empty());
+        let loopback = http
+            .post(stack.url())
+            .header("accept", ACCEPT)
+            .header("origin", "http://localhost:5173")
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 2, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "page", "version": "0"}}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(loopback.status(), 200);
+    }
+    stateful.stop().await;
+    stateless.stop().await;
+
+    let options = common::options(Principals::Fixed(
+        workers::Caller::new(common::PRINCIPAL).unwrap(),
+    ));
+    let allowed = common::memory_stack_with_http(options, |http| {
+        http.allowed_origins = vec!["https://app.example.com".into()];
+    })
+    .await;
+    let response = http
+        .post(allowed.url())
+        .header("accept", ACCEPT)
+        .header("origin", "https://app.example.com")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 2, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "page", "version": "0"}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    allowed.stop().await;
 }

@@ -1,5 +1,6 @@
-//! The flow from rmcp's own client (the official Rust SDK, a client nobody here wrote):
-//! tasks, results, cancellation, pushed status notifications, and the blocking fallback.
+//! rmcp's own client (the official Rust SDK, a client nobody here wrote) with the tasks extension:
+//! tasks, fast calls answered inline, cancellation, pushed status notifications; and the blocking
+//! mode for clients without it.
 
 mod common;
 
@@ -42,7 +43,17 @@ async fn tasks_from_the_rmcp_client() {
 
     let tools = client.list_all_tools().await.expect("tools/list");
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    assert_eq!(names, ["sentiment", "research", "synthetic"]);
+    assert_eq!(
+        names,
+        [
+            "sentiment",
+            "research",
+            "synthetic",
+            "task_results",
+            "task_status",
+            "task_cancel"
+        ]
+    );
     let research_schema = &tools[1].input_schema;
     assert_eq!(research_schema["required"], json!(["topic"]));
 
@@ -55,12 +66,9 @@ async fn tasks_from_the_rmcp_client() {
     assert!(ack < Duration::from_millis(500), "ack took {ack:?}");
     assert!(research.ttl_ms.is_some_and(|t| t > 0) && research.poll_interval_ms == Some(50));
 
-    let (sentiment, _) = start_task(&client, call("sentiment", json!({"text": "I love it"}))).await;
-    let fast = wait_terminal(&client, &sentiment.task_id).await;
-    assert_eq!(
-        completed(&fast)["structuredContent"]["sentiment"],
-        "positive"
-    );
+    // A fast call is answered with its result, not a task: no poll interval to pay.
+    let fast = inline(&client, call("sentiment", json!({"text": "I love it"}))).await;
+    assert_eq!(fast.structured_content.unwrap()["sentiment"], "positive");
     let still = client
         .peer()
         .get_task(GetTaskParams::new(research.task_id.clone()))
@@ -76,10 +84,9 @@ async fn tasks_from_the_rmcp_client() {
     assert_eq!(completed(&slow)["structuredContent"]["latency_ms"], 2000);
     assert_eq!(completed(&slow)["isError"], false);
 
-    // A tool's own error: completed, with isError.
-    let (failing, _) = start_task(&client, call("synthetic", json!({"fail": "no luck"}))).await;
-    let failed = wait_terminal(&client, &failing.task_id).await;
-    assert_eq!(completed(&failed)["isError"], true);
+    // A tool's own error: a result, with isError.
+    let failed = inline(&client, call("synthetic", json!({"fail": "no luck"}))).await;
+    assert_eq!(failed.is_error, Some(true));
 
     // Cancel a 20 s call while it runs: the tool is told, the task ends cancelled at once.
     let (long, _) = start_task(&client, call("synthetic", json!({"sleep_ms": 20_000}))).await;
@@ -212,9 +219,24 @@ async fn a_session_client_gets_the_status_pushed() {
     stack.stop().await;
 }
 
+/// A call the server answered with its result (it finished within the inline bound).
+async fn inline<S: rmcp::Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+    params: rmcp::model::CallToolRequestParams,
+) -> rmcp::model::CallToolResult {
+    match client.call_tool_once(params).await.expect("tools/call") {
+        rmcp::model::CallToolResponse::Complete(result) => result,
+        other => panic!("expected the result inline, got {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_client_without_the_extension_blocks_until_the_result() {
-    let stack = common::memory_stack().await;
+async fn in_block_mode_a_client_without_the_extension_waits_for_the_result() {
+    let mut options = common::options(mcp::Principals::Fixed(
+        workers::Caller::new(common::PRINCIPAL).unwrap(),
+    ));
+    options.settings.call_mode = mcp::CallMode::Block;
+    let stack = common::memory_stack_with(options).await;
     let client = common::client((), stack.url(), None).await;
     let started = Instant::now();
     let result = client
@@ -253,12 +275,15 @@ async fn a_stateless_2026_client_gets_tasks_too() {
         )
         .await
         .expect("discover");
-    let (task, _) = start_task(&client, call("sentiment", json!({"text": "awful"}))).await;
+    let (task, _) = start_task(
+        &client,
+        call("research", json!({"topic": "modern", "latency_ms": 300})),
+    )
+    .await;
     let done = wait_terminal(&client, &task.task_id).await;
-    assert_eq!(
-        completed(&done)["structuredContent"]["sentiment"],
-        "negative"
-    );
+    assert_eq!(completed(&done)["structuredContent"]["latency_ms"], 300);
+    let fast = inline(&client, call("sentiment", json!({"text": "awful"}))).await;
+    assert_eq!(fast.structured_content.unwrap()["sentiment"], "negative");
     client.cancel().await.unwrap();
     stack.stop().await;
 }

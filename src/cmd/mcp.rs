@@ -10,11 +10,13 @@ use workers::{Backend, Catalog};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum McpCommand {
-    /// Serve the catalog's tools over MCP: Streamable HTTP at /mcp (or --stdio). Clients that
-    /// declare the tasks extension get a task at once; others block until the result.
+    /// Serve the catalog's tools over MCP: Streamable HTTP at /mcp (or --stdio). A slow call
+    /// answers at once: with a task for clients that ask for tasks, otherwise with an
+    /// acknowledgement, the result following in a later message (task_results, or appended to a
+    /// later tool result); a fast call answers with its result.
     Serve(Box<ServeArgs>),
     /// Play the seed's scenario (a slow research call, a fast sentiment call) through the MCP
-    /// server, as an MCP client with the tasks extension.
+    /// server, as an agent whose MCP client has no task support (the acknowledgement mode).
     Demo(DemoArgs),
 }
 
@@ -59,6 +61,30 @@ pub struct ServeArgs {
     /// keeps running), as the Lambda function does before its own timeout. Default: wait.
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     max_wait: Option<Duration>,
+    /// How a call from a client without task support is answered when its task takes longer
+    /// than --inline-within: `ack`, at once with an acknowledgement naming the task (the result
+    /// follows in a later message), or `block`, when the result is there.
+    #[arg(long, value_enum, default_value = "ack")]
+    call_mode: CallModeArg,
+    /// A call whose task finishes within this answers with its result, whatever the client (at
+    /// most 10s).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "100ms", value_name = "DURATION")]
+    inline_within: Duration,
+    /// Push each finished result to its session as a Claude Code channel event (declares the
+    /// claude/channel capability). Only for Claude Code launched with
+    /// `--dangerously-load-development-channels server:NAME`: a pushed result counts as handed over.
+    #[arg(long, conflicts_with = "stateless")]
+    channels: bool,
+    /// Also accept browser requests from this Origin (repeatable, exactly as browsers send it,
+    /// e.g. https://app.example.com); loopback origins are always accepted, others get 403.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum CallModeArg {
+    Ack,
+    Block,
 }
 
 #[derive(clap::Args, Debug)]
@@ -103,6 +129,12 @@ async fn serve(args: ServeArgs) -> CmdResult {
     options.settings.timing.poll_interval_ms = args.poll_interval.as_millis().max(1) as u64;
     options.settings.push_statuses = !args.stateless;
     options.settings.max_wait = args.max_wait;
+    options.settings.call_mode = match args.call_mode {
+        CallModeArg::Ack => mcp::CallMode::Ack,
+        CallModeArg::Block => mcp::CallMode::Block,
+    };
+    options.settings.inline_within = args.inline_within;
+    options.settings.channels = args.channels;
     if let Some(header) = &args.principal_header {
         let name = http_header(header)?;
         options.principals = mcp::Principals::TrustedHeader(name);
@@ -120,6 +152,8 @@ async fn serve(args: ServeArgs) -> CmdResult {
         http.listen = args.listen;
         http.allowed_hosts.extend(args.allow_hosts.iter().cloned());
         http.stateless = args.stateless;
+        http.allowed_origins
+            .extend(args.allow_origins.iter().cloned());
         let server = mcp::serve_http(runtime.door.clone(), http)
             .await
             .map_err(|e| CmdError::runtime(anyhow!("listening on {}: {e}", args.listen)))?;

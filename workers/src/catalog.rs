@@ -71,6 +71,11 @@ pub struct ToolSpec {
     /// `kind = "http"`, optional: attempts on 429, 5xx and connection errors (default 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+    /// Optional: how long one call typically takes to its result, in milliseconds. The MCP server
+    /// acknowledges a call of a tool typically slower than its inline bound at once instead of
+    /// waiting for it, until it has seen the tool's own runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typical_run_ms: Option<u64>,
 }
 
 /// A stage's own target for a tool, overriding the catalog's (CDK context `toolTargets`).
@@ -297,6 +302,14 @@ fn check_tool(index: usize, tool: &ToolSpec) -> Result<(), CatalogError> {
     }
     if let Some(schema) = &tool.input_schema {
         check_input_schema(index, name, schema)?;
+    }
+    let timeout_ms = u64::from(tool.timeout_s) * 1000;
+    if let Some(typical) = tool.typical_run_ms
+        && !(1..=timeout_ms).contains(&typical)
+    {
+        return Err(CatalogError(format!(
+            "tools[{index}] ({name}): typical_run_ms = {typical} is outside 1..={timeout_ms} (the tool's timeout_s in ms)"
+        )));
     }
     check_target(tool).map_err(|e| CatalogError(format!("tools[{index}] ({name}): {e}")))?;
     if tool.recovery_s > tool.visibility_timeout_s() {

@@ -88,6 +88,35 @@ pub async fn mark_delivered_with(
     .ok_or(PipelineError::NotFound(task_id))
 }
 
+/// What [`claim_delivery`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This call marked the task delivered: the caller hands its result over, and nobody else.
+    Won(TaskRecord),
+    /// Someone else had handed it over already (or it is not finished).
+    Lost(TaskRecord),
+}
+
+/// The hand-over's claim: marks a terminal task delivered if nobody has, as one conditional write,
+/// and says whether this call did. Of two consumers (router replicas, two requests of one
+/// conversation) handing over the same result, exactly one wins. Re-reads on conflicts.
+pub async fn claim_delivery(
+    store: &dyn TaskStore,
+    record: TaskRecord,
+    clock: &dyn Clock,
+) -> Result<Claim, PipelineError> {
+    let task_id = record.task_id.clone();
+    match update_with_retry(store, record, |r| {
+        (r.status.is_terminal() && !r.delivered).then(|| r.mark_delivered(clock.now_ms()))
+    })
+    .await?
+    {
+        crate::ports::Updated::Written(record) => Ok(Claim::Won(record)),
+        crate::ports::Updated::Unchanged(record) => Ok(Claim::Lost(record)),
+        crate::ports::Updated::Missing => Err(PipelineError::NotFound(task_id)),
+    }
+}
+
 /// The ledger on the task store itself.
 pub struct StoreLedger {
     pub store: Arc<dyn TaskStore>,

@@ -292,6 +292,20 @@ impl Dispatcher {
         .await
     }
 
+    /// Claims the hand-over of the caller's finished task (see `delivery::claim_delivery`): `Won`
+    /// when this call marked it delivered, `Lost` when it was handed over before.
+    pub async fn claim_delivery(
+        &self,
+        caller: &Caller,
+        record: TaskRecord,
+    ) -> Result<crate::delivery::Claim, PipelineError> {
+        if !caller.owns(&record) {
+            return Err(PipelineError::NotFound(record.task_id));
+        }
+        crate::delivery::claim_delivery(self.store.as_ref(), record, self.settings.clock.as_ref())
+            .await
+    }
+
     /// PENDING or RUNNING -> CANCELLED, then a CANCELLED result to the consumer. A running tool is
     /// told through its context at its next heartbeat; whatever it returns later is discarded,
     /// because its conditional write loses.

@@ -681,7 +681,8 @@ async fn sweeper_function(ctx: &Ctx) {
     sweeper.stop();
 }
 
-/// The reply settler marks a published result delivered and reports a message it cannot settle.
+/// The reply settler acknowledges a published result (left undelivered for the MCP server to hand
+/// to its model) and reports a message it cannot settle.
 async fn reply_settler_function(ctx: &Ctx) {
     let d = ctx
         .backend
@@ -735,14 +736,14 @@ async fn reply_settler_function(ctx: &Ctx) {
         "only the malformed message is kept: {response}"
     );
     let record = ctx.record(&task.task_id).await;
-    assert!(record.delivered, "{record:?}");
+    assert!(!record.delivered, "{record:?}");
     assert_eq!(
         d.undelivered(&caller, "default", 10, None)
             .await
             .unwrap()
             .tasks
             .len(),
-        0
+        1
     );
     for m in &received {
         ctx.delete(ctx.reply_url(), m).await;

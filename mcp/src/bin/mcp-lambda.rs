@@ -30,7 +30,7 @@ async fn main() -> Result<(), Error> {
         Arc::new(dispatcher),
         Principals::TrustedHeader(http::HeaderName::from_static(PRINCIPAL_HEADER)),
         settings,
-        Arc::default(),
+        Arc::new(mcp::delivery::Hub::new(&backend.catalog)),
     )?;
     let app = mcp::transport::stateless_router(door, MAX_BODY_BYTES);
     lambda_http::run_with_streaming_response(service_fn(move |request: Request| {

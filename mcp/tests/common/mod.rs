@@ -24,6 +24,7 @@ pub struct Stack {
     pub runtime: Runtime,
     pub server: RunningServer,
     pub principal: Caller,
+    created: Arc<std::sync::Mutex<Vec<String>>>,
     /// Keeps the emulator alive for moto stacks.
     pub _moto: Option<MotoServer>,
 }
@@ -42,25 +43,99 @@ impl Stack {
         self.runtime.stop().await;
     }
 
-    /// The tasks stored for `principal` under the server's conversation.
+    /// Stops the server (its workers finish what they hold) but keeps the emulator, for a restart.
+    pub async fn stop_keeping_moto(self) -> (Backend, MotoServer) {
+        let backend = self.runtime.backend.clone();
+        let moto = self._moto.expect("a moto stack");
+        self.server.shutdown().await.expect("server shutdown");
+        self.runtime.stop().await;
+        (backend, moto)
+    }
+
+    /// The tasks stored for `principal`, in creation order (every task the server created, as
+    /// the store wrapper saw them).
     pub async fn stored(&self, principal: &str) -> Vec<workers::TaskRecord> {
-        let conversation = &self.runtime.door.settings().conversation_id;
+        let ids = self.created.lock().unwrap().clone();
         let mut tasks = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let parsed = workers::ports::check_list_args(100, cursor.as_deref()).unwrap();
-            let page = self
-                .backend()
-                .store
-                .list_by_conversation(principal, conversation, 100, parsed.as_ref())
-                .await
-                .unwrap();
-            tasks.extend(page.tasks);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return tasks,
+        for id in ids {
+            if let Some(record) = self.backend().store.get(&id).await.unwrap()
+                && record.owner == principal
+            {
+                tasks.push(record);
             }
         }
+        tasks
+    }
+}
+
+/// The backend's store, noting the id of every task created through it.
+struct NotingStore {
+    inner: Arc<dyn workers::ports::TaskStore>,
+    created: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[async_trait::async_trait]
+impl workers::ports::TaskStore for NotingStore {
+    async fn create(
+        &self,
+        record: &workers::TaskRecord,
+    ) -> Result<workers::ports::CreateOutcome, workers::StoreError> {
+        let outcome = self.inner.create(record).await?;
+        if outcome == workers::ports::CreateOutcome::Created {
+            self.created.lock().unwrap().push(record.task_id.clone());
+        }
+        Ok(outcome)
+    }
+    async fn get(&self, task_id: &str) -> Result<Option<workers::TaskRecord>, workers::StoreError> {
+        self.inner.get(task_id).await
+    }
+    async fn transition(
+        &self,
+        current: &workers::TaskRecord,
+        next: &workers::TaskRecord,
+    ) -> Result<(), workers::StoreError> {
+        self.inner.transition(current, next).await
+    }
+    async fn list_by_conversation(
+        &self,
+        owner: &str,
+        conversation_id: &str,
+        limit: u32,
+        cursor: Option<&workers::ports::Cursor>,
+    ) -> Result<workers::ports::TaskPage, workers::StoreError> {
+        self.inner
+            .list_by_conversation(owner, conversation_id, limit, cursor)
+            .await
+    }
+    async fn list_open(
+        &self,
+        shard: u32,
+        limit: u32,
+        cursor: Option<&workers::ports::Cursor>,
+    ) -> Result<workers::ports::TaskPage, workers::StoreError> {
+        self.inner.list_open(shard, limit, cursor).await
+    }
+    async fn list_undelivered(
+        &self,
+        owner: &str,
+        consumer: &str,
+        limit: u32,
+        cursor: Option<&workers::ports::Cursor>,
+    ) -> Result<workers::ports::TaskPage, workers::StoreError> {
+        self.inner
+            .list_undelivered(owner, consumer, limit, cursor)
+            .await
+    }
+    async fn finished_runs(
+        &self,
+        tool: &str,
+        since_ms: u64,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<workers::ports::RunPage, workers::StoreError> {
+        self.inner
+            .finished_runs(tool, since_ms, limit, cursor)
+            .await
     }
 }
 
@@ -85,6 +160,17 @@ pub async fn memory_stack_with(options: RuntimeOptions) -> Stack {
     start(backend, options, None).await
 }
 
+/// A memory stack whose HTTP options `adjust` changes.
+pub async fn memory_stack_with_http(
+    options: RuntimeOptions,
+    adjust: impl FnOnce(&mut HttpOptions),
+) -> Stack {
+    let backend = Backend::in_memory(Arc::new(Catalog::embedded().clone()));
+    let mut http = HttpOptions::loopback(0);
+    adjust(&mut http);
+    start_with(backend, options, None, http).await
+}
+
 pub async fn memory_stack() -> Stack {
     memory_stack_with(options(Principals::Fixed(Caller::new(PRINCIPAL).unwrap()))).await
 }
@@ -92,6 +178,11 @@ pub async fn memory_stack() -> Stack {
 /// A stack on a fresh moto server (tables, work queues, and the `default` and `mcp` consumers'
 /// reply queues), or `None` with a skip note when moto is not installed.
 pub async fn moto_stack(test: &str) -> Option<Stack> {
+    moto_stack_with(test, false).await
+}
+
+/// As `moto_stack`, served statelessly (as the Lambda function serves) when `stateless`.
+pub async fn moto_stack_with(test: &str, stateless: bool) -> Option<Stack> {
     let moto = MotoServer::start_or_skip(test)?;
     let catalog = Arc::new(Catalog::embedded().clone());
     let sdk = sdk_config(&AwsSettings::emulator(&moto.endpoint)).await;
@@ -104,8 +195,11 @@ pub async fn moto_stack(test: &str) -> Option<Stack> {
         .await
         .expect("provisioning on moto");
     let backend = Backend::aws(&sdk, &resources, catalog).expect("aws backend");
-    let options = options(Principals::Fixed(Caller::new(PRINCIPAL).unwrap()));
-    Some(start(backend, options, Some(moto)).await)
+    let mut options = options(Principals::Fixed(Caller::new(PRINCIPAL).unwrap()));
+    options.settings.push_statuses = !stateless;
+    let mut http = HttpOptions::loopback(0);
+    http.stateless = stateless;
+    Some(start_with(backend, options, Some(moto), http).await)
 }
 
 /// A memory stack served as the Lambda function serves: stateless, no pushes.
@@ -123,11 +217,16 @@ async fn start(backend: Backend, options: RuntimeOptions, moto: Option<MotoServe
 }
 
 async fn start_with(
-    backend: Backend,
+    mut backend: Backend,
     options: RuntimeOptions,
     moto: Option<MotoServer>,
     http: HttpOptions,
 ) -> Stack {
+    let created = Arc::new(std::sync::Mutex::new(Vec::new()));
+    backend.store = Arc::new(NotingStore {
+        inner: backend.store.clone(),
+        created: created.clone(),
+    });
     let principal = match &options.principals {
         Principals::Fixed(caller) => caller.clone(),
         Principals::TrustedHeader(_) => Caller::new(PRINCIPAL).unwrap(),
@@ -140,8 +239,76 @@ async fn start_with(
         runtime,
         server,
         principal,
+        created,
         _moto: moto,
     }
+}
+
+/// A new server (and workers) on the backend of a stopped one.
+pub async fn restart_on(backend: Backend, moto: MotoServer) -> Stack {
+    let options = options(Principals::Fixed(Caller::new(PRINCIPAL).unwrap()));
+    start(backend, options, Some(moto)).await
+}
+
+/// Opens an MCP session by hand (2025-11-25 `initialize`, then `notifications/initialized`) as
+/// `principal` (in the principal header); its session id.
+pub async fn raw_session(url: &str, principal: Option<&str>) -> String {
+    let http = reqwest::Client::new();
+    let mut request = http
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .json(
+            &serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"}}}),
+        );
+    if let Some(principal) = principal {
+        request = request.header(PRINCIPAL_HEADER, principal);
+    }
+    let response = request.send().await.expect("initialize");
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .expect("a session id")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let _ = response.text().await;
+    raw_post(
+        url,
+        &session,
+        principal,
+        serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    session
+}
+
+/// Posts one JSON-RPC message on a session; the answer's JSON-RPC message, if it has one (an SSE
+/// event's data or a JSON body).
+pub async fn raw_post(
+    url: &str,
+    session: &str,
+    principal: Option<&str>,
+    message: serde_json::Value,
+) -> Option<serde_json::Value> {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&message);
+    if let Some(principal) = principal {
+        request = request.header(PRINCIPAL_HEADER, principal);
+    }
+    let text = request.send().await.expect("post").text().await.unwrap();
+    let json = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .find(|d| d.starts_with('{'))
+        .unwrap_or(text.trim());
+    serde_json::from_str(json).ok()
 }
 
 pub fn tasks_client_config() -> ClientConfig {

@@ -1,11 +1,12 @@
 //! The reply settler: the router of a consumer that reads its results from the table (the deployed,
-//! stateless MCP server, whose clients poll `tasks/get`). For such a consumer the hand-over *is*
-//! the terminal record being in the table, so settling a result message means checking that record
-//! and marking it delivered; the event source then deletes the message. A message that cannot be
-//! settled is reported as failed, so it is retried and, past the queue's receive limit, kept in the
-//! reply DLQ (alarmed) rather than dropped.
+//! stateless MCP server). Such a consumer hands each result to its model itself, with a claim on
+//! the task (`delivery::claim_delivery`: `task_results`, a later tool result, `tasks/get`), and
+//! finds it in the table's `undelivered` index; the message only has to be accounted for. So
+//! settling a message means checking that its task is in the table, finished, this consumer's and
+//! its owner's; the event source then deletes the message. The task stays undelivered until its
+//! model gets it. A message that cannot be settled is reported as failed, so it is retried and,
+//! past the queue's receive limit, kept in the reply DLQ (alarmed) rather than dropped.
 
-use crate::delivery::mark_delivered;
 use crate::ports::TaskStore;
 use crate::protocol::ResultMessage;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
@@ -13,8 +14,8 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settled {
-    /// Marked delivered now, or earlier (a redelivered message).
-    Delivered,
+    /// Its task is in the table, finished: the message is accounted for.
+    InTable,
     /// The task is no longer stored (past its TTL): nothing is left to hand over.
     Gone,
     /// Kept on the queue: retried, then moved to the reply DLQ.
@@ -45,13 +46,13 @@ pub async fn settle(store: &dyn TaskStore, consumer: &str, body: &str) -> Settle
             message.task_id
         ));
     }
-    if record.delivered {
-        return Settled::Delivered;
+    if !record.status.is_terminal() {
+        return Settled::Kept(format!(
+            "task {} is {} in the table, not finished",
+            message.task_id, record.status
+        ));
     }
-    match mark_delivered(store, record).await {
-        Ok(_) => Settled::Delivered,
-        Err(e) => Settled::Kept(format!("marking task {} delivered: {e}", message.task_id)),
-    }
+    Settled::InTable
 }
 
 /// An SQS batch of `consumer`'s reply queue: every message settled concurrently; the ones kept are
@@ -75,7 +76,7 @@ pub async fn handle_reply_batch(
     let mut response = SqsBatchResponse::default();
     for ((message_id, _), outcome) in records.into_iter().zip(outcomes) {
         match outcome {
-            Settled::Delivered => {}
+            Settled::InTable => {}
             Settled::Gone => {
                 tracing::info!(%message_id, "result of a task no longer stored; dropped")
             }
