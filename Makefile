@@ -8,6 +8,8 @@ VENV_BIN  := $(abspath $(VENV))/bin
 # Strands Agents and the Python MCP SDK 1.x (for the MCP client tests): a venv of their own, as
 # they pin an older `mcp` than the dev venv's.
 VENV_AGENTS := .venv-agents
+# AWS's SigV4 MCP proxy as its CLI distribution pins it (an `mcp` that conflicts with Strands').
+VENV_PROXY  := .venv-proxy-cli
 CLIENTS     := mcp/tests/clients
 SCENARIO  ?= scenarios/research-assistant.toml
 OUT       ?= out/$(basename $(notdir $(SCENARIO)))
@@ -53,10 +55,14 @@ $(VENV)/.stamp-dev: requirements-dev.txt
 	$(VENV_BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-venv-agents: $(VENV_AGENTS)/.stamp ## Strands Agents and the Python MCP SDK 1.x in .venv-agents, for the MCP client tests
+venv-agents: $(VENV_AGENTS)/.stamp $(VENV_PROXY)/.stamp ## Strands Agents, the Python MCP SDK 1.x and AWS's MCP proxy (.venv-agents, .venv-proxy-cli), for the MCP client tests
 $(VENV_AGENTS)/.stamp: $(CLIENTS)/requirements-agents.txt
 	python3 -m venv $(VENV_AGENTS)
 	$(VENV_AGENTS)/bin/pip install --quiet --disable-pip-version-check -r $(CLIENTS)/requirements-agents.txt
+	touch $@
+$(VENV_PROXY)/.stamp: $(CLIENTS)/requirements-proxy-cli.txt
+	python3 -m venv $(VENV_PROXY)
+	$(VENV_PROXY)/bin/pip install --quiet --disable-pip-version-check -r $(CLIENTS)/requirements-proxy-cli.txt
 	touch $@
 
 clients-ts: $(CLIENTS)/ts/node_modules/.stamp ## the TypeScript MCP SDKs (v1 and v2), for the MCP client tests
@@ -68,6 +74,7 @@ venv-lambda: $(VENV)/.stamp-lambda ## cargo-lambda and zig in .venv, for buildin
 $(VENV)/.stamp-lambda: requirements-lambda.txt | venv
 	$(VENV_BIN)/pip install --quiet --disable-pip-version-check -r requirements-lambda.txt
 	touch $@
+
 
 synth: venv-lambda ## synthesize the CDK stack offline (builds the Rust functions with cargo-lambda)
 	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
@@ -84,4 +91,4 @@ local: venv ## start moto on 127.0.0.1 and create the stack's tables and queues 
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) $(VENV_AGENTS) $(CLIENTS)/ts/node_modules out cdk/node_modules cdk/cdk.out
+	rm -rf $(VENV) $(VENV_AGENTS) $(VENV_PROXY) $(CLIENTS)/ts/node_modules out cdk/node_modules cdk/cdk.out

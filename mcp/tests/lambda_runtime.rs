@@ -1,9 +1,11 @@
 //! The `mcp-lambda` binary under cargo-lambda's Lambda Runtime API emulator against moto, reached
-//! by rmcp's own client through a loopback stand-in for the Function URL: each HTTP request
-//! becomes a Function URL event (payload 2.0) whose IAM authorizer names the bridge's principal,
-//! exactly as Lambda builds it after checking a SigV4 signature. So this runs the real
-//! `lambda_http` streaming loop, the stateless server, the principal taken from the request
-//! context (a header the client sends is ignored), and the dispatcher on DynamoDB and SQS.
+//! by rmcp's own client through a loopback stand-in for the Function URL (`function_url`): it
+//! verifies each request's SigV4 signature (service `lambda`) and turns it into a Function URL
+//! event (payload 2.0) whose IAM authorizer names the principal of the access key that signed,
+//! as Lambda does. rmcp does not sign, so each client talks to a loopback signing proxy holding
+//! its principal's key (as `aws-sigv4-proxy` would). So this runs the real `lambda_http`
+//! streaming loop, the stateless server, the principal taken from the request context (a header
+//! the client sends is ignored), and the dispatcher on DynamoDB and SQS.
 //!
 //! Needs moto (`make venv`) and cargo-lambda (`make venv-lambda`); skipped without them unless
 //! `ASYNCTOOLS_REQUIRE_MOTO=1` (as `make test` sets).
@@ -13,11 +15,10 @@
 mod emulator;
 
 mod common;
+mod function_url;
 
-use axum::body::Bytes;
-use axum::extract::{Request, State};
-use axum::response::Response;
 use emulator::Emulator;
+use function_url::{Key, REGION, Verifier};
 use rmcp::model::ProtocolVersion;
 use rmcp::model::{
     CallToolRequestParams, CancelTaskParams, ErrorCode, GetTaskParams, TaskPayload, TaskStatus,
@@ -27,7 +28,6 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{ClientLifecycleMode, ClientServiceExt, ServiceError, ServiceExt};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,119 +39,21 @@ use workers::{Backend, Catalog, ToolBox};
 
 const TEST: &str = "mcp_lambda_runtime";
 const FUNCTION: &str = "mcp-lambda";
-const ACCOUNT: &str = "123456789012";
 const ALICE: &str = "arn:aws:sts::123456789012:assumed-role/AgentRole/alice-session";
 /// The owner a role session gets: the role, so a new session keeps its tasks.
 const ALICE_OWNER: &str = "arn:aws:sts::123456789012:assumed-role/AgentRole";
 const BOB: &str = "arn:aws:sts::123456789012:assumed-role/OtherRole/bob-session";
+
+/// The access keys the Function URL knows, each a principal's.
+fn keys() -> [Key; 2] {
+    [
+        Key::new("AKIAALICEEXAMPLE0001", "alice-secret-access-key", ALICE),
+        Key::new("ASIABOBEXAMPLE000002", "bob-secret-access-key", BOB)
+            .with_session_token("bob-session-token"),
+    ]
+}
 /// How long the function lets a blocking call wait (ASYNCTOOLS_MCP_MAX_WAIT_S).
 const MAX_WAIT_S: u64 = 3;
-
-/// A loopback Function URL: HTTP in, a Function URL event to the emulator, the function's
-/// (streamed) response back.
-struct FunctionUrl {
-    url: String,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FunctionUrl {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-struct Bridge {
-    invoke: String,
-    caller_arn: &'static str,
-    http: reqwest::Client,
-}
-
-async fn function_url(emulator_port: u16, caller_arn: &'static str) -> FunctionUrl {
-    let bridge = Arc::new(Bridge {
-        invoke: format!(
-            "http://127.0.0.1:{emulator_port}/2015-03-31/functions/{FUNCTION}/invocations"
-        ),
-        caller_arn,
-        http: reqwest::Client::new(),
-    });
-    let app = axum::Router::new().fallback(forward).with_state(bridge);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    FunctionUrl { url, server }
-}
-
-async fn forward(State(bridge): State<Arc<Bridge>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let body: Bytes = axum::body::to_bytes(body, 1 << 20)
-        .await
-        .unwrap_or_default();
-    let mut headers: BTreeMap<String, String> = BTreeMap::new();
-    for (name, value) in &parts.headers {
-        let value = value.to_str().unwrap_or_default();
-        headers
-            .entry(name.as_str().to_string())
-            .and_modify(|v| *v = format!("{v},{value}"))
-            .or_insert_with(|| value.to_string());
-    }
-    let url_id = "mcpurlid0123456789abcdefghijklmn";
-    let event = json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": parts.uri.path(),
-        "rawQueryString": parts.uri.query().unwrap_or(""),
-        "headers": headers,
-        "requestContext": {
-            "accountId": ACCOUNT,
-            "apiId": url_id,
-            "authorizer": {"iam": {
-                "accessKey": "ASIATESTACCESSKEY",
-                "accountId": ACCOUNT,
-                "callerId": "AROATESTROLEID:session",
-                "userArn": bridge.caller_arn,
-                "userId": "AROATESTROLEID:session",
-            }},
-            "domainName": format!("{url_id}.lambda-url.us-east-1.on.aws"),
-            "domainPrefix": url_id,
-            "http": {
-                "method": parts.method.as_str(),
-                "path": parts.uri.path(),
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "mcp-lambda-test",
-            },
-            "requestId": ulid::Ulid::generate().to_string().to_lowercase(),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "01/Dec/2026:10:00:00 +0000",
-            "timeEpoch": 0,
-        },
-        "body": String::from_utf8_lossy(&body),
-        "isBase64Encoded": false,
-    });
-    let answer = bridge
-        .http
-        .post(&bridge.invoke)
-        .json(&event)
-        .send()
-        .await
-        .expect("invoking the function through the emulator");
-    let mut response = Response::builder().status(answer.status().as_u16());
-    for (name, value) in answer.headers() {
-        let skip = [
-            "transfer-encoding",
-            "content-length",
-            "lambda-runtime-function-response-mode",
-        ];
-        if !skip.contains(&name.as_str()) {
-            response = response.header(name.as_str(), value.as_bytes());
-        }
-    }
-    let bytes = answer.bytes().await.expect("the function's response body");
-    response.body(axum::body::Body::from(bytes)).unwrap()
-}
 
 fn cargo_lambda_or_skip() -> Option<PathBuf> {
     let found = emulator::find_cargo_lambda();
@@ -285,8 +187,30 @@ async fn the_mcp_function_serves_rmcp_clients_under_the_lambda_runtime() {
         &env,
         &logs,
     );
-    let alice_url = function_url(emulator.port, ALICE).await;
-    let bob_url = function_url(emulator.port, BOB).await;
+    let [alice_key, bob_key] = keys();
+    let stand_in = function_url::start(
+        function_url::invoke_url(emulator.port, FUNCTION),
+        Verifier::new(REGION, keys()),
+    )
+    .await;
+    let alice_url = function_url::signing_proxy(&stand_in.base, &alice_key, REGION).await;
+    let bob_url = function_url::signing_proxy(&stand_in.base, &bob_key, REGION).await;
+
+    // An unsigned client is refused by the Function URL before the function runs.
+    let unsigned = common::tasks_client_config()
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_uri(stand_in.url.clone()),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await;
+    assert!(unsigned.is_err(), "an unsigned client must not connect");
+    let refusals = stand_in.refusals();
+    assert!(
+        !refusals.is_empty() && refusals.iter().all(|r| r.0.contains("not signed")),
+        "{refusals:?}"
+    );
 
     // Alice's client also sends a principal header naming Bob: the function must ignore it.
     let alice = stateless_client(&alice_url.url, Some(BOB)).await;
@@ -383,7 +307,15 @@ async fn the_mcp_function_serves_rmcp_clients_under_the_lambda_runtime() {
         client.cancel().await.unwrap();
     }
     plain.cancel().await.unwrap();
-    drop((alice_url, bob_url));
+    assert_eq!(
+        stand_in.refusals().len(),
+        refusals.len(),
+        "every signed request verified: {:?}",
+        stand_in.refusals()
+    );
+    let principals = stand_in.principals();
+    assert!(principals.iter().any(|p| p == ALICE) && principals.iter().any(|p| p == BOB));
+    drop((alice_url, bob_url, stand_in));
     drop(function);
     emulator.stop();
     pool.stop().await;

@@ -3,7 +3,7 @@
 Usage: python py_mcp1_tasks.py URL [--ack-limit-ms 500]
 Venv: requirements-agents.txt (mcp 1.30.0).
 
-Checks, against /work/contract-23.md ("Tasks", 2025-11-25):
+Checks, against docs/mcp.md (the 2025-11-25 tasks):
 - initialize: capabilities.tasks has list, cancel and requests.tools.call; tools/list gives every
   catalog tool execution.taskSupport "optional" (or "required").
 - `session.experimental.call_tool_as_task("research", {latency_ms: 3000})`: a CreateTaskResult at once

@@ -5,7 +5,7 @@ Venv: requirements-dev.txt (fastmcp 4.1.4 brings mcp 2.3.0). `--mode` is `mcp.Cl
 `auto` (the SDK's default) probes server/discover and falls back to `initialize`; `legacy` forces the
 `initialize` handshake (one MCP session = one conversation).
 
-Checks, against /work/contract-23.md:
+Checks, against docs/mcp.md:
 - tools/list: the catalog tools plus task_results, task_status, task_cancel; every catalog tool's
   description mentions that it runs asynchronously.
 - `research` {latency_ms: 3000} is acknowledged at once: isError false, content[0].text starts with

@@ -11,7 +11,7 @@ plays a fixed script and reads the real tool results from the messages it is giv
   turn 2: answers the user from the sentiment result (text), says research is still running, and
           calls `task_results` {wait_s: 10};
   turn 3: answers with the research findings taken from the task_results tool result's text.
-What a user would see is asserted (see /work/contract-23.md, acknowledge-now mode):
+What a user would see is asserted (see docs/mcp.md, acknowledge-now mode):
 - the first answer (turn 2's text) reaches the user within 1 s of the prompt, while research runs;
 - the research findings reach the user in a later turn, after task_results returned them;
 - each task id's result appears exactly once in the transcript (agent.messages);

@@ -9,7 +9,7 @@
 // client/index.js, isToolTask and cacheToolMetadata; experimental/tasks/client.js callToolStream).
 // This script uses that automatic path, so it checks the server's declarations too.
 //
-// Checks, against /work/contract-23.md ("Tasks", 2025-11-25):
+// Checks, against docs/mcp.md (the 2025-11-25 tasks):
 // - capabilities.tasks {list, cancel, requests.tools.call}; catalog tools execution.taskSupport.
 // - `client.experimental.tasks.callToolStream` research {latency_ms: 3000}: first message
 //   `taskCreated` (working) at once (latency measured), then `taskStatus` polls, then `result` with

@@ -4,7 +4,7 @@
 // (from mcp/tests/clients/ts after `npm ci`). The SDK's default handshake is `legacy` (initialize,
 // one MCP session = one conversation); `--negotiation auto` probes server/discover first.
 //
-// Checks, against /work/contract-23.md: tools/list has the catalog tools and task_results,
+// Checks, against docs/mcp.md: tools/list has the catalog tools and task_results,
 // task_status, task_cancel (catalog descriptions mention asynchronous); `research` {latency_ms: 3000}
 // is acknowledged at once (structuredContent {taskId, status: working, tool, conversation}, text
 // "research is running asynchronously as task <id>." naming task_results); `sentiment` answers
