@@ -3,10 +3,12 @@
 //! IAM principal (`requestContext.authorizer.iam.userArn`) becomes the trusted principal header;
 //! a header of that name sent by the client is dropped first, so it can never name someone else.
 //!
-//! Nothing pushes statuses here (no process outlives a request): clients with the tasks extension
-//! poll `tasks/get`, and a blocking call polls the table until its result, or until
+//! Nothing pushes here (no process outlives a request): clients with tasks poll them, clients
+//! without are acknowledged at once and collect results with `task_results`, which polls the table
+//! (naming the conversation from the acknowledgement; by default the caller's `mcp`). In block mode
+//! (`ASYNCTOOLS_MCP_CALL_MODE=block`) a call polls the table until its result, or until
 //! `ASYNCTOOLS_MCP_MAX_WAIT_S` has passed (then it answers that the task is still working). The
-//! `mcp` reply queue is settled by the `reply-settler-lambda` function.
+//! `mcp` reply queue is drained by the `reply-settler-lambda` function.
 
 use crate::server::DEFAULT_CONSUMER;
 use crate::transport::MAX_REQUEST_BODY_BYTES;
@@ -32,8 +34,10 @@ pub struct McpLambdaEnv {
     pub dispatcher: DispatcherEnv,
     /// The consumer its tasks name (`ASYNCTOOLS_MCP_CONSUMER`, default `mcp`).
     pub consumer: String,
-    /// `ASYNCTOOLS_MCP_MAX_WAIT_S`: how long a blocking call waits.
+    /// `ASYNCTOOLS_MCP_MAX_WAIT_S`: how long a blocking call (and `tasks/result`) waits.
     pub max_wait: Duration,
+    /// `ASYNCTOOLS_MCP_CALL_MODE`: `ack` (default) or `block`, for clients without tasks.
+    pub call_mode: crate::server::CallMode,
 }
 
 impl McpLambdaEnv {
@@ -69,10 +73,25 @@ impl McpLambdaEnv {
                     )
                 })?,
         };
+        let call_mode = match get("ASYNCTOOLS_MCP_CALL_MODE")
+            .filter(|v| !v.trim().is_empty())
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("ack") => crate::server::CallMode::Ack,
+            Some("block") => crate::server::CallMode::Block,
+            Some(other) => {
+                return Err(InputError::new(
+                    "ASYNCTOOLS_MCP_CALL_MODE",
+                    format!("{other:?} is neither \"ack\" nor \"block\""),
+                ));
+            }
+        };
         Ok(McpLambdaEnv {
             dispatcher,
             consumer,
             max_wait: Duration::from_secs(max_wait_s),
+            call_mode,
         })
     }
 }
@@ -168,6 +187,7 @@ mod tests {
         let e = McpLambdaEnv::from_env(env(&BASE), Catalog::embedded()).unwrap();
         assert_eq!(e.consumer, "mcp");
         assert_eq!(e.max_wait, Duration::from_secs(870));
+        assert_eq!(e.call_mode, crate::server::CallMode::Ack);
         assert_eq!(e.dispatcher.table, "T");
     }
 
@@ -191,6 +211,10 @@ mod tests {
                 "{bad}"
             );
         }
+        assert_eq!(
+            with("ASYNCTOOLS_MCP_CALL_MODE", "wait"),
+            "ASYNCTOOLS_MCP_CALL_MODE: \"wait\" is neither \"ack\" nor \"block\""
+        );
         let e = McpLambdaEnv::from_env(env(&BASE[..1]), Catalog::embedded()).unwrap_err();
         assert_eq!(e.to_string(), "ASYNCTOOLS_WORK_QUEUES: is not set");
     }

@@ -21,7 +21,7 @@ use emulator::Emulator;
 use function_url::{Key, REGION, Verifier};
 use rmcp::model::ProtocolVersion;
 use rmcp::model::{
-    CallToolRequestParams, CancelTaskParams, ErrorCode, GetTaskParams, TaskPayload, TaskStatus,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, ErrorCode, GetTaskParams, TaskStatus,
 };
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -216,7 +216,17 @@ async fn the_mcp_function_serves_rmcp_clients_under_the_lambda_runtime() {
     let alice = stateless_client(&alice_url.url, Some(BOB)).await;
     let tools = alice.list_all_tools().await.expect("tools/list");
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    assert_eq!(names, ["sentiment", "research", "synthetic"]);
+    assert_eq!(
+        names,
+        [
+            "sentiment",
+            "research",
+            "synthetic",
+            "task_results",
+            "task_status",
+            "task_cancel"
+        ]
+    );
     assert_eq!(tools[0].input_schema["required"], json!(["text"]));
 
     let sent = Instant::now();
@@ -227,12 +237,15 @@ async fn the_mcp_function_serves_rmcp_clients_under_the_lambda_runtime() {
     .await;
     eprintln!("{TEST}: research acknowledged in {:?}", sent.elapsed());
     assert_eq!(research.status, TaskStatus::Working);
-    let sentiment = task_of(&alice, call("sentiment", json!({"text": "I love it"}))).await;
-    let fast = terminal(&alice, &sentiment.task_id).await;
-    let TaskPayload::Completed { result } = &fast.payload else {
+    // A fast call is answered with its result, not a task.
+    let fast = alice
+        .call_tool_once(call("sentiment", json!({"text": "I love it"})))
+        .await
+        .expect("tools/call");
+    let CallToolResponse::Complete(fast) = fast else {
         panic!("sentiment: {fast:?}")
     };
-    assert_eq!(result["structuredContent"]["sentiment"], "positive");
+    assert_eq!(fast.structured_content.unwrap()["sentiment"], "positive");
     let still = alice
         .peer()
         .get_task(GetTaskParams::new(research.task_id.clone()))
@@ -279,29 +292,42 @@ async fn the_mcp_function_serves_rmcp_clients_under_the_lambda_runtime() {
         TaskStatus::Cancelled
     );
 
-    // A client without the extension blocks until the result (the function polls the table)...
-    // (a legacy `initialize` client: the stateless function serves it the synchronous fallback)
+    // A client without task support is acknowledged at once, and collects the result with
+    // task_results (the function polls the table: no process outlives a request).
+    // (a legacy `initialize` client: the stateless function answers each request on its own)
     let plain = ()
         .serve(StreamableHttpClientTransport::from_uri(
             alice_url.url.clone(),
         ))
         .await
         .expect("a plain client connects");
-    let result = plain
-        .call_tool(call("sentiment", json!({"text": "awful"})))
+    let ack = plain
+        .call_tool(call(
+            "synthetic",
+            json!({"sleep_ms": 1_500, "echo": "later"}),
+        ))
         .await
-        .expect("blocking tools/call");
-    assert_eq!(result.structured_content.unwrap()["sentiment"], "negative");
-    // ...or, past the function's wait limit, is told the task is still working (it keeps running).
-    let started = Instant::now();
-    let (code_seen, message) = code(
-        plain
-            .call_tool(call("synthetic", json!({"sleep_ms": 6_000})))
-            .await,
-    );
-    assert_eq!(code_seen, ErrorCode::INTERNAL_ERROR);
-    assert!(message.contains("still working after 3 s"), "{message}");
-    assert!(started.elapsed() >= Duration::from_secs(MAX_WAIT_S));
+        .expect("tools/call");
+    let ack = ack.structured_content.expect("an acknowledgement");
+    assert_eq!(ack["status"], "working", "{ack}");
+    assert_eq!(ack["conversation"], "mcp");
+    let results = plain
+        .call_tool(call(
+            "task_results",
+            json!({"wait_s": 20, "conversation": "mcp"}),
+        ))
+        .await
+        .expect("task_results");
+    let results = results.structured_content.unwrap();
+    assert_eq!(results["results"][0]["taskId"], ack["taskId"], "{results}");
+    assert_eq!(results["results"][0]["result"]["echo"]["echo"], "later");
+    let stored = backend
+        .store
+        .get(ack["taskId"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.delivered, "handed over, and marked so in the table");
 
     for client in [alice, bob] {
         client.cancel().await.unwrap();

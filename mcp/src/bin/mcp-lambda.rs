@@ -26,6 +26,7 @@ async fn main() -> Result<(), Error> {
     settings.consumer = env.consumer.clone();
     settings.push_statuses = false;
     settings.max_wait = Some(env.max_wait);
+    settings.call_mode = env.call_mode;
     let door = FrontDoor::new(
         Arc::new(dispatcher),
         Principals::TrustedHeader(http::HeaderName::from_static(PRINCIPAL_HEADER)),
