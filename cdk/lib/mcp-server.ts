@@ -2,10 +2,10 @@
 // behind a Function URL, and the reply settler, the `mcp` consumer's router.
 //
 // The server is stateless: it runs the dispatcher's code (it creates, reads and cancels tasks in the
-// table and enqueues them), so it gets exactly the dispatcher's grants. MCP clients poll
-// `tasks/get`, which reads the table, so nobody needs the results on the `mcp` reply queue: the
-// settler reads them, checks each task in the table and marks it delivered (it leaves the
-// `undelivered` index), and the event source deletes the message.
+// table and enqueues them), so it gets exactly the dispatcher's grants. Its clients read results
+// from the table (`tasks/get`, `task_results`), and the server marks each delivered when it hands it
+// over, so nobody needs the results on the `mcp` reply queue: the settler only checks that each
+// message's task is in the table, finished, and the event source deletes the message.
 import { Duration, Fn, RemovalPolicy } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -68,7 +68,7 @@ export class McpServer extends Construct {
   readonly url: lambda.FunctionUrl;
   /** The MCP endpoint clients use: the Function URL followed by `mcp`. */
   readonly endpoint: string;
-  /** The `mcp` consumer's router: marks the results on its reply queue delivered. */
+  /** The `mcp` consumer's router: accounts for the results on its reply queue (read-only). */
   readonly settler: lambda.Function;
 
   constructor(scope: Construct, id: string, props: McpServerProps) {
@@ -99,8 +99,8 @@ export class McpServer extends Construct {
     // The dispatcher's grants, no more: it runs the dispatcher's code.
     grantDispatcherRights(server.role, props);
     // AWS_IAM: SigV4-signed requests from principals allowed lambda:InvokeFunctionUrl, no public
-    // access. RESPONSE_STREAM: a blocking tool call streams progress notifications (SSE) while it
-    // waits, instead of one buffered answer at the end.
+    // access. RESPONSE_STREAM: a call that waits (block mode, tasks/result) streams progress
+    // notifications (SSE) meanwhile, instead of one buffered answer at the end.
     this.url = this.function.addFunctionUrl({
       authType: lambda.FunctionUrlAuthType.AWS_IAM,
       invokeMode: lambda.InvokeMode.RESPONSE_STREAM,
@@ -111,7 +111,7 @@ export class McpServer extends Construct {
       ...common,
       manifestPath: props.workersManifestPath,
       binaryName: 'reply-settler-lambda',
-      description: `asynctools reply settler: marks the "${MCP_CONSUMER}" consumer's results delivered`,
+      description: `asynctools reply settler: accounts for the "${MCP_CONSUMER}" consumer's results`,
       timeout: SETTLER_TIMEOUT,
       memorySize: 128,
       environment: {
@@ -121,7 +121,7 @@ export class McpServer extends Construct {
     });
     this.settler = settler.function;
     // The event source grants what consuming needs (receive, delete, visibility, attributes) on
-    // this one queue; settling is GetItem and a conditional PutItem.
+    // this one queue; settling is a GetItem.
     this.settler.addEventSource(
       new SqsEventSource(replies.queues.queue, {
         batchSize: 10,
@@ -130,7 +130,7 @@ export class McpServer extends Construct {
         maxConcurrency: 2,
       }),
     );
-    props.table.grantWorkerAccess(settler.role);
+    props.table.grantItemRead(settler.role);
 
     const { alarms } = props;
     alarms.functionErrors(server, this.function, 'MCP server');

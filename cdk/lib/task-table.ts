@@ -72,6 +72,13 @@ export class TaskTable extends Construct {
     this.grant(grantee, []);
   }
 
+  /** Reads tasks by id, nothing else (the MCP reply settler checks a result is in the table). */
+  grantItemRead(grantee: iam.IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [this.table.tableArn] }),
+    );
+  }
+
   /** The dispatcher creates, reads and cancels tasks, lists a conversation, and serves reconcile. */
   grantDispatcherAccess(grantee: iam.IGrantable): void {
     this.grant(grantee, ['byOwnerConversation', 'undelivered']);

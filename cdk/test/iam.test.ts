@@ -188,10 +188,10 @@ describe('exact grants of each function', () => {
     assert.ok('ReplyQueueUrlMcp' in mcp && 'ReplyQueueUrlAgents' in mcp, 'sends to every consumer, its own included');
   });
 
-  it('MCP reply settler: items on the table, consume the mcp reply queue (nothing else, not its DLQ), its logs', () => {
+  it('MCP reply settler: reads items of the table, consumes the mcp reply queue (nothing else, not its DLQ), its logs', () => {
     const [[fnId]] = fnWithEnv('ASYNCTOOLS_CONSUMER', 'mcp') as [[string, Resource]];
     assert.deepEqual(grantsOf(s, fnId), {
-      TaskTableName: ITEMS,
+      TaskTableName: ['dynamodb:GetItem'],
       ReplyQueueUrlMcp: CONSUME,
       'own log group': LOGS,
     });
