@@ -489,3 +489,59 @@ fn with_a_dispatcher_url_the_cli_calls_it_signed() {
     assert!(local_status.status.success(), "{}", stderr(&local_status));
     assert_eq!(authorizations.len(), 5);
 }
+
+/// The line worker ends once its input ends and every result that comes back to it is out: a
+/// repeated idempotency key whose task had already finished, and a task addressed to another
+/// consumer, are not waited for (it used to wait for them forever).
+#[test]
+fn the_memory_worker_exits_after_a_repeated_key_and_another_consumer() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_asynctools"))
+        .args(["worker", "--backend", "memory"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let keyed = r#"{"conversation_id": "c", "tool": "sentiment", "arguments": {"text": "good"}, "idempotency_key": "k1"}"#;
+    writeln!(stdin, "{keyed}").unwrap();
+    // The ack, then the result: the task has finished before the key is repeated.
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("SUCCEEDED")) {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "output ended early: {seen:?}"
+        );
+        seen.push(line);
+    }
+    writeln!(stdin, "{keyed}").unwrap();
+    writeln!(
+        stdin,
+        r#"{{"conversation_id": "c", "tool": "sentiment", "arguments": {{"text": "ok"}}, "reply_to": "mcp"}}"#
+    )
+    .unwrap();
+    drop(stdin);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the worker did not exit after its input ended");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let rest: Vec<String> = stdout.lines().map(Result::unwrap).collect();
+    let duplicate: Value = serde_json::from_str(&rest[0]).unwrap();
+    assert_eq!(duplicate["duplicate"], true, "{rest:?}");
+    assert_eq!(
+        rest.len(),
+        2,
+        "two acks, no result of another consumer: {rest:?}"
+    );
+}

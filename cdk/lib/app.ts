@@ -8,7 +8,9 @@ import {
   DEFAULT_MCP_RESERVED_CONCURRENCY,
   MCP_KEY,
   MCP_RESERVED_CONCURRENCY_KEY,
+  OWNER_SCOPE_KEY,
   parseFlag,
+  parseOwnerScope,
   parseReservedConcurrency,
   RESERVED_CONCURRENCY_KEY,
 } from './context';
@@ -34,7 +36,7 @@ export interface CreateAppOptions {
   readonly skipBundling?: boolean;
   /**
    * Extra context, as `-c key=value` would give. Read from it: `dev`, `alarmEmail`, `consumers`,
-   * `dispatcherReservedConcurrency`, `mcp`, `mcpReservedConcurrency`, `toolTargets`.
+   * `dispatcherReservedConcurrency`, `mcp`, `mcpReservedConcurrency`, `ownerScope`, `toolTargets`.
    */
   readonly context?: Record<string, unknown>;
   /** Overrides of the stack props (tests pass a temporary catalog). */
@@ -63,6 +65,7 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: As
     MCP_RESERVED_CONCURRENCY_KEY,
     DEFAULT_MCP_RESERVED_CONCURRENCY,
   );
+  const ownerScope = parseOwnerScope(app.node.tryGetContext(OWNER_SCOPE_KEY));
   // Checked against the catalog by the stack, which loads it.
   const toolTargets = parseToolTargets(app.node.tryGetContext(TOOL_TARGETS_KEY));
   const stack = new AsyncToolsStack(app, STACK_ID, {
@@ -72,6 +75,7 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: As
     dispatcherReservedConcurrency,
     mcp,
     mcpReservedConcurrency,
+    ownerScope,
     toolTargets,
     ...options.stackProps,
   });

@@ -13,7 +13,7 @@ import { AlarmTopic } from './alarm-topic';
 import { Alarms } from './alarms';
 import { type Catalog, loadCatalog, type ToolSpec } from './catalog';
 import { type Consumer, DEFAULT_CONSUMERS, MCP_CONSUMER, withMcpConsumer } from './consumers';
-import { DEFAULT_DISPATCHER_RESERVED_CONCURRENCY, DEFAULT_MCP_RESERVED_CONCURRENCY } from './context';
+import { DEFAULT_DISPATCHER_RESERVED_CONCURRENCY, DEFAULT_MCP_RESERVED_CONCURRENCY, type OwnerScope } from './context';
 import { OpsDashboard } from './dashboard';
 import { Dispatcher } from './dispatcher';
 import { checkEnvironmentSize, checkWorkerEnvironmentSize, QUEUE_MAP_CARRIERS } from './env-size';
@@ -57,6 +57,8 @@ export interface AsyncToolsStackProps extends StackProps {
   readonly mcp?: boolean;
   /** @default 50 */
   readonly mcpReservedConcurrency?: number;
+  /** Who owns an assumed role's tasks: the caller's session, or the role (lib/context.ts). @default 'session' */
+  readonly ownerScope?: OwnerScope;
   /**
    * This stage's `function` / `url` / `auth_secret` per tool, over the catalog's (lib/tool-targets.ts).
    * @default none: the catalog's values
@@ -120,6 +122,7 @@ export class AsyncToolsStack extends Stack {
       table,
       workQueues,
       replyQueues,
+      ownerScope: props.ownerScope,
       reservedConcurrency: props.dispatcherReservedConcurrency ?? DEFAULT_DISPATCHER_RESERVED_CONCURRENCY,
     });
     alarms.functionErrors(dispatcher, dispatcher.function, 'dispatcher');
@@ -136,6 +139,7 @@ export class AsyncToolsStack extends Stack {
           table,
           workQueues,
           replyQueues,
+          ownerScope: props.ownerScope,
           reservedConcurrency: props.mcpReservedConcurrency ?? DEFAULT_MCP_RESERVED_CONCURRENCY,
           mcpManifestPath: path.resolve(CDK_ROOT, props.mcpManifestPath ?? '../mcp/Cargo.toml'),
           workersManifestPath: manifestPath,

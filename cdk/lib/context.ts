@@ -27,6 +27,21 @@ export const DEFAULT_MCP_RESERVED_CONCURRENCY = 50;
 /** `-c mcp=false` leaves the MCP server (and its reply settler and consumer) out of the stack. */
 export const MCP_KEY = 'mcp';
 
+/**
+ * `-c ownerScope=role`: who owns an assumed role's tasks (workers/src/dispatcher.rs OwnerScope).
+ * `session` (the default): the caller, role and session name, so each person on a shared role or
+ * IAM Identity Center permission set is their own owner. `role`: the role, for agent fleets that
+ * restart under new session names; everyone who can assume the role then shares its tasks.
+ */
+export const OWNER_SCOPE_KEY = 'ownerScope';
+export type OwnerScope = 'session' | 'role';
+
+export function parseOwnerScope(value: unknown): OwnerScope {
+  if (value === undefined) return 'session';
+  if (value === 'session' || value === 'role') return value;
+  throw new ContextError(OWNER_SCOPE_KEY, `${JSON.stringify(value)} is neither "session" nor "role"`);
+}
+
 const RESERVED_CONCURRENCY = { min: 1, max: 1000 } as const;
 
 /**

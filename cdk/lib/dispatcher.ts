@@ -7,6 +7,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { OwnerScope } from './context';
 import { queueUrlsJson } from './queue-with-dlq';
 import type { ReplyQueues } from './reply-queues';
 import { RustLambda } from './rust-lambda';
@@ -21,6 +22,8 @@ export interface DispatcherResources {
   /** Tool name → its work queue. */
   readonly workQueues: ReadonlyMap<string, sqs.IQueue>;
   readonly replyQueues: ReplyQueues;
+  /** Who owns an assumed role's tasks (lib/context.ts). @default 'session' */
+  readonly ownerScope?: OwnerScope;
 }
 
 /** The environment the dispatcher code reads (workers/src/lambda/env.rs: DispatcherEnv). */
@@ -30,6 +33,7 @@ export function dispatcherEnvironment(scope: Construct, r: DispatcherResources):
     ASYNCTOOLS_WORK_QUEUES: queueUrlsJson(scope, r.workQueues),
     ASYNCTOOLS_REPLY_QUEUES: r.replyQueues.environment,
     ASYNCTOOLS_TASK_TTL_DAYS: String(TASK_TTL_DAYS),
+    ASYNCTOOLS_OWNER_SCOPE: r.ownerScope ?? 'session',
   };
 }
 
@@ -41,7 +45,7 @@ export function grantDispatcherRights(role: iam.IGrantable, r: DispatcherResourc
   r.replyQueues.grantSendToAll(role);
 }
 
-export interface DispatcherProps {
+export interface DispatcherProps extends DispatcherResources {
   readonly table: TaskTable;
   /** Tool name → its work queue. */
   readonly workQueues: ReadonlyMap<string, sqs.IQueue>;

@@ -14,7 +14,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { Alarms } from './alarms';
 import { MCP_CONSUMER } from './consumers';
-import { dispatcherEnvironment, grantDispatcherRights } from './dispatcher';
+import { type DispatcherResources, dispatcherEnvironment, grantDispatcherRights } from './dispatcher';
 import type { ReplyQueues } from './reply-queues';
 import { RustLambda } from './rust-lambda';
 import type { TaskTable } from './task-table';
@@ -44,7 +44,7 @@ export const SETTLER_TIMEOUT = Duration.seconds(30);
  */
 export const SETTLER_VISIBILITY_TIMEOUT = Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * SETTLER_TIMEOUT.toSeconds());
 
-export interface McpServerProps {
+export interface McpServerProps extends DispatcherResources {
   readonly table: TaskTable;
   /** Tool name → its work queue. */
   readonly workQueues: ReadonlyMap<string, sqs.IQueue>;

@@ -220,12 +220,26 @@ describe('functions', () => {
     }
   });
 
+  it('-c ownerScope=role makes the role the owner for the dispatcher and the MCP server; anything else is refused', () => {
+    const role = synth({ context: { ownerScope: 'role' } });
+    const [, fn] = dispatcher(role);
+    assert.equal(fn.Properties['Environment'].Variables.ASYNCTOOLS_OWNER_SCOPE, 'role');
+    const mcp = ofType(role.resources, 'AWS::Lambda::Function').filter(([, f]) => f.Properties['Environment']?.Variables?.ASYNCTOOLS_MCP_CONSUMER === 'mcp');
+    assert.equal(mcp.length, 1);
+    assert.equal(mcp[0]![1].Properties['Environment'].Variables.ASYNCTOOLS_OWNER_SCOPE, 'role');
+    assert.throws(
+      () => synth({ context: { ownerScope: 'user' } }),
+      (e: unknown) => e instanceof ContextError && e.message.includes('"ownerScope"') && e.message.includes('"user" is neither "session" nor "role"'),
+    );
+  });
+
   it('dispatcher: environment (work and reply queues as JSON, TTL days), reserved concurrency 100, Function URL with AWS_IAM', () => {
     const [fnId, fn] = dispatcher();
     const env = fn.Properties['Environment'].Variables;
-    assert.deepEqual(Object.keys(env).sort(), ['ASYNCTOOLS_REPLY_QUEUES', 'ASYNCTOOLS_TABLE', 'ASYNCTOOLS_TASK_TTL_DAYS', 'ASYNCTOOLS_WORK_QUEUES']);
+    assert.deepEqual(Object.keys(env).sort(), ['ASYNCTOOLS_OWNER_SCOPE', 'ASYNCTOOLS_REPLY_QUEUES', 'ASYNCTOOLS_TABLE', 'ASYNCTOOLS_TASK_TTL_DAYS', 'ASYNCTOOLS_WORK_QUEUES']);
     assert.deepEqual(env.ASYNCTOOLS_TABLE, { Ref: fromOutput('TaskTableName')[0] });
     assert.equal(env.ASYNCTOOLS_TASK_TTL_DAYS, '7');
+    assert.equal(env.ASYNCTOOLS_OWNER_SCOPE, 'session', 'each caller is their own owner by default');
     assert.deepEqual(resolveJsonEnv(env.ASYNCTOOLS_WORK_QUEUES), urlsOf('WorkQueueUrl', tools));
     assert.deepEqual(resolveJsonEnv(env.ASYNCTOOLS_REPLY_QUEUES), urlsOf('ReplyQueueUrl', DEFAULT_CONSUMERS));
     assert.equal(fn.Properties['ReservedConcurrentExecutions'], 100);

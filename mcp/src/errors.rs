@@ -23,7 +23,8 @@ pub fn bad_input(e: &InputError) -> McpError {
 }
 
 /// A pipeline failure on a `tools/call`: the caller's mistakes are `-32602`; the backend failing is
-/// `-32603` (logged here, since clients often show protocol errors opaquely).
+/// `-32603` with an incident id (the error itself is logged under it, never sent: it names tables
+/// and queues).
 pub fn pipeline(e: PipelineError) -> McpError {
     match &e {
         PipelineError::Input(input) | PipelineError::Queue(QueueError::Input(input)) => {
@@ -31,8 +32,7 @@ pub fn pipeline(e: PipelineError) -> McpError {
         }
         PipelineError::NotFound(id) => unknown_task(id),
         PipelineError::Store(_) | PipelineError::Queue(_) => {
-            tracing::error!(error = %e, "pipeline backend failed");
-            McpError::internal_error(format!("the task backend failed: {e}"), None)
+            McpError::internal_error(e.incident(), None)
         }
     }
 }

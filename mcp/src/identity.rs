@@ -9,7 +9,7 @@ pub use http::HeaderName;
 use rmcp::ErrorData as McpError;
 use rmcp::RoleServer;
 use rmcp::service::RequestContext;
-use workers::Caller;
+use workers::{Caller, OwnerScope};
 
 #[derive(Debug, Clone)]
 pub enum Principals {
@@ -21,17 +21,27 @@ pub enum Principals {
 }
 
 impl Principals {
-    pub fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
+    pub fn caller(
+        &self,
+        context: &RequestContext<RoleServer>,
+        scope: OwnerScope,
+    ) -> Result<Caller, McpError> {
         self.caller_from(
             context
                 .extensions
                 .get::<http::request::Parts>()
                 .map(|parts| &parts.headers),
+            scope,
         )
     }
 
-    /// The caller of a request with these headers (`None`: a transport without headers, stdio).
-    pub fn caller_from(&self, headers: Option<&http::HeaderMap>) -> Result<Caller, McpError> {
+    /// The caller of a request with these headers (`None`: a transport without headers, stdio);
+    /// an IAM principal's owner to `scope`.
+    pub fn caller_from(
+        &self,
+        headers: Option<&http::HeaderMap>,
+        scope: OwnerScope,
+    ) -> Result<Caller, McpError> {
         match self {
             Principals::Fixed(caller) => Ok(caller.clone()),
             Principals::TrustedHeader(header) => {
@@ -44,7 +54,7 @@ impl Principals {
                 let principal = value.to_str().map_err(|_| {
                     McpError::invalid_request(format!("header {header} is not ASCII"), None)
                 })?;
-                Caller::from_iam_arn(principal)
+                Caller::from_iam_arn(principal, scope)
                     .map_err(|e| McpError::invalid_request(format!("header {header}: {e}"), None))
             }
         }

@@ -30,7 +30,11 @@ impl RuntimeOptions {
             settings: Settings::new(dispatcher.task_ttl_days),
             principals: Principals::Fixed(principal),
             dispatcher,
-            local_workers: Some(PoolOptions::new("mcp-local")),
+            // A worker id of its own per process: a takeover by another server's workers shows.
+            local_workers: Some(PoolOptions::new(format!(
+                "mcp-local-{}",
+                ulid::Ulid::generate()
+            ))),
             tools: ToolBox::builtin(),
         }
     }

@@ -199,6 +199,10 @@ impl FrontDoor {
         &self.inner.tools
     }
 
+    fn owner_scope(&self) -> workers::OwnerScope {
+        self.inner.dispatcher.owner_scope()
+    }
+
     pub(crate) fn timing(&self) -> TaskTiming {
         self.inner.settings.timing
     }
@@ -214,7 +218,7 @@ impl FrontDoor {
         let caller = self
             .inner
             .principals
-            .caller_from(headers.map(|parts| &parts.headers))?;
+            .caller_from(headers.map(|parts| &parts.headers), self.owner_scope())?;
         let live = self.conversation.clone().or_else(|| {
             headers.and_then(|parts| parts.extensions.get::<Arc<Conversation>>().cloned())
         });
@@ -365,7 +369,7 @@ impl ServerHandler for FrontDoor {
     ) -> Result<(), McpError> {
         // No tool here asks for input, so no key is ever outstanding: per SEP-2663 responses to
         // keys that are not outstanding are ignored. The task must still exist for the caller.
-        let caller = self.inner.principals.caller(&context)?;
+        let caller = self.inner.principals.caller(&context, self.owner_scope())?;
         self.lookup(&caller, &request.task_id).await?;
         if !request.input_responses.is_empty() {
             tracing::debug!(task_id = %request.task_id, "ignoring input responses: nothing is outstanding");
@@ -378,7 +382,7 @@ impl ServerHandler for FrontDoor {
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let caller = self.inner.principals.caller(&context)?;
+        let caller = self.inner.principals.caller(&context, self.owner_scope())?;
         self.lookup(&caller, &request.task_id).await?;
         // A queued task never runs once CANCELLED; a running tool is told at its next heartbeat.
         // A task that already finished keeps its status (terminal states never change).

@@ -117,7 +117,7 @@ async fn a_slow_call_is_acknowledged_and_its_result_handed_over_once() {
     assert_eq!(structured(&none_yet)["pending"][0]["taskId"], task_id);
 
     let results = answer(&client, "task_results", json!({"wait_s": 10})).await;
-    assert_eq!(handed(&results), [task_id.clone()]);
+    assert_eq!(handed(&results), [task_id.as_str()]);
     assert_eq!(
         structured(&results)["results"][0]["result"]["latency_ms"],
         800
@@ -181,7 +181,7 @@ async fn task_results_waits_for_the_first_result_not_for_all() {
     let (fast, _) = acknowledged(&client, 300).await;
     let (slow, _) = acknowledged(&client, 20_000).await;
     let first = answer(&client, "task_results", json!({"wait_s": 15})).await;
-    assert_eq!(handed(&first), [fast.clone()]);
+    assert_eq!(handed(&first), [fast.as_str()]);
     assert_eq!(structured(&first)["pending"][0]["taskId"], slow);
     assert!(
         text(&first).contains("Still running: research"),
@@ -197,7 +197,7 @@ async fn task_results_waits_for_the_first_result_not_for_all() {
         json!({"wait_s": 5, "task_ids": [slow]}),
     )
     .await;
-    assert_eq!(handed(&only), [slow.clone()]);
+    assert_eq!(handed(&only), [slow.as_str()]);
     assert_eq!(structured(&only)["results"][0]["status"], "cancelled");
     client.cancel().await.unwrap();
     stack.stop().await;
@@ -212,11 +212,11 @@ async fn conversations_never_see_each_others_results() {
     let (theirs, other) = acknowledged(&second, 200).await;
     assert_ne!(handle, other, "each session is its own conversation");
     let got = answer(&second, "task_results", json!({"wait_s": 10})).await;
-    assert_eq!(handed(&got), [theirs.clone()]);
+    assert_eq!(handed(&got), [theirs.as_str()]);
     let nothing_else = answer(&second, "task_results", json!({"wait_s": 1})).await;
     assert!(handed(&nothing_else).is_empty(), "{nothing_else:?}");
     let got = answer(&first, "task_results", json!({"wait_s": 10})).await;
-    assert_eq!(handed(&got), [mine.clone()]);
+    assert_eq!(handed(&got), [mine.as_str()]);
     // Asking for the other conversation's task by id is refused and hands nothing over.
     let foreign = answer(&first, "task_results", json!({"task_ids": [theirs]})).await;
     assert_eq!(foreign.is_error, Some(true));
@@ -277,7 +277,7 @@ async fn bad_input_to_the_results_tools_is_refused_and_changes_nothing() {
     }
     // Alice's task ran untouched, and is still hers to collect.
     let got = answer(&alice, "task_results", json!({"wait_s": 10})).await;
-    assert_eq!(handed(&got), [task_id.clone()]);
+    assert_eq!(handed(&got), [task_id.as_str()]);
     assert_eq!(
         record(&stack, &task_id).await.status,
         workers::TaskStatus::Succeeded
@@ -355,7 +355,7 @@ async fn a_restarted_server_loses_no_result() {
         json!({"wait_s": 20, "conversation": handle}),
     )
     .await;
-    assert_eq!(handed(&got), [task_id.clone()], "{got:?}");
+    assert_eq!(handed(&got), [task_id.as_str()], "{got:?}");
     assert!(record(&restarted, &task_id).await.delivered);
     let again = answer(&client, "task_results", json!({"conversation": handle})).await;
     assert!(handed(&again).is_empty());

@@ -44,9 +44,10 @@ const FUNCTION: &str = "mcp-lambda";
 /// A long-term key of an IAM user: the owner is the user.
 const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
 const ALICE_OWNER: &str = ALICE;
-/// Temporary credentials of a role session (with a session token): the owner is the role.
+/// Temporary credentials of a role session (with a session token): the owner is the caller, role
+/// and session (`ASYNCTOOLS_OWNER_SCOPE` default).
 const BOB: &str = "arn:aws:sts::123456789012:assumed-role/AgentRole/bob-session";
-const BOB_OWNER: &str = "arn:aws:sts::123456789012:assumed-role/AgentRole";
+const BOB_OWNER: &str = BOB;
 /// Long enough for a blocking `research` of 1.5 s on moto.
 const MAX_WAIT_S: u64 = 30;
 

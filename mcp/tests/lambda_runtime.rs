@@ -40,8 +40,8 @@ use workers::{Backend, Catalog, ToolBox};
 const TEST: &str = "mcp_lambda_runtime";
 const FUNCTION: &str = "mcp-lambda";
 const ALICE: &str = "arn:aws:sts::123456789012:assumed-role/AgentRole/alice-session";
-/// The owner a role session gets: the role, so a new session keeps its tasks.
-const ALICE_OWNER: &str = "arn:aws:sts::123456789012:assumed-role/AgentRole";
+/// The owner a role session gets: the caller, role and session (`ASYNCTOOLS_OWNER_SCOPE` default).
+const ALICE_OWNER: &str = ALICE;
 const BOB: &str = "arn:aws:sts::123456789012:assumed-role/OtherRole/bob-session";
 
 /// The access keys the Function URL knows, each a principal's.

@@ -53,6 +53,17 @@ pub struct ServeArgs {
     /// Lambda adapter); requests without it are refused. Default: everyone is --principal.
     #[arg(long, value_name = "HEADER")]
     principal_header: Option<String>,
+    /// With --principal-header naming IAM ARNs: who owns an assumed role's tasks. `session`: the
+    /// caller (role and session name: each person on a shared role or permission set is their own
+    /// owner); `role`: the role, for agent fleets that restart under new session names (everyone
+    /// who can assume the role then shares its tasks).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "session",
+        requires = "principal_header"
+    )]
+    owner_scope: OwnerScopeArg,
     /// Serve exactly as the deployed Lambda function does: no sessions and no pushed statuses
     /// (clients of protocol 2026-07-28 get tasks and poll; legacy clients' calls block).
     #[arg(long, conflicts_with = "stdio")]
@@ -79,6 +90,12 @@ pub struct ServeArgs {
     /// e.g. https://app.example.com); loopback origins are always accepted, others get 403.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origins: Vec<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum OwnerScopeArg {
+    Session,
+    Role,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -123,6 +140,10 @@ async fn serve(args: ServeArgs) -> CmdResult {
         aws_backend(&args.backend).await?
     };
     let mut options = mcp::RuntimeOptions::local(caller);
+    options.dispatcher.owner_scope = match args.owner_scope {
+        OwnerScopeArg::Session => workers::OwnerScope::Session,
+        OwnerScopeArg::Role => workers::OwnerScope::Role,
+    };
     options.tools = tool_box(None).await?;
     options.settings.consumer = args.consumer.clone();
     options.settings.timing.ttl_ms = args.ttl.as_millis().min(u128::from(u64::MAX)) as u64;

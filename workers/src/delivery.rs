@@ -53,6 +53,10 @@ pub trait DeliveryLedger: Send + Sync {
     async fn get(&self, task_id: &str) -> Result<Option<TaskRecord>, PipelineError>;
 
     async fn mark_delivered(&self, task_id: &str) -> Result<(), PipelineError>;
+
+    /// Takes or renews this owner and consumer's router lease for `holder` until `until_ms`
+    /// (epoch ms): true when `holder` has it.
+    async fn lease(&self, holder: &str, now_ms: u64, until_ms: u64) -> Result<bool, PipelineError>;
 }
 
 /// Marks a terminal record delivered, re-reading on conflicts. Idempotent. On the system clock.
@@ -155,25 +159,52 @@ impl DeliveryLedger for StoreLedger {
             None => Err(PipelineError::NotFound(task_id.to_string())),
         }
     }
+
+    async fn lease(&self, holder: &str, now_ms: u64, until_ms: u64) -> Result<bool, PipelineError> {
+        let name = format!("router#{}#{}", self.owner, self.consumer);
+        Ok(self
+            .store
+            .acquire_lease(&name, holder, now_ms, until_ms)
+            .await?)
+    }
 }
+
+/// How long a router's lease on its owner and consumer lasts: a replica that dies gives way to
+/// another within this.
+pub const ROUTER_LEASE: Duration = Duration::from_secs(15);
+/// How often the holder renews it (a third of the lease, so two renewals may fail in a row).
+const ROUTER_LEASE_RENEW: Duration = Duration::from_secs(5);
+/// A replica without the lease looks again this often.
+const STANDBY_WAIT: Duration = Duration::from_secs(1);
 
 /// Counters of one router.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RouterStats {
     pub handed_over: u64,
     pub duplicates_dropped: u64,
-    /// Messages of another owner on this consumer's queue: deleted unread (their owner's router
-    /// reconciles them from the table).
-    pub foreign_dropped: u64,
+    /// Messages of another owner on this consumer's queue: left for their owner's router (made
+    /// visible again at once), neither handed over, deleted nor named in a log.
+    pub foreign_left: u64,
     pub reconciled: u64,
+    /// Looks that found another replica holding the owner and consumer's lease.
+    pub standing_by: u64,
 }
 
+/// One consumer process's router for one owner. Replicas (several processes serving the same owner
+/// and consumer: an agent server's instances) take turns through a lease in the table, so only one
+/// of them hands results over at a time; the others stand by and take over within
+/// [`ROUTER_LEASE`] when it stops.
 pub struct ResultRouter {
     queue: Arc<dyn MessageQueue>,
     ledger: Arc<dyn DeliveryLedger>,
     owner: String,
     remembered: HashSet<String>,
     order: VecDeque<String>,
+    /// This router's name in the lease.
+    holder: String,
+    /// Until when (this process's clock) the lease is known to be held; `None`: not held.
+    held_until: Option<tokio::time::Instant>,
+    renew_at: tokio::time::Instant,
     pub stats: RouterStats,
 }
 
@@ -185,8 +216,51 @@ impl ResultRouter {
             owner: owner.to_string(),
             remembered: HashSet::new(),
             order: VecDeque::new(),
+            holder: format!("router-{}", ulid::Ulid::generate()),
+            held_until: None,
+            renew_at: tokio::time::Instant::now(),
             stats: RouterStats::default(),
         }
+    }
+
+    /// The same router under another lease holder name: a replica restarted under the name it had
+    /// takes its lease back at once instead of waiting for it to lapse.
+    pub fn with_holder(mut self, holder: &str) -> Self {
+        self.holder = holder.to_string();
+        self
+    }
+
+    /// Gives the lease up (a clean stop), so a standby replica takes over at once.
+    pub async fn release(&mut self) {
+        if self.held_until.take().is_some() {
+            let now_ms = crate::clock::now_ms();
+            if let Err(e) = self.ledger.lease(&self.holder, now_ms, now_ms).await {
+                tracing::debug!(error = %e, "could not release the router lease");
+            }
+        }
+    }
+
+    /// Whether this replica may hand results over now: takes the lease when it is due (or free),
+    /// renews it a third of the way through. A router without it stands by.
+    pub async fn has_lease(&mut self) -> Result<bool, PipelineError> {
+        let now = tokio::time::Instant::now();
+        if now < self.renew_at && self.held_until.is_some_and(|until| now < until) {
+            return Ok(true);
+        }
+        let now_ms = crate::clock::now_ms();
+        let until_ms = now_ms + ROUTER_LEASE.as_millis() as u64;
+        let held = self.ledger.lease(&self.holder, now_ms, until_ms).await?;
+        self.held_until = held.then(|| now + ROUTER_LEASE);
+        self.renew_at = now
+            + if held {
+                ROUTER_LEASE_RENEW
+            } else {
+                STANDBY_WAIT
+            };
+        if !held {
+            self.stats.standing_by += 1;
+        }
+        Ok(held)
     }
 
     fn remember(&mut self, task_id: &str) {
@@ -200,8 +274,12 @@ impl ResultRouter {
         }
     }
 
-    /// Hands over every undelivered result the table holds for this owner and consumer.
+    /// Hands over every undelivered result the table holds for this owner and consumer (nothing,
+    /// while another replica holds the lease).
     pub async fn reconcile(&mut self, sink: &mut dyn ResultSink) -> Result<usize, PipelineError> {
+        if !self.has_lease().await? {
+            return Ok(0);
+        }
         let mut cursor = None;
         let mut handed = 0;
         loop {
@@ -276,6 +354,13 @@ impl ResultRouter {
         sink: &mut dyn ResultSink,
         wait: Duration,
     ) -> Result<usize, PipelineError> {
+        if !self.has_lease().await? {
+            // Another replica hands this owner's results over: stand by, without receiving.
+            tokio::time::sleep(wait.min(STANDBY_WAIT)).await;
+            return Ok(0);
+        }
+        // Back before the lease is due for renewal: it must not lapse inside a long poll.
+        let wait = wait.min(ROUTER_LEASE_RENEW);
         let messages = self.queue.receive(MAX_RECEIVE_BATCH, wait, None).await?;
         let mut settled = Vec::new();
         let mut mine = Vec::new();
@@ -284,10 +369,17 @@ impl ResultRouter {
                 Ok(result) if result.owner == self.owner => {
                     mine.push((message.receipt_handle, result))
                 }
-                Ok(result) => {
-                    tracing::warn!(task_id = %result.task_id, "result of another owner on this consumer's queue: deleted unread; its owner's router reconciles it from the table");
-                    self.stats.foreign_dropped += 1;
-                    settled.push(message.receipt_handle);
+                Ok(_) => {
+                    // Not ours to read, keep or destroy: visible again at once for its owner's
+                    // router (which also reconciles it from the table). Nothing of it is logged.
+                    self.stats.foreign_left += 1;
+                    if let Err(e) = self
+                        .queue
+                        .change_visibility(&message.receipt_handle, Duration::ZERO)
+                        .await
+                    {
+                        tracing::debug!(error = %e, "could not release another owner's message");
+                    }
                 }
                 // Left alone: it comes back after the visibility timeout and ends in the DLQ.
                 Err(e) => {
@@ -415,6 +507,7 @@ impl ResultRouter {
                 || limits.count.is_some_and(|n| handed >= n)
                 || limits.timeout.is_some_and(|t| started.elapsed() >= t);
             if done {
+                self.release().await;
                 return Ok(handed);
             }
             let left = limits

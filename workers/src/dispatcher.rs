@@ -25,6 +25,8 @@ pub struct DispatcherSettings {
     pub task_ttl_days: u32,
     /// Creation times, deadlines and expiry are read on it.
     pub clock: SharedClock,
+    /// Who owns an IAM caller's tasks: the caller (role and session), or the role.
+    pub owner_scope: OwnerScope,
 }
 
 impl Default for DispatcherSettings {
@@ -32,6 +34,35 @@ impl Default for DispatcherSettings {
         DispatcherSettings {
             task_ttl_days: DEFAULT_TASK_TTL_DAYS,
             clock: system(),
+            owner_scope: OwnerScope::Session,
+        }
+    }
+}
+
+/// How much of an assumed role's ARN (`arn:aws:sts::<account>:assumed-role/<role>/<session>`) is
+/// the owner. The session name is who is calling: the user of an IAM Identity Center permission
+/// set (`AWSReservedSSO_<set>_<id>/alice@example.com`), a federated user, or the name an agent
+/// gave its session; many people share one role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OwnerScope {
+    /// The full caller identity, role and session: each person is their own owner (the default).
+    #[default]
+    Session,
+    /// The role alone: every session of the role is one owner. For agent fleets that restart under
+    /// new session names and must keep their tasks; everyone who can assume the role shares them.
+    Role,
+}
+
+impl OwnerScope {
+    pub fn parse(text: &str) -> Result<OwnerScope, InputError> {
+        match text.trim() {
+            "session" => Ok(OwnerScope::Session),
+            "role" => Ok(OwnerScope::Role),
+            other => Err(InputError::new(
+                "owner_scope",
+                format!("{other:?} is neither \"session\" nor \"role\""),
+            )),
         }
     }
 }
@@ -50,16 +81,15 @@ impl Caller {
         Ok(Caller { principal })
     }
 
-    /// The owner recorded for an IAM caller. An assumed role's ARN names a session
-    /// (`arn:aws:sts::<account>:assumed-role/<role>/<session>`) that changes with every set of
-    /// credentials, so the owner is the role: a restarted agent still owns its tasks.
-    pub fn from_iam_arn(arn: &str) -> Result<Caller, InputError> {
-        let principal = match arn.split_once(":assumed-role/") {
-            Some((prefix, rest)) => {
+    /// The owner recorded for an IAM caller: the whole ARN (with `OwnerScope::Session`), or for
+    /// an assumed role without its session name (`OwnerScope::Role`).
+    pub fn from_iam_arn(arn: &str, scope: OwnerScope) -> Result<Caller, InputError> {
+        let principal = match (scope, arn.split_once(":assumed-role/")) {
+            (OwnerScope::Role, Some((prefix, rest))) => {
                 let role = rest.split('/').next().unwrap_or(rest);
                 format!("{prefix}:assumed-role/{role}")
             }
-            None => arn.to_string(),
+            _ => arn.to_string(),
         };
         Caller::new(principal)
     }
@@ -136,6 +166,11 @@ impl Dispatcher {
         &self.catalog
     }
 
+    /// How IAM callers map to owners.
+    pub fn owner_scope(&self) -> OwnerScope {
+        self.settings.owner_scope
+    }
+
     pub fn tools(&self) -> &ToolBox {
         &self.tools
     }
@@ -173,7 +208,13 @@ impl Dispatcher {
         match self.store.create(&record).await? {
             CreateOutcome::Created => {
                 crate::fault::point("after-create");
-                self.enqueue(&record).await?;
+                // The task is in the table: answer with it whatever happens to the enqueue. A
+                // lost enqueue is the sweeper's to repair (it re-enqueues PENDING tasks past its
+                // bound); an error here would make a client without an idempotency key retry,
+                // and the tool would run twice.
+                if let Err(e) = self.enqueue(&record).await {
+                    tracing::warn!(task_id = %record.task_id, error = %e, "enqueue failed after the record was written; the sweeper will enqueue it");
+                }
                 Ok(SubmitAck::for_record(&record, false))
             }
             CreateOutcome::Existing(existing) => {
@@ -372,16 +413,41 @@ mod tests {
     use super::Caller;
 
     #[test]
-    fn an_assumed_role_owns_across_sessions() {
-        let a =
-            Caller::from_iam_arn("arn:aws:sts::123456789012:assumed-role/Agent/i-0abc").unwrap();
-        let b =
-            Caller::from_iam_arn("arn:aws:sts::123456789012:assumed-role/Agent/i-0def").unwrap();
-        assert_eq!(a, b);
-        assert_eq!(a.principal, "arn:aws:sts::123456789012:assumed-role/Agent");
-        let user = Caller::from_iam_arn("arn:aws:iam::123456789012:user/alice").unwrap();
-        assert_eq!(user.principal, "arn:aws:iam::123456789012:user/alice");
+    fn each_session_of_a_role_is_its_own_owner_unless_the_role_is_asked_for() {
+        use super::OwnerScope::{Role, Session};
+        let sso = |who: &str| {
+            format!("arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_0123abcd/{who}")
+        };
+        let alice = Caller::from_iam_arn(&sso("alice@example.com"), Session).unwrap();
+        let bob = Caller::from_iam_arn(&sso("bob@example.com"), Session).unwrap();
+        assert_ne!(
+            alice, bob,
+            "two people on one permission set are two owners"
+        );
+        assert_eq!(alice.principal, sso("alice@example.com"));
+        let fleet_a =
+            Caller::from_iam_arn("arn:aws:sts::123456789012:assumed-role/Agent/i-0abc", Role)
+                .unwrap();
+        let fleet_b =
+            Caller::from_iam_arn("arn:aws:sts::123456789012:assumed-role/Agent/i-0def", Role)
+                .unwrap();
+        assert_eq!(fleet_a, fleet_b);
+        assert_eq!(
+            fleet_a.principal,
+            "arn:aws:sts::123456789012:assumed-role/Agent"
+        );
+        for scope in [Session, Role] {
+            let user = Caller::from_iam_arn("arn:aws:iam::123456789012:user/alice", scope).unwrap();
+            assert_eq!(user.principal, "arn:aws:iam::123456789012:user/alice");
+        }
         assert!(Caller::new("a#b").is_err());
         assert!(Caller::new("").is_err());
+        assert_eq!(super::OwnerScope::parse("role").unwrap(), Role);
+        assert!(
+            super::OwnerScope::parse("user")
+                .unwrap_err()
+                .to_string()
+                .contains("neither")
+        );
     }
 }

@@ -65,6 +65,15 @@ pub enum PipelineError {
 }
 
 impl PipelineError {
+    /// What a caller is told of a backend failure: a generic message with an incident id, never
+    /// the error itself (table and queue names, endpoints, the SDK's text). The whole error is
+    /// logged under the same id, for the operator.
+    pub fn incident(&self) -> String {
+        let id = ulid::Ulid::generate();
+        tracing::error!(incident = %id, error = %self, "backend failure");
+        format!("the task backend failed (incident {id}); the server's log has the details")
+    }
+
     /// True when the caller sent something wrong (exit 2 / HTTP 4xx) rather than the backend failing.
     pub fn is_caller_error(&self) -> bool {
         matches!(

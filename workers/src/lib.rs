@@ -36,7 +36,7 @@ pub use catalog::{Catalog, ToolSpec};
 pub use client::{ClientError, TaskClient};
 pub use clock::{Clock, FakeClock, SharedClock, SystemClock};
 pub use delivery::{ResultRouter, ResultSink};
-pub use dispatcher::{Caller, CancelOutcome, Dispatcher, DispatcherSettings};
+pub use dispatcher::{Caller, CancelOutcome, Dispatcher, DispatcherSettings, OwnerScope};
 pub use error::{InputError, PipelineError, QueueError, StoreError};
 pub use protocol::{ResultMessage, SubmitAck, TaskRequest, WorkMessage};
 pub use record::TaskRecord;

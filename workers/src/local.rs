@@ -12,6 +12,7 @@ use crate::poller::{PoolOptions, WorkerPool};
 use crate::protocol::TaskRequest;
 use crate::tools::ToolBox;
 use serde::Serialize;
+use std::collections::HashSet;
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
@@ -90,7 +91,9 @@ impl LineWorker {
     /// Submits each line of `input` (a task request as JSON; blank lines are skipped) and writes
     /// its acknowledgement, or `{"error", "line"}` for a line that is not a request of a served
     /// tool, to `out`; writes each result as it lands. Returns once the input has ended and every
-    /// task has finished, with the number of refused lines.
+    /// task whose result comes back here has finished (a task addressed to another consumer, or a
+    /// repeated idempotency key's task that had already finished, is not waited for), with the
+    /// number of refused lines.
     pub async fn run(
         self,
         input: impl BufRead + Send + 'static,
@@ -112,18 +115,22 @@ impl LineWorker {
             }
         });
         let mut results = VecSink::default();
-        let mut pending = 0usize;
+        // The tasks whose results this router will hand over: not those addressed to another
+        // consumer, nor a repeated idempotency key's task that had already finished.
+        let mut awaited: HashSet<String> = HashSet::new();
         let mut input_open = true;
         let mut refused = 0;
-        while input_open || pending > 0 {
+        while input_open || !awaited.is_empty() {
             tokio::select! {
                 line = lines.recv(), if input_open => match line {
                     None => input_open = false,
                     Some(Err(e)) => return Err(LineWorkerError::Read(e)),
                     Some(Ok(line)) if line.trim().is_empty() => {}
                     Some(Ok(line)) => match submit(&dispatcher, &caller, &serve, &line).await {
-                        Ok(ack) => {
-                            pending += 1;
+                        Ok((ack, consumer)) => {
+                            if consumer == DEFAULT_CONSUMER && !ack.status.is_terminal() {
+                                awaited.insert(ack.task_id.clone());
+                            }
                             write_json_line(out, &ack).map_err(LineWorkerError::Write)?;
                         }
                         Err(message) => {
@@ -137,7 +144,7 @@ impl LineWorker {
                     polled?;
                     for result in results.0.drain(..) {
                         write_json_line(out, &result).map_err(LineWorkerError::Write)?;
-                        pending = pending.saturating_sub(1);
+                        awaited.remove(&result.task_id);
                     }
                 }
             }
@@ -147,18 +154,22 @@ impl LineWorker {
     }
 }
 
-/// A line's acknowledgement, or why it was refused.
+/// A line's acknowledgement and the consumer its result goes to, or why it was refused.
 async fn submit(
     dispatcher: &Dispatcher,
     caller: &Caller,
     serve: &[String],
     line: &str,
-) -> Result<crate::protocol::SubmitAck, String> {
+) -> Result<(crate::protocol::SubmitAck, String), String> {
     match TaskRequest::from_json(line) {
-        Ok(request) if serve.contains(&request.tool) => dispatcher
-            .submit(caller, request)
-            .await
-            .map_err(|e| e.to_string()),
+        Ok(request) if serve.contains(&request.tool) => {
+            let consumer = request.consumer().to_string();
+            dispatcher
+                .submit(caller, request)
+                .await
+                .map(|ack| (ack, consumer))
+                .map_err(|e| e.to_string())
+        }
         Ok(request) => Err(format!(
             "tool {:?} is not served by this worker",
             request.tool

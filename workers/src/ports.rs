@@ -133,6 +133,18 @@ pub trait TaskStore: Send + Sync {
         cursor: Option<&Cursor>,
     ) -> Result<TaskPage, StoreError>;
 
+    /// Takes or renews the lease `name` for `holder` until `until_ms`, if at `now_ms` it is free
+    /// (never taken, or held until `now_ms` or before) or already `holder`'s. True when `holder`
+    /// holds it now; false when another holder does. One conditional write. What replicas of a
+    /// consumer's router take so that one of them hands results over at a time.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<bool, StoreError>;
+
     /// Run times of `tool`'s tasks, every owner and conversation: SUCCEEDED, run by a single
     /// worker (`attempts == 1`: a task taken over after a crash keeps its first start, so its
     /// difference would include the dead worker's time and the recovery wait), finished at or after

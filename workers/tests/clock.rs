@@ -20,6 +20,7 @@ fn setup(clock: &Arc<FakeClock>) -> (Backend, Dispatcher, Caller) {
     let settings = DispatcherSettings {
         task_ttl_days: 1,
         clock: clock.clone(),
+        ..DispatcherSettings::default()
     };
     let dispatcher = backend.dispatcher(ToolBox::builtin(), settings).unwrap();
     (backend, dispatcher, Caller::new("alice").unwrap())

@@ -884,6 +884,41 @@ async fn finished_runs_scenario(store: &Arc<dyn TaskStore>) {
     assert!(runs.is_empty());
 }
 
+/// A lease is one holder's at a time: taken when free, renewed by its holder, refused to another
+/// until it lapses, then taken over; leases of other names are independent, and no lease is a task.
+async fn leases_have_one_holder_at_a_time(h: Harness) {
+    let store = &h.backend.store;
+    let name = format!("router#{ALICE}#default#{}", ulid::Ulid::generate());
+    assert!(store.acquire_lease(&name, "a", 1_000, 2_000).await.unwrap());
+    assert!(
+        !store.acquire_lease(&name, "b", 1_500, 2_500).await.unwrap(),
+        "held by a"
+    );
+    assert!(
+        store.acquire_lease(&name, "a", 1_900, 3_000).await.unwrap(),
+        "renewed"
+    );
+    assert!(!store.acquire_lease(&name, "b", 2_999, 4_000).await.unwrap());
+    assert!(
+        store.acquire_lease(&name, "b", 3_000, 4_000).await.unwrap(),
+        "lapsed: taken over"
+    );
+    assert!(!store.acquire_lease(&name, "a", 3_500, 4_500).await.unwrap());
+    let other = format!("{name}-other");
+    assert!(
+        store
+            .acquire_lease(&other, "a", 3_500, 4_500)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get(&format!("lease#{name}")).await.unwrap(), None);
+    let page = store
+        .list_by_conversation(ALICE, "default", 10, None)
+        .await
+        .unwrap();
+    assert!(page.tasks.is_empty());
+}
+
 macro_rules! contract_suite {
     ($module:ident, $kind:expr) => {
         mod $module {
@@ -911,6 +946,7 @@ macro_rules! contract_suite {
                 receive_visibility_overrides_the_queue_default,
                 sqs_refused_characters_are_refused_alike,
                 finished_runs_are_one_tools_single_attempt_successes,
+                leases_have_one_holder_at_a_time,
             );
         }
     };
@@ -980,6 +1016,15 @@ impl TaskStore for AlwaysConflicts {
         cursor: Option<&str>,
     ) -> Result<RunPage, StoreError> {
         self.0.finished_runs(tool, since_ms, limit, cursor).await
+    }
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.0.acquire_lease(name, holder, now_ms, until_ms).await
     }
 }
 

@@ -104,7 +104,10 @@ async fn each_result_is_handed_over_once_across_a_router_restart(h: Harness) {
         written: 0,
         die_at: 5,
     };
-    let mut first = backend.router(ALICE, DEFAULT_CONSUMER).unwrap();
+    let mut first = backend
+        .router(ALICE, DEFAULT_CONSUMER)
+        .unwrap()
+        .with_holder("replica-1");
     let mut died = false;
     for _ in 0..40 {
         match first.poll(&mut dying, Duration::from_millis(500)).await {
@@ -131,10 +134,13 @@ async fn each_result_is_handed_over_once_across_a_router_restart(h: Harness) {
         "killed before the mark"
     );
 
-    // Restart: a new router on the same file. The table still lists what was not marked; the file
-    // knows what was written.
+    // Restart: a new router on the same file, under the replica's name (so it takes its lease
+    // back at once). The table still lists what was not marked; the file knows what was written.
     let mut sink = FileSink::open(&file.0).unwrap();
-    let mut second = backend.router(ALICE, DEFAULT_CONSUMER).unwrap();
+    let mut second = backend
+        .router(ALICE, DEFAULT_CONSUMER)
+        .unwrap()
+        .with_holder("replica-1");
     second.reconcile(&mut sink).await.unwrap();
     for _ in 0..3 {
         second
@@ -189,6 +195,62 @@ async fn two_copies_in_one_batch_are_handed_over_once(h: Harness) {
     assert_eq!(router.stats.duplicates_dropped, 2, "{:?}", router.stats);
     let depth = queue.depth().await.unwrap();
     assert_eq!((depth.visible, depth.in_flight), (0, 0));
+}
+
+/// Replicas of one consumer process (two routers of one owner and consumer) hand each result over
+/// once between them, even with every result published twice: one holds the lease and routes,
+/// the other stands by, and takes over when the first stops.
+async fn two_router_replicas_hand_each_result_over_once(h: Harness) {
+    let backend = &h.backend;
+    let ids = finished_tasks(backend, 6).await;
+    let queue = backend.replies.queue(DEFAULT_CONSUMER).unwrap();
+    for id in &ids {
+        let copy = ResultMessage::for_record(&get(backend, id).await);
+        queue.send(&copy.to_body()).await.unwrap();
+    }
+    let routers = [
+        backend.router(ALICE, DEFAULT_CONSUMER).unwrap(),
+        backend.router(ALICE, DEFAULT_CONSUMER).unwrap(),
+    ];
+    let runs = routers.map(|mut router| async move {
+        let mut sink = VecSink::default();
+        router.reconcile(&mut sink).await.unwrap();
+        for _ in 0..6 {
+            router
+                .poll(&mut sink, Duration::from_millis(300))
+                .await
+                .unwrap();
+        }
+        (router, sink)
+    });
+    let [(mut first, a), (mut second, b)] = futures::future::join_all(runs)
+        .await
+        .try_into()
+        .ok()
+        .unwrap();
+    let mut handed: Vec<String> = a.0.iter().chain(&b.0).map(|r| r.task_id.clone()).collect();
+    handed.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(handed, expected, "each result once between the replicas");
+    assert!(
+        a.0.is_empty() || b.0.is_empty(),
+        "one replica routed, the other stood by: {} and {}",
+        a.0.len(),
+        b.0.len()
+    );
+    assert!(first.stats.standing_by + second.stats.standing_by > 0);
+    // The routing replica stops cleanly: the other takes over at once.
+    let (active, standby) = if a.0.is_empty() {
+        (&mut second, &mut first)
+    } else {
+        (&mut first, &mut second)
+    };
+    active.release().await;
+    assert!(
+        standby.has_lease().await.unwrap(),
+        "taken over once released"
+    );
 }
 
 #[tokio::test]
@@ -703,6 +765,7 @@ async fn the_reply_settler_acknowledges_and_keeps_what_it_cannot_settle(h: Harne
 }
 
 on_every_backend!(
+    two_router_replicas_hand_each_result_over_once,
     the_reply_settler_acknowledges_and_keeps_what_it_cannot_settle,
     each_result_is_handed_over_once_across_a_router_restart,
     two_copies_in_one_batch_are_handed_over_once,

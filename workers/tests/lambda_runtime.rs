@@ -577,7 +577,11 @@ async fn dispatcher_function(ctx: &Ctx) {
     assert_eq!(status, 202, "{ack}");
     let task_id = ack["task_id"].as_str().expect("a task id").to_string();
     assert_eq!(ack["status"], "PENDING", "{ack}");
-    assert_eq!(ctx.record(&task_id).await.owner, ROLE);
+    assert_eq!(
+        ctx.record(&task_id).await.owner,
+        SESSION_1,
+        "the caller, role and session"
+    );
 
     // Another principal: answered exactly as an id that does not exist.
     let unknown = ulid::Ulid::generate().to_string();
@@ -593,12 +597,15 @@ async fn dispatcher_function(ctx: &Ctx) {
         )
     );
 
-    // The same role under another session name owns it.
-    let (status, record) = call("GET", format!("/tasks/{task_id}"), Some(SESSION_2), None).await;
+    // The same role under another session name is another caller (another person on a shared
+    // role or permission set): it does not see the task either.
+    let (status, body) = call("GET", format!("/tasks/{task_id}"), Some(SESSION_2), None).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, record) = call("GET", format!("/tasks/{task_id}"), Some(SESSION_1), None).await;
     assert_eq!(status, 200, "{record}");
     assert_eq!(
         (record["task_id"].as_str(), record["owner"].as_str()),
-        (Some(task_id.as_str()), Some(ROLE))
+        (Some(task_id.as_str()), Some(SESSION_1))
     );
 
     // No authorizer in the request context: refused, whatever the route.
@@ -688,7 +695,7 @@ async fn reply_settler_function(ctx: &Ctx) {
         .backend
         .dispatcher(ToolBox::builtin(), DispatcherSettings::default())
         .unwrap();
-    let caller = Caller::from_iam_arn(SESSION_1).unwrap();
+    let caller = Caller::from_iam_arn(SESSION_1, workers::OwnerScope::Session).unwrap();
     let task = d
         .submit(
             &caller,

@@ -18,6 +18,7 @@ async fn main() -> Result<(), Error> {
     let backend = Backend::aws(&sdk, &env.dispatcher.resources(), catalog)?;
     let dispatcher_settings = DispatcherSettings {
         task_ttl_days: env.dispatcher.task_ttl_days,
+        owner_scope: env.dispatcher.owner_scope,
         ..DispatcherSettings::default()
     };
     let tools = ToolBox::for_catalog(&backend.catalog, Some(&sdk)).await?;

@@ -126,6 +126,17 @@ impl workers::ports::TaskStore for NotingStore {
             .list_undelivered(owner, consumer, limit, cursor)
             .await
     }
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<bool, workers::StoreError> {
+        self.inner
+            .acquire_lease(name, holder, now_ms, until_ms)
+            .await
+    }
     async fn finished_runs(
         &self,
         tool: &str,

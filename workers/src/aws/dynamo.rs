@@ -107,6 +107,10 @@ fn backend(context: &str, e: impl std::error::Error + Send + Sync + 'static) -> 
     StoreError::Backend(anyhow::Error::new(e).context(context.to_string()))
 }
 
+fn lease_item(name: &str) -> String {
+    format!("lease#{name}")
+}
+
 fn idempotency_key_item(owner: &str, conversation_id: &str, key: &str) -> String {
     format!("idem#{owner}#{conversation_id}#{key}")
 }
@@ -316,6 +320,51 @@ impl TaskStore for DynamoStore {
     ) -> Result<TaskPage, StoreError> {
         self.query_index(OPEN_INDEX, OPEN_KEY, &shard.to_string(), limit, cursor)
             .await
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<bool, StoreError> {
+        // An item of its own beside the tasks (no task attributes, so no index and no `get` sees
+        // it), gone a day after its last holder let it lapse.
+        let item = HashMap::from([
+            ("task_id".to_string(), AttributeValue::S(lease_item(name))),
+            ("holder".to_string(), AttributeValue::S(holder.to_string())),
+            (
+                "held_until_ms".to_string(),
+                AttributeValue::N(until_ms.to_string()),
+            ),
+            (
+                "expires_at".to_string(),
+                AttributeValue::N((until_ms / 1000 + 86_400).to_string()),
+            ),
+        ]);
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(task_id) OR held_until_ms <= :now OR holder = :holder",
+            )
+            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .expression_attribute_values(":holder", AttributeValue::S(holder.to_string()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(backend("PutItem (lease)", aws_sdk_dynamodb::Error::from(e))),
+        }
     }
 
     async fn list_undelivered(

@@ -19,6 +19,7 @@ async fn main() -> Result<(), Error> {
     let backend = Backend::aws(&sdk, &env.resources(), catalog)?;
     let settings = DispatcherSettings {
         task_ttl_days: env.task_ttl_days,
+        owner_scope: env.owner_scope,
         ..DispatcherSettings::default()
     };
     let tools = ToolBox::for_catalog(&backend.catalog, Some(&sdk)).await?;

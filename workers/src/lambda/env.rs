@@ -12,6 +12,8 @@ pub struct DispatcherEnv {
     pub work_queue_urls: BTreeMap<String, String>,
     pub reply_queue_urls: BTreeMap<String, String>,
     pub task_ttl_days: u32,
+    /// `ASYNCTOOLS_OWNER_SCOPE`: `session` (default) or `role`.
+    pub owner_scope: crate::dispatcher::OwnerScope,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,11 +115,17 @@ impl DispatcherEnv {
                 )
             })?,
         };
+        let owner_scope = match get("ASYNCTOOLS_OWNER_SCOPE").filter(|v| !v.trim().is_empty()) {
+            None => crate::dispatcher::OwnerScope::default(),
+            Some(text) => crate::dispatcher::OwnerScope::parse(&text)
+                .map_err(|e| InputError::new("ASYNCTOOLS_OWNER_SCOPE", e.message))?,
+        };
         Ok(DispatcherEnv {
             table: required(&get, "ASYNCTOOLS_TABLE")?,
             work_queue_urls,
             reply_queue_urls: parse_reply_queues(&required(&get, "ASYNCTOOLS_REPLY_QUEUES")?)?,
             task_ttl_days,
+            owner_scope,
         })
     }
 }

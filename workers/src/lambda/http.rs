@@ -38,10 +38,7 @@ fn from_pipeline(e: PipelineError) -> Reply {
     match &e {
         PipelineError::NotFound(_) => error(404, e),
         _ if e.is_caller_error() => error(400, e),
-        _ => {
-            tracing::error!(error = %e, "dispatcher request failed");
-            error(500, e)
-        }
+        _ => error(500, e.incident()),
     }
 }
 
@@ -162,7 +159,7 @@ pub async fn handle_function_url(
         },
         (body, _) => body.clone(),
     };
-    let caller = match function_url_caller(&request) {
+    let caller = match function_url_caller(&request, dispatcher.owner_scope()) {
         Ok(caller) => caller,
         Err(e) => return into_response(error(403, e)),
     };
@@ -179,9 +176,11 @@ pub async fn handle_function_url(
     )
 }
 
-/// The owner of a Function URL request: the IAM principal Lambda authenticated (`None` without one).
+/// The owner of a Function URL request: the IAM principal Lambda authenticated (`None` without one),
+/// to `scope`.
 pub fn function_url_caller(
     request: &LambdaFunctionUrlRequest,
+    scope: crate::dispatcher::OwnerScope,
 ) -> Result<Option<Caller>, crate::error::InputError> {
     let arn = request
         .request_context
@@ -189,7 +188,7 @@ pub fn function_url_caller(
         .as_ref()
         .and_then(|a| a.iam.as_ref())
         .and_then(|iam| iam.user_arn.as_deref());
-    arn.map(Caller::from_iam_arn).transpose()
+    arn.map(|arn| Caller::from_iam_arn(arn, scope)).transpose()
 }
 
 fn into_response(reply: Reply) -> LambdaFunctionUrlResponse {

@@ -23,6 +23,8 @@ struct Inner {
     by_owner_conversation: HashMap<String, Index>,
     open: HashMap<u32, Index>,
     undelivered: HashMap<String, Index>,
+    /// Lease name -> (holder, held until, epoch ms).
+    leases: HashMap<String, (String, u64)>,
 }
 
 impl Inner {
@@ -170,6 +172,26 @@ impl TaskStore for MemoryStore {
     ) -> Result<TaskPage, StoreError> {
         let inner = self.lock();
         Ok(inner.page(inner.open.get(&shard), limit, cursor))
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let free = match inner.leases.get(name) {
+            None => true,
+            Some((current, held_until)) => current == holder || *held_until <= now_ms,
+        };
+        if free {
+            inner
+                .leases
+                .insert(name.to_string(), (holder.to_string(), until_ms));
+        }
+        Ok(free)
     }
 
     async fn list_undelivered(
