@@ -191,6 +191,14 @@ pub struct WorkerPool {
 }
 
 impl WorkerPool {
+    /// Stops at once, as a crash would: nothing in hand is finished, released or published (its
+    /// tasks come back to other workers after their leases). For tests of recovery.
+    pub fn abort(self) {
+        for poller in self.pollers {
+            poller.abort();
+        }
+    }
+
     pub fn start(
         backend: &crate::backend::Backend,
         tools: &crate::tools::ToolBox,
@@ -205,6 +213,8 @@ impl WorkerPool {
                 worker_id: options.worker_id.clone(),
                 recovery_ms: options.recovery_ms,
                 clock: options.clock.clone(),
+                // Each receive hides its messages for the lease (`receive_loop`).
+                hide_on_claim: false,
             };
             let worker = Arc::new(backend.worker(name, tools, settings)?);
             let spec = worker.spec().clone();

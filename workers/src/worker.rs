@@ -34,6 +34,12 @@ pub struct WorkerSettings {
     pub recovery_ms: Option<u64>,
     /// Leases, deadlines and run times are read on it.
     pub clock: SharedClock,
+    /// Deliveries come hidden for longer than the lease (an SQS event source hides them for the
+    /// queue's visibility timeout, at least the function's timeout): the worker hides its message
+    /// for the lease as soon as it claims the task, so a crash before the first heartbeat brings
+    /// the task back within the lease, not the visibility timeout. (The local poller receives for
+    /// the lease already.)
+    pub hide_on_claim: bool,
 }
 
 impl WorkerSettings {
@@ -42,9 +48,14 @@ impl WorkerSettings {
             worker_id: worker_id.into(),
             recovery_ms: None,
             clock: system(),
+            hide_on_claim: false,
         }
     }
 }
+
+/// How long past a live lease's expiry a delivery of the holder's own message is hidden: the
+/// task comes back this soon after a crashed holder's lease lapses.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(1);
 
 /// One delivery, as both SQS events and queue receives give it.
 #[derive(Debug, Clone)]
@@ -75,6 +86,7 @@ pub struct Worker {
     worker_id: String,
     lease_ms: u64,
     clock: SharedClock,
+    hide_on_claim: bool,
 }
 
 /// How many times the terminal write is retried on backend errors before the delivery is given up.
@@ -111,6 +123,7 @@ impl Worker {
             work_queue,
             worker_id: settings.worker_id,
             clock: settings.clock,
+            hide_on_claim: settings.hide_on_claim,
         })
     }
 
@@ -226,6 +239,10 @@ impl Worker {
                 return self.publish(next).await;
             }
             Ok(Updated::Written(next)) => {
+                if self.hide_on_claim {
+                    self.hide(delivery, Duration::from_millis(self.lease_ms))
+                        .await;
+                }
                 return self.run_claimed(next, delivery, budget_end_ms).await;
             }
             Ok(Updated::Unchanged(current)) => current,
@@ -264,20 +281,19 @@ impl Worker {
     /// A delivery of a task running under a live lease.
     async fn leased(&self, current: &TaskRecord, delivery: &Delivery) -> Disposition {
         if current.claim_message_id.as_deref() == Some(&delivery.message_id) {
-            // The holder's own message, back while it still runs (its visibility lapsed):
-            // deleting it would leave nothing to bring the task back if the holder died.
-            // Hidden until just past the lease, so it returns once the holder is done (or
-            // dead) rather than every recovery period, each return a receive toward the DLQ.
+            // The holder's own message, back while it still runs (its visibility lapsed, as when
+            // the task was claimed a while after the message was received): deleting it would
+            // leave nothing to bring the task back if the holder died. Hidden until just past
+            // the lease: if the holder is dead, the task comes back then (within `recovery_s`
+            // plus LEASE_MARGIN of the crash); if alive, its heartbeat has hidden the message
+            // anew meanwhile.
             let now = self.clock.now_ms();
             let until_expiry = current
                 .lease_expires_at_ms
                 .unwrap_or(now)
                 .saturating_sub(now);
-            self.hide(
-                delivery,
-                Duration::from_millis(until_expiry + self.lease_ms),
-            )
-            .await;
+            self.hide(delivery, Duration::from_millis(until_expiry) + LEASE_MARGIN)
+                .await;
             Disposition::Retry(format!(
                 "task {} is running under a live lease held by {:?} with this message",
                 current.task_id,

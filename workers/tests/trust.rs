@@ -10,9 +10,14 @@ use common::*;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use workers::ports::{MessageQueue, QueueDepth, ReceivedMessage};
+use workers::ports::{
+    CreateOutcome, Cursor, MessageQueue, QueueDepth, ReceivedMessage, RunPage, TaskPage, TaskStore,
+};
 use workers::sweeper::{SweepSettings, sweep};
-use workers::{Dispatcher, DispatcherSettings, QueueError, TaskRequest, TaskStatus, ToolBox};
+use workers::{
+    Dispatcher, DispatcherSettings, QueueError, StoreError, TaskRecord, TaskRequest, TaskStatus,
+    ToolBox,
+};
 
 /// A work queue whose sends fail, as SQS's do when it throttles or cannot be reached.
 struct RefusingSends(Arc<dyn MessageQueue>);
@@ -103,4 +108,149 @@ async fn a_lost_enqueue_answers_with_the_task_which_then_runs_once(h: Harness) {
     assert_eq!(done.attempts, 1, "ran once");
 }
 
-on_every_backend!(a_lost_enqueue_answers_with_the_task_which_then_runs_once,);
+/// The store, with its reads delayed while `delay` is set.
+struct SlowReads {
+    inner: Arc<dyn TaskStore>,
+    delay: std::sync::Mutex<Option<Duration>>,
+}
+
+#[async_trait]
+impl TaskStore for SlowReads {
+    async fn create(&self, record: &TaskRecord) -> Result<CreateOutcome, StoreError> {
+        self.inner.create(record).await
+    }
+    async fn get(&self, task_id: &str) -> Result<Option<TaskRecord>, StoreError> {
+        let delay = *self.delay.lock().unwrap();
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        self.inner.get(task_id).await
+    }
+    async fn transition(&self, current: &TaskRecord, next: &TaskRecord) -> Result<(), StoreError> {
+        self.inner.transition(current, next).await
+    }
+    async fn list_by_conversation(
+        &self,
+        owner: &str,
+        conversation_id: &str,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<TaskPage, StoreError> {
+        self.inner
+            .list_by_conversation(owner, conversation_id, limit, cursor)
+            .await
+    }
+    async fn list_open(
+        &self,
+        shard: u32,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<TaskPage, StoreError> {
+        self.inner.list_open(shard, limit, cursor).await
+    }
+    async fn list_undelivered(
+        &self,
+        owner: &str,
+        consumer: &str,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<TaskPage, StoreError> {
+        self.inner
+            .list_undelivered(owner, consumer, limit, cursor)
+            .await
+    }
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .acquire_lease(name, holder, now_ms, until_ms)
+            .await
+    }
+    async fn finished_runs(
+        &self,
+        tool: &str,
+        since_ms: u64,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<RunPage, StoreError> {
+        self.inner
+            .finished_runs(tool, since_ms, limit, cursor)
+            .await
+    }
+}
+
+/// Item 9: a killed worker's task came back after about twice `recovery_s` (the message, hidden at
+/// receive, returned just before the lease that started at the later claim ran out, and was then
+/// hidden for the rest of the lease plus a whole `recovery_s` more). It comes back within
+/// `recovery_s` plus `LEASE_MARGIN` (and a receive) of the crash.
+async fn a_crashed_workers_task_comes_back_within_its_recovery_period(h: Harness) {
+    use workers::poller::{PoolOptions, WorkerPool};
+    const RECOVERY_MS: u64 = 4_000;
+    const RECEIVE_WAIT: Duration = Duration::from_millis(200);
+    let backend = &h.backend;
+    let d = backend
+        .dispatcher(ToolBox::builtin(), DispatcherSettings::default())
+        .unwrap();
+    // `research` has the test catalog's longest timeout (10 s): the run outlasts the test.
+    let task_id = submit_as(
+        &d,
+        &alice(),
+        "c1",
+        "research",
+        json!({"topic": "recovery", "latency_ms": 9_000}),
+    )
+    .await;
+    // The doomed worker reads the task half a second after receiving its message (a store slow
+    // under load): its lease, which starts at the claim, outlasts the message's hiding, which
+    // started at the receive.
+    let slow = Arc::new(SlowReads {
+        inner: backend.store.clone(),
+        delay: std::sync::Mutex::new(Some(Duration::from_millis(500))),
+    });
+    let mut backend = backend.clone();
+    backend.store = slow.clone();
+    let backend = &backend;
+    let start = |id: &str| {
+        let mut options = PoolOptions::new(id);
+        options.concurrency = Some(1);
+        options.wait = RECEIVE_WAIT;
+        options.recovery_ms = Some(RECOVERY_MS);
+        options.sweep_every = None;
+        WorkerPool::start(backend, &ToolBox::builtin(), &["research".into()], &options).unwrap()
+    };
+    let doomed = start("doomed");
+    wait_for(backend, &task_id, Duration::from_secs(20), |r| {
+        r.status == TaskStatus::Running
+    })
+    .await;
+    let killed = std::time::Instant::now();
+    doomed.abort();
+    *slow.delay.lock().unwrap() = None;
+    let heir = start("heir");
+    let taken = wait_for(backend, &task_id, Duration::from_secs(30), |r| {
+        r.lease_owner.as_deref() == Some("heir")
+    })
+    .await;
+    let recovered = killed.elapsed();
+    heir.abort();
+    assert_eq!(taken.attempts, 2);
+    let bound = Duration::from_millis(RECOVERY_MS)
+        + workers::worker::LEASE_MARGIN
+        + RECEIVE_WAIT
+        // Scheduling and the store's round trips on a loaded 2-core machine.
+        + Duration::from_millis(800);
+    eprintln!(
+        "{:?}: taken over {recovered:?} after the crash (recovery_s {RECOVERY_MS} ms, bound {bound:?})",
+        h.kind
+    );
+    assert!(recovered <= bound, "{recovered:?} > {bound:?}");
+}
+
+on_every_backend!(
+    a_lost_enqueue_answers_with_the_task_which_then_runs_once,
+    a_crashed_workers_task_comes_back_within_its_recovery_period,
+);

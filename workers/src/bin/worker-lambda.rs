@@ -34,7 +34,15 @@ async fn main() -> Result<(), Error> {
         ulid::Ulid::generate()
     );
     let tools = ToolBox::for_catalog(&backend.catalog, Some(&sdk)).await?;
-    let worker = Arc::new(backend.worker(&env.tool, &tools, WorkerSettings::new(worker_id))?);
+    let worker = Arc::new(backend.worker(
+        &env.tool,
+        &tools,
+        WorkerSettings {
+            // The event source hides each message for the queue's visibility timeout.
+            hide_on_claim: true,
+            ..WorkerSettings::new(worker_id)
+        },
+    )?);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
             let worker = worker.clone();
