@@ -46,6 +46,19 @@ impl FrontDoor {
             return Ok(self.agent_call(scope, call).await?.into());
         }
         let settings = &self.inner.settings;
+        let blocking = !declares_tasks && settings.call_mode == CallMode::Block;
+        // A blocking call waits: it needs one of the caller's waiting slots before anything is
+        // stored.
+        let _waiting = if blocking {
+            match self.waiting_call(&scope.caller, settings.max_wait).await {
+                Ok(waiting) => Some(waiting),
+                Err(refusal) => {
+                    return Ok(CallToolResult::error(vec![ContentBlock::text(refusal)]).into());
+                }
+            }
+        } else {
+            None
+        };
         let conversation_id = if declares_tasks {
             tasks_conversation(scope.handle())
         } else {
@@ -55,7 +68,6 @@ impl FrontDoor {
             .submit(&scope.caller, &request, conversation_id)
             .await?;
         let hold = scope.hold(&ack.task_id);
-        let blocking = !declares_tasks && settings.call_mode == CallMode::Block;
         let limit = if blocking {
             settings.max_wait
         } else if self

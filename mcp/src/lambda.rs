@@ -38,6 +38,8 @@ pub struct McpLambdaEnv {
     pub max_wait: Duration,
     /// `ASYNCTOOLS_MCP_CALL_MODE`: `ack` (default) or `block`, for clients without tasks.
     pub call_mode: crate::server::CallMode,
+    /// `ASYNCTOOLS_MCP_MAX_WAITING_CALLS`: one principal's calls waiting at once (default 8).
+    pub max_waiting_calls: u32,
 }
 
 impl McpLambdaEnv {
@@ -87,11 +89,27 @@ impl McpLambdaEnv {
                 ));
             }
         };
+        let max_waiting_calls =
+            match get("ASYNCTOOLS_MCP_MAX_WAITING_CALLS").filter(|v| !v.trim().is_empty()) {
+                None => crate::quota::DEFAULT_MAX_WAITING_CALLS,
+                Some(text) => text
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| {
+                        InputError::new(
+                            "ASYNCTOOLS_MCP_MAX_WAITING_CALLS",
+                            format!("{text:?} is not a whole number in 1..=10000"),
+                        )
+                    })?,
+            };
         Ok(McpLambdaEnv {
             dispatcher,
             consumer,
             max_wait: Duration::from_secs(max_wait_s),
             call_mode,
+            max_waiting_calls,
         })
     }
 }
@@ -188,6 +206,7 @@ mod tests {
         assert_eq!(e.consumer, "mcp");
         assert_eq!(e.max_wait, Duration::from_secs(870));
         assert_eq!(e.call_mode, crate::server::CallMode::Ack);
+        assert_eq!(e.max_waiting_calls, 8);
         assert_eq!(e.dispatcher.table, "T");
     }
 
@@ -211,6 +230,10 @@ mod tests {
                 "{bad}"
             );
         }
+        assert!(
+            with("ASYNCTOOLS_MCP_MAX_WAITING_CALLS", "0")
+                .starts_with("ASYNCTOOLS_MCP_MAX_WAITING_CALLS: \"0\" is not")
+        );
         assert_eq!(
             with("ASYNCTOOLS_MCP_CALL_MODE", "wait"),
             "ASYNCTOOLS_MCP_CALL_MODE: \"wait\" is neither \"ack\" nor \"block\""

@@ -182,6 +182,10 @@ impl FrontDoor {
     /// the `tools/call` would have.
     async fn task_result(&self, scope: &Scope, task_id: &str) -> Result<Value, McpError> {
         self.lookup(&scope.caller, task_id).await?;
+        let _waiting = self
+            .waiting_call(&scope.caller, self.settings().max_wait)
+            .await
+            .map_err(|refusal| McpError::invalid_request(refusal, None))?;
         let wait = Wait {
             limit: self.settings().max_wait,
             context: None,

@@ -18,6 +18,7 @@ pub mod identity;
 pub mod lambda;
 pub mod latency;
 pub mod legacy;
+pub mod quota;
 pub mod results;
 pub mod runtime;
 pub mod schemas;

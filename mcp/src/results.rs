@@ -132,6 +132,14 @@ impl FrontDoor {
             }
             None => None,
         };
+        let _waiting = if wait.is_zero() {
+            None
+        } else {
+            match self.waiting_call(&scope.caller, Some(wait)).await {
+                Ok(waiting) => Some(waiting),
+                Err(message) => return Ok(refusal(message)),
+            }
+        };
         let started = tokio::time::Instant::now();
         let mut read_table_at = started;
         let answer = loop {

@@ -63,6 +63,8 @@ pub struct Settings {
     pub inline_within: Duration,
     /// Declare Claude Code's channel capability and push each result of a session to it.
     pub channels: bool,
+    /// Calls of one principal that may wait for results at once (`quota.rs`); `None`: no limit.
+    pub max_waiting_calls: Option<u32>,
 }
 
 impl Settings {
@@ -81,6 +83,7 @@ impl Settings {
             call_mode: CallMode::Ack,
             inline_within: DEFAULT_INLINE_WITHIN,
             channels: false,
+            max_waiting_calls: Some(crate::quota::DEFAULT_MAX_WAITING_CALLS),
         }
     }
 
@@ -91,6 +94,12 @@ impl Settings {
         }
         if self.max_wait.is_some_and(|w| w.is_zero()) {
             return Err(InputError::new("max_wait", "must be positive when set"));
+        }
+        if self.max_waiting_calls == Some(0) {
+            return Err(InputError::new(
+                "max_waiting_calls",
+                "must be at least 1 (leave it unset for no limit)",
+            ));
         }
         if self.inline_within > MAX_INLINE_WITHIN {
             return Err(InputError::new(

@@ -366,3 +366,51 @@ async fn a_restarted_server_loses_no_result() {
 async fn record_in(backend: &workers::Backend, task_id: &str) -> workers::TaskRecord {
     backend.store.get(task_id).await.unwrap().unwrap()
 }
+
+/// Issue 24, item 8: one principal's calls waiting for results at once are limited (they held every
+/// execution of the deployed function); the extra one is refused with a clear error, and the slots
+/// come back when the waits end. Another principal is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn waiting_calls_are_limited_per_principal() {
+    let header = mcp::identity::HeaderName::from_static(PRINCIPAL_HEADER);
+    let mut options = common::options(Principals::TrustedHeader(header));
+    options.settings.max_waiting_calls = Some(2);
+    let stack = common::memory_stack_with(options).await;
+    let alice = [
+        plain(&stack, Some("local:alice")).await,
+        plain(&stack, Some("local:alice")).await,
+        plain(&stack, Some("local:alice")).await,
+    ];
+    let bob = plain(&stack, Some("local:bob")).await;
+    // Two waits hold alice's two slots (nothing will finish: their conversations have no tasks).
+    let waits: Vec<_> = alice[..2]
+        .iter()
+        .map(|c| answer(c, "task_results", json!({"wait_s": 3})))
+        .collect();
+    let waiting = futures::future::join_all(waits);
+    let refused = async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let third = answer(&alice[2], "task_results", json!({"wait_s": 3})).await;
+        let bobs = answer(&bob, "task_results", json!({"wait_s": 0.5})).await;
+        (third, bobs)
+    };
+    let (done, (third, bobs)) = tokio::join!(waiting, refused);
+    for result in done {
+        assert_eq!(result.is_error, Some(false), "{result:?}");
+    }
+    assert_eq!(third.is_error, Some(true));
+    assert!(
+        text(&third).contains("too many calls waiting"),
+        "{}",
+        text(&third)
+    );
+    assert_eq!(bobs.is_error, Some(false), "bob has slots of his own");
+    // The slots are back once the waits ended; a wait of 0 never needs one.
+    let now = answer(&alice[2], "task_results", json!({"wait_s": 0.2})).await;
+    assert_eq!(now.is_error, Some(false), "{now:?}");
+    for client in alice {
+        client.cancel().await.unwrap();
+    }
+    bob.cancel().await.unwrap();
+    stack.stop().await;
+}

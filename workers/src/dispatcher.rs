@@ -116,6 +116,13 @@ impl DispatcherSettings {
 const CANCEL_PUBLISHER: &str = "dispatcher:cancel";
 const CANCEL_PUBLISH_LEASE_MS: u64 = 5_000;
 
+/// One of a caller's slots (`Dispatcher::take_slot`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    name: String,
+    holder: String,
+}
+
 /// What `cancel` did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CancelOutcome {
@@ -345,6 +352,40 @@ impl Dispatcher {
         }
         crate::delivery::claim_delivery(self.store.as_ref(), record, self.settings.clock.as_ref())
             .await
+    }
+
+    /// Takes one of the caller's `limit` slots named `kind` (e.g. calls waiting for results) for
+    /// `ttl`, as a lease in the store: `Some(slot)` when one was free. Slots are global to the
+    /// deployment (every server instance sees the same ones), and one whose holder died frees
+    /// itself when its lease runs out. Release with [`Dispatcher::release_slot`].
+    pub async fn take_slot(
+        &self,
+        caller: &Caller,
+        kind: &str,
+        limit: u32,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Slot>, PipelineError> {
+        let holder = ulid::Ulid::generate().to_string();
+        let now = self.settings.clock.now_ms();
+        let until = now + ttl.as_millis() as u64;
+        // Start at a random slot, so concurrent takers rarely try the same one first.
+        let start = (ulid::Ulid::generate().random() % u128::from(limit.max(1))) as u32;
+        for i in 0..limit {
+            let name = format!("{kind}#{}#{}", caller.principal, (start + i) % limit);
+            if self.store.acquire_lease(&name, &holder, now, until).await? {
+                return Ok(Some(Slot { name, holder }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Frees a slot taken with [`Dispatcher::take_slot`].
+    pub async fn release_slot(&self, slot: &Slot) -> Result<(), PipelineError> {
+        let now = self.settings.clock.now_ms();
+        self.store
+            .acquire_lease(&slot.name, &slot.holder, now, now)
+            .await?;
+        Ok(())
     }
 
     /// PENDING or RUNNING -> CANCELLED, then a CANCELLED result to the consumer. A running tool is

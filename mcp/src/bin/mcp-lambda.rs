@@ -28,6 +28,7 @@ async fn main() -> Result<(), Error> {
     settings.push_statuses = false;
     settings.max_wait = Some(env.max_wait);
     settings.call_mode = env.call_mode;
+    settings.max_waiting_calls = Some(env.max_waiting_calls);
     let door = FrontDoor::new(
         Arc::new(dispatcher),
         Principals::TrustedHeader(http::HeaderName::from_static(PRINCIPAL_HEADER)),
