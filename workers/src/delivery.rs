@@ -37,6 +37,12 @@ pub trait ResultSink: Send {
 
     /// Hands the result over; returns only once it is safe (e.g. written and flushed).
     async fn hand_over(&mut self, result: ResultMessage) -> anyhow::Result<()>;
+
+    /// Called when its router takes the owner and consumer's lease (again): a sink that replicas
+    /// share (one file) reloads what the others handed over meanwhile.
+    fn resume(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// The table side of delivery, as a consumer sees it: its owner's undelivered tasks, and marking one.
@@ -240,6 +246,25 @@ impl ResultRouter {
         }
     }
 
+    /// `has_lease`, and the sink told to resume when the lease was (re)taken just now.
+    async fn lease_for(&mut self, sink: &mut dyn ResultSink) -> Result<bool, PipelineError> {
+        // Held without a gap since the last look, or (re)taken now, after another replica may
+        // have written meanwhile.
+        let had = self
+            .held_until
+            .is_some_and(|until| tokio::time::Instant::now() < until);
+        let has = self.has_lease().await?;
+        if has && !had {
+            sink.resume().map_err(|e| {
+                PipelineError::Queue(QueueError::Backend {
+                    queue: "result sink".into(),
+                    source: e,
+                })
+            })?;
+        }
+        Ok(has)
+    }
+
     /// Whether this replica may hand results over now: takes the lease when it is due (or free),
     /// renews it a third of the way through. A router without it stands by.
     pub async fn has_lease(&mut self) -> Result<bool, PipelineError> {
@@ -277,7 +302,7 @@ impl ResultRouter {
     /// Hands over every undelivered result the table holds for this owner and consumer (nothing,
     /// while another replica holds the lease).
     pub async fn reconcile(&mut self, sink: &mut dyn ResultSink) -> Result<usize, PipelineError> {
-        if !self.has_lease().await? {
+        if !self.lease_for(sink).await? {
             return Ok(0);
         }
         let mut cursor = None;
@@ -354,7 +379,7 @@ impl ResultRouter {
         sink: &mut dyn ResultSink,
         wait: Duration,
     ) -> Result<usize, PipelineError> {
-        if !self.has_lease().await? {
+        if !self.lease_for(sink).await? {
             // Another replica hands this owner's results over: stand by, without receiving.
             tokio::time::sleep(wait.min(STANDBY_WAIT)).await;
             return Ok(0);
@@ -565,30 +590,46 @@ impl ResultSink for ChannelSink {
 
 /// JSON lines appended to a file, each flushed to disk before the task is marked delivered. The file
 /// is its own checkpoint: on open, the task ids already in it count as handed over (and a torn last
-/// line from a crash is cut), so a restarted watcher writes each result exactly once.
+/// line from a crash is cut), so a restarted watcher writes each result exactly once. Replicas may
+/// share the file: the one holding the lease writes, and a replica taking the lease over reloads it.
 pub struct FileSink {
     file: std::fs::File,
+    path: std::path::PathBuf,
     has: HashSet<String>,
 }
 
 impl FileSink {
     pub fn open(path: &std::path::Path) -> anyhow::Result<FileSink> {
         use anyhow::Context;
-        use std::io::{Seek, SeekFrom};
-        let mut file = std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
             .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
+        let mut sink = FileSink {
+            file,
+            path: path.to_path_buf(),
+            has: HashSet::new(),
+        };
+        sink.load()?;
+        Ok(sink)
+    }
+
+    /// Reads the task ids the file holds, cutting a torn last line (its writer died mid-line; only
+    /// the lease holder writes, so nobody is writing it now).
+    fn load(&mut self) -> anyhow::Result<()> {
+        use anyhow::Context;
+        use std::io::{Seek, SeekFrom};
+        let path = &self.path;
         let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         if complete < text.len() {
-            file.set_len(complete as u64)
+            self.file
+                .set_len(complete as u64)
                 .with_context(|| format!("cutting a torn last line of {}", path.display()))?;
         }
-        file.seek(SeekFrom::End(0))?;
-        let mut has = HashSet::new();
+        self.file.seek(SeekFrom::End(0))?;
         for (number, line) in String::from_utf8_lossy(&text[..complete])
             .lines()
             .enumerate()
@@ -596,10 +637,10 @@ impl FileSink {
             let value: serde_json::Value = serde_json::from_str(line)
                 .with_context(|| format!("{}:{}: not a result line", path.display(), number + 1))?;
             if let Some(id) = value.get("task_id").and_then(|v| v.as_str()) {
-                has.insert(id.to_string());
+                self.has.insert(id.to_string());
             }
         }
-        Ok(FileSink { file, has })
+        Ok(())
     }
 }
 
@@ -607,6 +648,10 @@ impl FileSink {
 impl ResultSink for FileSink {
     fn already_has(&self, task_id: &str) -> bool {
         self.has.contains(task_id)
+    }
+
+    fn resume(&mut self) -> anyhow::Result<()> {
+        self.load()
     }
 
     async fn hand_over(&mut self, result: ResultMessage) -> anyhow::Result<()> {
