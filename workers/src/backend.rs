@@ -81,6 +81,7 @@ impl Backend {
                     .unwrap_or(Duration::from_secs(u64::from(tool.visibility_timeout_s()))),
                 max_receive_count: tool.max_receive_count,
                 dead_letter: Some(dlq.clone()),
+                ..QueueSettings::default()
             };
             work_queues.insert(
                 tool.name.clone(),

@@ -49,6 +49,10 @@ pub enum QueueError {
         queue: String,
         source: anyhow::Error,
     },
+    /// A memory queue holds as many messages (or bytes) as its limits allow: the send is refused.
+    /// The message names the limit.
+    #[error("queue {queue} is full: {message}")]
+    Full { queue: String, message: String },
 }
 
 /// What the dispatcher, the worker and the CLI report.

@@ -27,6 +27,11 @@ pub const MAX_VISIBILITY_TIMEOUT_S: u64 = 12 * 3600;
 /// Task records and idempotency items live this long (DynamoDB TTL).
 pub const DEFAULT_TASK_TTL_DAYS: u32 = 7;
 pub const MAX_TASK_TTL_DAYS: u32 = 365;
+/// Messages (visible and in flight) one memory queue holds; past it a send is refused
+/// (`QueueError::Full`), and a dead-letter queue drops its oldest message.
+pub const MAX_MEMORY_QUEUE_MESSAGES: usize = 250_000;
+/// Bytes of message bodies one memory queue holds (a thousand of the largest messages).
+pub const MAX_MEMORY_QUEUE_BYTES: usize = 256 * 1024 * 1024;
 /// Optimistic-concurrency retries of one store transition before giving up for this delivery.
 pub const MAX_CONFLICT_RETRIES: u32 = 5;
 /// A worker's lease (and its message's visibility while it runs) lasts the tool's `recovery_s`,

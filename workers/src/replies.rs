@@ -97,6 +97,7 @@ impl ReplyQueues {
                     visibility_timeout: Duration::from_secs(u64::from(REPLY_VISIBILITY_TIMEOUT_S)),
                     max_receive_count: REPLY_MAX_RECEIVE_COUNT,
                     dead_letter: Some(dead_letter.clone()),
+                    ..QueueSettings::default()
                 },
             )),
             dead_letter: Some(dead_letter),
