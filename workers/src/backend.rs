@@ -7,7 +7,7 @@ use crate::catalog::Catalog;
 use crate::delivery::{ResultRouter, StoreLedger};
 use crate::dispatcher::{Dispatcher, DispatcherSettings};
 use crate::error::{InputError, QueueError};
-use crate::memory::{MemoryQueue, MemoryStore, QueueSettings};
+use crate::memory::{MemoryQueue, MemoryStore, MemoryStoreSettings, QueueSettings};
 use crate::ports::{MessageQueue, TaskStore};
 use crate::replies::{ReplyQueue, ReplyQueues};
 use crate::tools::ToolBox;
@@ -48,6 +48,15 @@ use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How a memory backend keeps its tasks and queues.
+#[derive(Debug, Clone, Default)]
+pub struct MemorySettings {
+    /// The store's clock, retention and limits.
+    pub store: MemoryStoreSettings,
+    /// Replaces every work queue's visibility timeout (tests use short ones).
+    pub work_visibility_timeout: Option<Duration>,
+}
+
 #[derive(Clone)]
 pub struct Backend {
     pub catalog: Arc<Catalog>,
@@ -59,7 +68,8 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// Everything in this process, with the catalog's queue settings.
+    /// Everything in this process, with the catalog's queue settings, on the system clock, with
+    /// the default retention and limits.
     pub fn in_memory(catalog: Arc<Catalog>) -> Backend {
         Self::in_memory_with(catalog, None)
     }
@@ -69,6 +79,21 @@ impl Backend {
         catalog: Arc<Catalog>,
         work_visibility_timeout: Option<Duration>,
     ) -> Backend {
+        let settings = MemorySettings {
+            work_visibility_timeout,
+            ..MemorySettings::default()
+        };
+        Self::in_memory_configured(catalog, settings)
+            .expect("the default memory store settings are valid")
+    }
+
+    /// Everything in this process, as `settings` say.
+    pub fn in_memory_configured(
+        catalog: Arc<Catalog>,
+        settings: MemorySettings,
+    ) -> Result<Backend, InputError> {
+        let store = MemoryStore::with_settings(settings.store)?;
+        let work_visibility_timeout = settings.work_visibility_timeout;
         let mut work_queues: BTreeMap<String, Arc<dyn MessageQueue>> = BTreeMap::new();
         let mut dead_letter_queues: BTreeMap<String, Arc<dyn MessageQueue>> = BTreeMap::new();
         for tool in catalog.tools() {
@@ -89,13 +114,13 @@ impl Backend {
             );
             dead_letter_queues.insert(tool.name.clone(), dlq);
         }
-        Backend {
+        Ok(Backend {
             catalog,
-            store: Arc::new(MemoryStore::new()),
+            store: Arc::new(store),
             work_queues,
             dead_letter_queues,
             replies: Arc::new(ReplyQueues::in_memory()),
-        }
+        })
     }
 
     /// DynamoDB and SQS at the given resource names.

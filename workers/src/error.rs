@@ -35,6 +35,10 @@ pub enum StoreError {
     /// A stored item that does not decode: never silently dropped.
     #[error("stored item {key} is corrupt: {message}")]
     Corrupt { key: String, message: String },
+    /// The memory store holds as much as its limits allow: a new task is refused (never one
+    /// already admitted, and nothing is dropped before its TTL). The message names the limit.
+    #[error("{0}")]
+    Full(String),
     #[error("task store: {0:#}")]
     Backend(anyhow::Error),
 }

@@ -31,7 +31,7 @@ pub mod testkit;
 pub mod tools;
 pub mod worker;
 
-pub use backend::{AwsConnection, AwsTarget, Backend, BackendKind};
+pub use backend::{AwsConnection, AwsTarget, Backend, BackendKind, MemorySettings};
 pub use catalog::{Catalog, ToolSpec};
 pub use client::{ClientError, TaskClient};
 pub use clock::{Clock, FakeClock, SharedClock, SystemClock};

@@ -27,6 +27,17 @@ pub const MAX_VISIBILITY_TIMEOUT_S: u64 = 12 * 3600;
 /// Task records and idempotency items live this long (DynamoDB TTL).
 pub const DEFAULT_TASK_TTL_DAYS: u32 = 7;
 pub const MAX_TASK_TTL_DAYS: u32 = 365;
+/// The memory backend (one process: the CLI's default, `mcp serve`'s too) drops a task at its
+/// TTL, and keeps it at most this long from its creation whatever its TTL (`mcp serve` uses its
+/// `--ttl` instead): a long-running local server holds one day of tasks, not a week.
+pub const DEFAULT_MEMORY_RETENTION_S: u64 = 86_400;
+/// Task records the memory backend holds at once; past it a new task is refused (`StoreError::Full`).
+/// Live replay's largest run (200,000 tasks) fits.
+pub const MAX_MEMORY_TASKS: usize = 500_000;
+/// Bytes of task records the memory backend holds at once (an estimate: each record's arguments
+/// and result as compact JSON, its strings, and a fixed 512 bytes for its indexes); past it a new
+/// task is refused: about 2,000 tasks with the largest arguments and results.
+pub const MAX_MEMORY_TASK_BYTES: u64 = 512 * 1024 * 1024;
 /// Messages (visible and in flight) one memory queue holds; past it a send is refused
 /// (`QueueError::Full`), and a dead-letter queue drops its oldest message.
 pub const MAX_MEMORY_QUEUE_MESSAGES: usize = 250_000;

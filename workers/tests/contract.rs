@@ -1052,7 +1052,9 @@ async fn finished_runs_cross_dynamodb_scan_pages() {
 
 #[tokio::test]
 async fn update_with_retry_gives_up_after_the_conflict_budget() {
-    let store = AlwaysConflicts(workers::memory::MemoryStore::new());
+    let store = AlwaysConflicts(
+        workers::memory::MemoryStore::with_settings(common::never_expiring_store()).unwrap(),
+    );
     let r = record("conv-x", 1_000);
     store.create(&r).await.unwrap();
     let calls = std::sync::atomic::AtomicU32::new(0);

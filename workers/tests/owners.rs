@@ -39,7 +39,17 @@ struct World {
 
 impl World {
     async fn new() -> World {
-        let backend = Backend::in_memory(test_catalog());
+        // A store that keeps expired items, as DynamoDB does for days: the dispatcher must hide
+        // them itself (the memory store's own expiry is tested in `memory::store`).
+        let store = common::never_expiring_store();
+        let backend = Backend::in_memory_configured(
+            test_catalog(),
+            workers::MemorySettings {
+                store,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let tools = ToolBox::builtin();
         let dispatcher = backend
             .dispatcher(tools.clone(), DispatcherSettings::default())

@@ -105,6 +105,17 @@ impl Default for HarnessOptions {
     }
 }
 
+/// A memory store that never drops a record, as moto never does: the shared suites write records
+/// dated 1970 (`created_at_ms` 1_000) and compare what they read back. The memory store's expiry
+/// and limits have their own tests (`memory::store`, `tests/memory_soak.rs`).
+pub fn never_expiring_store() -> workers::memory::MemoryStoreSettings {
+    workers::memory::MemoryStoreSettings {
+        clock: workers::FakeClock::at(0),
+        retention: None,
+        ..Default::default()
+    }
+}
+
 /// `None` when moto is not installed and not required (the test then returns early).
 pub async fn harness(kind: Kind, test: &str) -> Option<Harness> {
     harness_with(kind, test, HarnessOptions::default()).await
@@ -114,10 +125,16 @@ pub async fn harness_with(kind: Kind, test: &str, options: HarnessOptions) -> Op
     let catalog = test_catalog();
     match kind {
         Kind::Memory => Some(Harness {
-            backend: Backend::in_memory_with(
+            backend: Backend::in_memory_configured(
                 catalog,
-                Some(Duration::from_secs(u64::from(options.work_visibility_s))),
-            ),
+                workers::MemorySettings {
+                    store: never_expiring_store(),
+                    work_visibility_timeout: Some(Duration::from_secs(u64::from(
+                        options.work_visibility_s,
+                    ))),
+                },
+            )
+            .unwrap(),
             kind,
         }),
         Kind::Moto => {
