@@ -6,7 +6,8 @@ use anyhow::anyhow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use workers::{Backend, Catalog};
+use workers::memory::MemoryStoreSettings;
+use workers::{Backend, Catalog, MemorySettings};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum McpCommand {
@@ -43,7 +44,8 @@ pub struct ServeArgs {
     /// stack's workers run them).
     #[arg(long)]
     local_workers: bool,
-    /// How long a task stays readable through MCP (`ttlMs`); at most the table's TTL.
+    /// How long a task stays readable through MCP (`ttlMs`); at most the table's TTL. With the
+    /// memory backend, also how long the server keeps a task (arguments and result) in memory.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1day")]
     ttl: Duration,
     /// The polling interval suggested to clients.
@@ -140,7 +142,7 @@ async fn serve(args: ServeArgs) -> CmdResult {
     let caller = args.backend.caller()?;
     let memory = !args.backend.is_aws();
     let backend = if memory {
-        Backend::in_memory(Arc::new(Catalog::embedded().clone()))
+        memory_backend(args.ttl)?
     } else {
         aws_backend(&args.backend).await?
     };
@@ -194,6 +196,20 @@ async fn serve(args: ServeArgs) -> CmdResult {
     };
     runtime.stop().await;
     outcome
+}
+
+/// The memory backend of `mcp serve`: it keeps a task as long as MCP advertises it (`--ttl`), no
+/// longer, so a long-running server holds a window of tasks rather than every task it ever ran.
+fn memory_backend(ttl: Duration) -> Result<Backend, CmdError> {
+    let settings = MemorySettings {
+        store: MemoryStoreSettings {
+            retention: Some(ttl),
+            ..MemoryStoreSettings::default()
+        },
+        ..MemorySettings::default()
+    };
+    Backend::in_memory_configured(Arc::new(Catalog::embedded().clone()), settings)
+        .map_err(|e| CmdError::input(anyhow!("--ttl {}: {e}", humantime::format_duration(ttl))))
 }
 
 fn http_header(name: &str) -> Result<mcp::identity::HeaderName, CmdError> {
