@@ -34,9 +34,10 @@ pub const DEFAULT_MEMORY_RETENTION_S: u64 = 86_400;
 /// Task records the memory backend holds at once; past it a new task is refused (`StoreError::Full`).
 /// Live replay's largest run (200,000 tasks) fits.
 pub const MAX_MEMORY_TASKS: usize = 500_000;
-/// Bytes of task records the memory backend holds at once (an estimate: each record's arguments
-/// and result as compact JSON, its strings, and a fixed 512 bytes for its indexes); past it a new
-/// task is refused: about 2,000 tasks with the largest arguments and results.
+/// Bytes of task records the memory backend holds at once (an estimate: the strings of each
+/// record, its arguments and result included, a slot per JSON element, and a fixed 512 bytes for
+/// the record and its index entries); past it a new task is refused: about 2,000 tasks with the
+/// largest arguments and results.
 pub const MAX_MEMORY_TASK_BYTES: u64 = 512 * 1024 * 1024;
 /// Messages (visible and in flight) one memory queue holds; past it a send is refused
 /// (`QueueError::Full`), and a dead-letter queue drops its oldest message.
