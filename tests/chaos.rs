@@ -1,12 +1,15 @@
 //! The chaos suite: the real CLI processes against moto, with real SIGKILLs.
 //!
-//! 500 tasks over 20 conversations, 5 consumers (each a `tasks watch --out FILE` process) and two
-//! principals; 4 worker processes, one killed with SIGKILL every ~2 s and replaced; some dispatchers
-//! (`tasks submit` processes) killed by a fault-injection point between the table write and the
-//! enqueue; some work messages sent three times; watchers killed and restarted. Afterwards every task
-//! must be terminal, no task may have run to completion twice except after its worker was killed,
-//! every result must be in its owner's consumer's file exactly once and nowhere else, and every DLQ
-//! must be empty.
+//! 500 tasks over 20 conversations, 5 consumers (each two replicas of `tasks watch --out FILE`
+//! sharing the file: they take turns through their lease) and two principals; a watcher of a third
+//! principal (mallory) reading alice's consumer's queue; 4 worker processes, one killed with SIGKILL
+//! every ~2 s and replaced; some dispatchers (`tasks submit` processes) killed by a fault-injection
+//! point between the table write and the enqueue; some work messages sent three times; watchers
+//! killed and restarted. Afterwards every task must be terminal, no task may have run to completion
+//! twice except after its worker was killed, every result must be in its owner's consumer's file
+//! exactly once and nowhere else, mallory must have seen nothing of alice's (no file line, no id in
+//! his log), every DLQ must be empty, and each task a killed worker had started must have started
+//! again within `recovery_s` plus the worker's margin of the kill (reported as a figure).
 //!
 //! Needs the `fault-injection` feature (`make test` turns it on) and moto.
 
@@ -34,6 +37,14 @@ const SUBMITS_AT_ONCE: usize = 8;
 /// request writes meanwhile (more often as the table grows); a client replays with the same key.
 const MAX_REPLAYS: usize = 12;
 const SETTLE_LIMIT: Duration = Duration::from_secs(240);
+/// Router replicas per consumer (`tasks watch` processes sharing one file).
+const REPLICAS: usize = 2;
+/// The workers' `--recovery`.
+const RECOVERY: Duration = Duration::from_secs(5);
+/// How soon after a kill a started task must start again: the recovery period, the worker's margin
+/// past a lease (`workers::worker::LEASE_MARGIN`), a receive (`--wait 1s`), and scheduling on a
+/// loaded 2-core machine.
+const RESTART_BOUND: Duration = Duration::from_secs(5 + 1 + 1 + 3);
 
 /// Consumer `c` belongs to one principal: a router serves one owner.
 fn principal(consumer: usize) -> &'static str {
@@ -98,7 +109,7 @@ impl Harness {
                 "--concurrency",
                 "2",
                 "--recovery",
-                "5s",
+                &format!("{}s", RECOVERY.as_secs()),
                 "--wait",
                 "1s",
                 "--sweep-every",
@@ -110,7 +121,9 @@ impl Harness {
         )
     }
 
-    fn watcher(&self, consumer: usize, generation: usize) -> Child {
+    /// Watcher `index` is replica `index % REPLICAS` of consumer `index / REPLICAS`.
+    fn watcher(&self, index: usize, generation: usize) -> Child {
+        let consumer = index / REPLICAS;
         let out = self.root.join(format!("consumer-{consumer}.jsonl"));
         self.spawn_logged(
             &[
@@ -123,7 +136,25 @@ impl Harness {
                 "--out",
                 out.to_str().unwrap(),
             ],
-            &format!("watch-{consumer}-{generation}.log"),
+            &format!("watch-{index}-{generation}.log"),
+        )
+    }
+
+    /// A watcher of a principal who owns nothing, on alice's consumer `c0`.
+    fn intruder(&self) -> Child {
+        let out = self.root.join("mallory.jsonl");
+        self.spawn_logged(
+            &[
+                "tasks",
+                "watch",
+                "--consumer",
+                "c0",
+                "--principal",
+                "mallory",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            "watch-mallory.log",
         )
     }
 
@@ -216,7 +247,8 @@ fn chaos_no_lost_task_no_double_run_every_result_to_its_owner_once() {
                 "ASYNCTOOLS_SYNTHETIC_RUN_LOG".into(),
                 run_log.display().to_string(),
             ),
-            ("RUST_LOG".into(), "warn".into()),
+            // Info: a router must not name another owner's task in any line at any level.
+            ("RUST_LOG".into(), "info".into()),
         ],
         started: Default::default(),
     };
@@ -242,8 +274,13 @@ fn chaos_no_lost_task_no_double_run_every_result_to_its_owner_once() {
 
     let started = Instant::now();
     let mut workers: Vec<Child> = (0..WORKERS).map(|n| harness.worker(n)).collect();
-    let mut watchers: Vec<Child> = (0..CONSUMERS).map(|c| harness.watcher(c, 0)).collect();
+    let mut watchers: Vec<Child> = (0..CONSUMERS * REPLICAS)
+        .map(|w| harness.watcher(w, 0))
+        .collect();
+    let mut intruder = harness.intruder();
     let mut killed_workers: HashSet<u32> = HashSet::new();
+    // When each killed worker died (epoch ms).
+    let mut kill_times: HashMap<u32, u64> = HashMap::new();
     let mut watcher_restarts = 0;
     let mut worker_generation = WORKERS;
     let mut last_worker_kill = Instant::now();
@@ -259,10 +296,13 @@ fn chaos_no_lost_task_no_double_run_every_result_to_its_owner_once() {
     let mut chaos = |workers: &mut Vec<Child>,
                      watchers: &mut Vec<Child>,
                      killed_workers: &mut HashSet<u32>,
+                     kill_times: &mut HashMap<u32, u64>,
                      watcher_restarts: &mut usize| {
         if last_worker_kill.elapsed() >= Duration::from_secs(2) {
             let victim = (started.elapsed().as_millis() as usize / 7) % workers.len();
-            killed_workers.insert(kill(&mut workers[victim]));
+            let pid = kill(&mut workers[victim]);
+            kill_times.insert(pid, workers::clock::now_ms());
+            killed_workers.insert(pid);
             workers[victim] = harness.worker(worker_generation);
             worker_generation += 1;
             last_worker_kill = Instant::now();
@@ -308,6 +348,7 @@ fn chaos_no_lost_task_no_double_run_every_result_to_its_owner_once() {
             &mut workers,
             &mut watchers,
             &mut killed_workers,
+            &mut kill_times,
             &mut watcher_restarts,
         );
         std::thread::sleep(Duration::from_millis(20));
@@ -324,6 +365,7 @@ fn chaos_no_lost_task_no_double_run_every_result_to_its_owner_once() {
             &mut workers,
             &mut watchers,
             &mut killed_workers,
+            &mut kill_times,
             &mut watcher_restarts,
         );
         std::thread::sleep(Duration::from_millis(100));
@@ -335,7 +377,11 @@ fn chaos_no_lost_task_no_double_run_every_result_to_its_owner_once() {
     // A moment more: anything delivered twice would show up now.
     std::thread::sleep(Duration::from_secs(3));
     let elapsed = started.elapsed();
-    for child in workers.iter_mut().chain(watchers.iter_mut()) {
+    for child in workers
+        .iter_mut()
+        .chain(watchers.iter_mut())
+        .chain(std::iter::once(&mut intruder))
+    {
         kill(child);
     }
 
@@ -378,15 +424,43 @@ fn chaos_no_lost_task_no_double_run_every_result_to_its_owner_once() {
     // Tool runs: a second completed run is allowed only after the first run's worker was killed.
     let runs = std::fs::read_to_string(&run_log).unwrap_or_default();
     let mut runs_by_task: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    // Every start of a run: (task, pid, epoch ms).
+    let mut starts: Vec<(String, u32, u64)> = Vec::new();
     for line in runs.lines() {
-        let mut parts = line.split_whitespace();
-        if let (Some(task), Some(pid)) = (parts.next(), parts.next()) {
-            runs_by_task
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        match parts.as_slice() {
+            ["start", task, pid, at] => {
+                starts.push((task.to_string(), pid.parse().unwrap(), at.parse().unwrap()))
+            }
+            [task, pid] => runs_by_task
                 .entry(task.to_string())
                 .or_default()
-                .push(pid.parse().unwrap());
+                .push(pid.parse().unwrap()),
+            _ => panic!("run log line {line:?}"),
         }
     }
+    // How soon each task a killed worker had started (and not finished) started again.
+    let mut restarts: Vec<Duration> = Vec::new();
+    let mut never_restarted = Vec::new();
+    for (task, pid, at) in &starts {
+        let Some(killed_at) = kill_times.get(pid) else {
+            continue;
+        };
+        let finished_by_it = runs_by_task.get(task).is_some_and(|p| p.contains(pid));
+        if *at > *killed_at || finished_by_it {
+            continue;
+        }
+        match starts
+            .iter()
+            .filter(|(t, p, a)| t == task && p != pid && a >= killed_at)
+            .map(|(_, _, a)| *a)
+            .min()
+        {
+            Some(again) => restarts.push(Duration::from_millis(again - killed_at)),
+            None => never_restarted.push(task.clone()),
+        }
+    }
+    restarts.sort();
     let rerun_after_kill = runs_by_task
         .values()
         .filter(|pids| {
@@ -478,6 +552,18 @@ fn chaos_no_lost_task_no_double_run_every_result_to_its_owner_once() {
         rerun_after_kill,
         ran_twice_unexplained.len()
     );
+    let worst_restart = restarts.last().copied().unwrap_or_default();
+    println!(
+        "  recovery: {} tasks a killed worker had started started again {:.1?} (median) and at \
+         most {worst_restart:.1?} after the kill (recovery_s {RECOVERY:?}, bound {RESTART_BOUND:?}); \
+         {} never started again",
+        restarts.len(),
+        restarts
+            .get(restarts.len() / 2)
+            .copied()
+            .unwrap_or_default(),
+        never_restarted.len()
+    );
     println!(
         "  delivery: {delivered_once} results handed to their owner's watcher exactly once, \
          {delivered_twice} more than once, {} missing, {misdelivered} to another consumer; \
@@ -512,6 +598,24 @@ fn chaos_no_lost_task_no_double_run_every_result_to_its_owner_once() {
     assert_eq!(delivered_once, TASKS);
     // Every delivered task id belongs to exactly one call.
     assert_eq!(task_ids.len(), TASKS);
+    // Mallory saw nothing of alice's: no result in his file, no id of hers in his log.
+    assert!(delivered(&root.join("mallory.jsonl")).is_empty());
+    let mallory_log = std::fs::read_to_string(root.join("watch-mallory.log")).unwrap_or_default();
+    let leaked: Vec<&String> = task_ids
+        .keys()
+        .filter(|id| mallory_log.contains(id.as_str()))
+        .collect();
+    assert!(leaked.is_empty(), "task ids in mallory's log: {leaked:?}");
+    // Every task a killed worker had started started again, within the bound.
+    assert!(
+        never_restarted.is_empty(),
+        "never started again: {never_restarted:?}"
+    );
+    assert!(!restarts.is_empty(), "no killed worker had a task running");
+    assert!(
+        worst_restart <= RESTART_BOUND,
+        "a killed worker's task started again {worst_restart:?} after the kill"
+    );
 }
 
 /// What is in the DLQs and what their tasks look like now, to tell why a message ended there.

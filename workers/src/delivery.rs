@@ -182,6 +182,8 @@ pub const ROUTER_LEASE: Duration = Duration::from_secs(15);
 const ROUTER_LEASE_RENEW: Duration = Duration::from_secs(5);
 /// A replica without the lease looks again this often.
 const STANDBY_WAIT: Duration = Duration::from_secs(1);
+/// A router that read only other owners' results waits this long before reading again.
+const FOREIGN_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Counters of one router.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -389,6 +391,7 @@ impl ResultRouter {
         let messages = self.queue.receive(MAX_RECEIVE_BATCH, wait, None).await?;
         let mut settled = Vec::new();
         let mut mine = Vec::new();
+        let foreign_before = self.stats.foreign_left;
         for message in messages {
             match ResultMessage::parse(&message.body) {
                 Ok(result) if result.owner == self.owner => {
@@ -412,6 +415,7 @@ impl ResultRouter {
                 }
             }
         }
+        let mine_count = mine.len();
         // Which of them still need handing over, per the table (read concurrently).
         // A second copy of a result in the same batch is a duplicate of the first: the lookups
         // run at once, so the table cannot tell them apart.
@@ -488,6 +492,11 @@ impl ResultRouter {
         // A failed delete means one more delivery of a message already settled: dropped then.
         if let Err(e) = self.queue.delete_batch(&settled).await {
             tracing::warn!(error = %e, "could not delete settled result messages");
+        }
+        // Only other owners' results: give their routers the first look at them (each read
+        // counts toward the queue's receive limit).
+        if mine_count == 0 && self.stats.foreign_left > foreign_before {
+            tokio::time::sleep(FOREIGN_BACKOFF).await;
         }
         match failure {
             Some(e) => Err(e),

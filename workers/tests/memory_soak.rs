@@ -65,6 +65,7 @@ async fn a_soak_past_the_ttl_holds_one_round_of_records_and_flat_memory() {
     let settings = DispatcherSettings {
         task_ttl_days: 1,
         clock: clock.clone(),
+        ..DispatcherSettings::default()
     };
     let dispatcher = backend.dispatcher(ToolBox::builtin(), settings).unwrap();
     let mut options = PoolOptions::new("soak");
@@ -207,6 +208,7 @@ async fn a_full_memory_backend_refuses_a_submit_naming_its_limit() {
     let settings = DispatcherSettings {
         task_ttl_days: 1,
         clock: clock.clone(),
+        ..DispatcherSettings::default()
     };
     let dispatcher = backend.dispatcher(ToolBox::builtin(), settings).unwrap();
     let caller = Caller::new("alice").unwrap();

@@ -30,6 +30,7 @@ impl Tool for Synthetic {
         let sleep_ms = args::optional_u64(&arguments, "sleep_ms", MAX_SLEEP_MS)
             .map_err(|e| ToolFailure::new(e.to_string()))?
             .unwrap_or(0);
+        record_start(&context.task_id);
         if sleep_ms > 0 {
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
@@ -57,11 +58,24 @@ impl Tool for Synthetic {
 /// (one small O_APPEND write, atomic between processes). The chaos tests count runs with it: the
 /// run's visible effect.
 fn record_run(task_id: &str) {
+    append_run_log(&format!("{task_id} {}\n", std::process::id()));
+}
+
+/// `ASYNCTOOLS_SYNTHETIC_RUN_LOG=<file>`: each run's start appends `start <task id> <pid> <epoch
+/// ms>`: the chaos tests measure how soon a killed worker's task starts again.
+fn record_start(task_id: &str) {
+    append_run_log(&format!(
+        "start {task_id} {} {}\n",
+        std::process::id(),
+        crate::clock::now_ms()
+    ));
+}
+
+fn append_run_log(line: &str) {
     use std::io::Write;
     let Some(path) = std::env::var_os("ASYNCTOOLS_SYNTHETIC_RUN_LOG") else {
         return;
     };
-    let line = format!("{task_id} {}\n", std::process::id());
     let written = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
