@@ -180,6 +180,8 @@ impl DeliveryLedger for StoreLedger {
 pub const ROUTER_LEASE: Duration = Duration::from_secs(15);
 /// How often the holder renews it (a third of the lease, so two renewals may fail in a row).
 const ROUTER_LEASE_RENEW: Duration = Duration::from_secs(5);
+/// Hand-overs stop when less than this is left of the lease (renewals every 5 s keep 10 s or more).
+const LEASE_SAFETY: Duration = Duration::from_secs(7);
 /// A replica without the lease looks again this often.
 const STANDBY_WAIT: Duration = Duration::from_secs(1);
 /// A router that read only other owners' results waits this long before reading again.
@@ -246,6 +248,19 @@ impl ResultRouter {
                 tracing::debug!(error = %e, "could not release the router lease");
             }
         }
+    }
+
+    /// Whether the lease is held for at least [`LEASE_SAFETY`] more (renewing it when due): a
+    /// hand-over, and the marks after it, finish well inside it.
+    async fn lease_still_holds(&mut self) -> Result<bool, PipelineError> {
+        if !self.has_lease().await? {
+            return Ok(false);
+        }
+        let left = self
+            .held_until
+            .map(|until| until.saturating_duration_since(tokio::time::Instant::now()))
+            .unwrap_or_default();
+        Ok(left >= LEASE_SAFETY)
     }
 
     /// `has_lease`, and the sink told to resume when the lease was (re)taken just now.
@@ -349,6 +364,8 @@ impl ResultRouter {
                     self.remember(&task_id);
                     return Ok(false);
                 }
+                // The lease lapsed under us (renewals failing): another replica may be routing.
+                Some(_) if !self.lease_still_holds().await? => return Ok(false),
                 Some(_) => {
                     sink.hand_over(result).await.map_err(|e| {
                         PipelineError::Queue(QueueError::Backend {
@@ -460,6 +477,17 @@ impl ResultRouter {
                 }
                 Some(true) => self.stats.duplicates_dropped += 1,
                 Some(false) => {
+                    // A replica hands over only while its lease surely outlasts the hand-over and
+                    // the marks after it; otherwise the rest waits for the next poll (the
+                    // messages come back).
+                    match self.lease_still_holds().await {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
                     if let Err(e) = sink.hand_over(result).await {
                         // Stop here, but still mark what was handed over before.
                         failure = Some(PipelineError::Queue(QueueError::Backend {
