@@ -5,7 +5,8 @@
 //! At most one invocation per run: the SDK's own retries are off, because an invocation whose
 //! answer was lost may still have run. Only a throttle (`TooManyRequestsException`: the function
 //! did not start) is retried, with backoff, while the budget lasts. A function error is the tool's
-//! failure (FAILED, with the function's message); the function's own timeout is TIMED_OUT.
+//! failure (FAILED, with the function's message); only Lambda timing the function out (`errorType`
+//! `Sandbox.Timedout`) is TIMED_OUT, whatever a message says.
 
 use super::{SchemaCheck, Tool, ToolContext, ToolFailure};
 use crate::catalog::ToolSpec;
@@ -126,12 +127,13 @@ impl LambdaTool {
             // Lambda's error payload: {"errorMessage": ..., "errorType": ...}.
             let error: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
             let message = error["errorMessage"].as_str().unwrap_or("no message");
-            let error_type = error["errorType"].as_str().unwrap_or(kind);
+            let error_type = error["errorType"].as_str();
+            let timed_out = lambda_timed_out(error_type, message);
+            let error_type = error_type.unwrap_or(kind);
             let text = format!(
                 "function {} failed ({error_type}): {message}",
                 self.function
             );
-            let timed_out = error_type == "Sandbox.Timedout" || message.contains("Task timed out");
             return Err(if timed_out {
                 ToolFailure::timed_out(text)
             } else {
@@ -152,6 +154,39 @@ impl LambdaTool {
             ))
         })
     }
+}
+
+/// Whether Lambda itself stopped the function at its timeout, rather than the function failing
+/// with words about a timeout (a function's own error may well say "Task timed out": an upstream
+/// call of its own timed out, and that is its failure). Lambda says so with the error type
+/// `Sandbox.Timedout`; runtimes before that type existed sent no `errorType` and a message of
+/// exactly `<RFC 3339 time> <request id> Task timed out after <seconds> seconds`, which a
+/// function's own error (always typed by its runtime) never is.
+fn lambda_timed_out(error_type: Option<&str>, message: &str) -> bool {
+    match error_type {
+        Some(error_type) => error_type == "Sandbox.Timedout",
+        None => is_platform_timeout_line(message),
+    }
+}
+
+/// `2021-12-20T20:22:43.783Z 4607c3a0-0c91-4ec2-8f13-a5bfb815853d Task timed out after 10.01 seconds`
+fn is_platform_timeout_line(message: &str) -> bool {
+    let mut parts = message.splitn(3, ' ');
+    let (Some(time), Some(request_id), Some(rest)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let is_uuid = request_id.len() == 36
+        && request_id.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    let seconds = rest
+        .strip_prefix("Task timed out after ")
+        .and_then(|r| r.strip_suffix(" seconds"));
+    humantime::parse_rfc3339(time).is_ok()
+        && is_uuid
+        && seconds.is_some_and(|s| s.parse::<f64>().is_ok_and(|s| s.is_finite() && s >= 0.0))
 }
 
 #[async_trait]
@@ -229,5 +264,43 @@ mod tests {
         // A function error without a payload still says which function failed.
         let bare = t.answer(Some("Unhandled"), None).unwrap_err();
         assert_eq!(bare.message, "function wc failed (Unhandled): no message");
+    }
+
+    /// Issue 24, item 10: a function's own error that mentions a timeout is its failure; only
+    /// Lambda stopping the function (`Sandbox.Timedout`, or the untyped platform line of older
+    /// runtimes) is TIMED_OUT.
+    #[test]
+    fn only_lambda_timing_the_function_out_is_a_timeout() {
+        let t = tool();
+        let failure = |payload: Value| {
+            let blob = Blob::new(payload.to_string().into_bytes());
+            t.answer(Some("Unhandled"), Some(&blob)).unwrap_err()
+        };
+        let own = failure(json!({
+            "errorType": "UpstreamError",
+            "errorMessage": "the index said: Task timed out after 3.00 seconds"
+        }));
+        assert!(!own.timed_out, "{own:?}");
+        assert_eq!(
+            own.message,
+            "function wc failed (UpstreamError): the index said: Task timed out after 3.00 seconds"
+        );
+        let untyped_words = failure(json!({"errorMessage": "Task timed out, retry later"}));
+        assert!(!untyped_words.timed_out, "{untyped_words:?}");
+        let sandbox = failure(json!({
+            "errorType": "Sandbox.Timedout",
+            "errorMessage": "RequestId: 4607c3a0-0c91-4ec2-8f13-a5bfb815853d Error: Task timed out after 3.00 seconds"
+        }));
+        assert!(sandbox.timed_out, "{sandbox:?}");
+        let platform = failure(json!({
+            "errorMessage": "2021-12-20T20:22:43.783Z 4607c3a0-0c91-4ec2-8f13-a5bfb815853d Task timed out after 10.01 seconds"
+        }));
+        assert!(platform.timed_out, "{platform:?}");
+        // The same line typed by the function's runtime is the function's own error.
+        let typed = failure(json!({
+            "errorType": "Error",
+            "errorMessage": "2021-12-20T20:22:43.783Z 4607c3a0-0c91-4ec2-8f13-a5bfb815853d Task timed out after 10.01 seconds"
+        }));
+        assert!(!typed.timed_out, "{typed:?}");
     }
 }
