@@ -5,11 +5,16 @@
 //! | PENDING, RUNNING                                  | `working`       | none                     |
 //! | SUCCEEDED                                         | `completed`     | result, `isError: false` |
 //! | FAILED with `tool_failed` / `invalid_arguments`   | `completed`     | result, `isError: true`  |
+//! | FAILED with `result_too_large`                    | `completed`     | result, `isError: true`  |
 //! | FAILED (`abandoned`, `malformed_message`), TIMED_OUT | `failed`     | JSON-RPC error object    |
 //! | CANCELLED                                         | `cancelled`     | none                     |
 //!
 //! A tool's own error is a result the model should read (MCP's `isError`); the infrastructure
-//! failing is not the tool's answer, so the task itself fails.
+//! failing is not the tool's answer, so the task itself fails. `result_too_large` is the
+//! infrastructure's verdict, but on the tool's output for these arguments, not on the
+//! infrastructure: running the same call again gives the same answer, and what helps is what only
+//! the model can do (ask for less: a narrower query, fewer items). So, like the tool's own errors,
+//! the model reads it (with the measured size and the limit) as an `isError` result.
 
 use rmcp::model::{
     CallToolResult, ContentBlock, DetailedTask, ErrorCode, JsonObject, Task, TaskPayload,
@@ -37,9 +42,15 @@ impl TaskTiming {
     }
 }
 
-/// Whether a FAILED task's error is the tool's own answer rather than the infrastructure's.
+/// Whether a FAILED task's error is for the model to read (the tool's own answer, or its answer
+/// being too large) rather than the infrastructure failing.
 pub fn is_tool_error(error: Option<&TaskError>) -> bool {
-    error.is_some_and(|e| matches!(e.kind, ErrorKind::ToolFailed | ErrorKind::InvalidArguments))
+    error.is_some_and(|e| {
+        matches!(
+            e.kind,
+            ErrorKind::ToolFailed | ErrorKind::InvalidArguments | ErrorKind::ResultTooLarge
+        )
+    })
 }
 
 pub fn mcp_status(status: TaskStatus, error: Option<&TaskError>) -> McpStatus {
@@ -157,6 +168,7 @@ pub fn kind_name(kind: ErrorKind) -> &'static str {
         ErrorKind::MalformedMessage => "malformed_message",
         ErrorKind::Abandoned => "abandoned",
         ErrorKind::Cancelled => "cancelled",
+        ErrorKind::ResultTooLarge => "result_too_large",
     }
 }
 
@@ -213,6 +225,11 @@ mod tests {
             (
                 TaskStatus::Failed,
                 Some(InvalidArguments),
+                McpStatus::Completed,
+            ),
+            (
+                TaskStatus::Failed,
+                Some(ResultTooLarge),
                 McpStatus::Completed,
             ),
             (TaskStatus::Failed, Some(Abandoned), McpStatus::Failed),

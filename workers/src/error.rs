@@ -32,6 +32,16 @@ pub enum StoreError {
         from: String,
         to: String,
     },
+    /// The record would be larger than a store keeps (`MAX_RECORD_BYTES`, DynamoDB's item limit):
+    /// the write was refused, and retrying it cannot help.
+    #[error(
+        "task {task_id}: the record would be {bytes} bytes; the store's limit is {limit} bytes"
+    )]
+    TooLarge {
+        task_id: String,
+        bytes: usize,
+        limit: usize,
+    },
     /// A stored item that does not decode: never silently dropped.
     #[error("stored item {key} is corrupt: {message}")]
     Corrupt { key: String, message: String },

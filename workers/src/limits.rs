@@ -5,11 +5,27 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// A task's arguments, serialized as compact JSON.
 pub const MAX_ARGUMENTS_BYTES: usize = 64 * 1024;
-/// A task's result, serialized as compact JSON: keeps the result message under SQS's 256 KiB and the
-/// record under DynamoDB's 400 KB item limit (arguments + result + metadata).
+/// A task's result, measured as it is sent: compact JSON with the characters SQS refuses (U+FFFE,
+/// U+FFFF: 3 bytes each in UTF-8) written as 6-byte `\u` escapes. Keeps the result message under
+/// [`MAX_MESSAGE_BYTES`] and the record under [`MAX_RECORD_BYTES`] (arguments + result + metadata);
+/// a larger result ends the task FAILED `result_too_large`.
 pub const MAX_RESULT_BYTES: usize = 200 * 1024;
-/// Any queue message body (SQS's classic limit).
+/// Any queue message body, measured on the bytes sent (SQS's classic limit).
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// A task record as stored (DynamoDB's 400 KB item limit, read as 400,000 bytes to stay on the safe
+/// side; measured by `ports::stored_bytes`, an upper bound of DynamoDB's own count). Every store
+/// refuses a write over it (`StoreError::TooLarge`), the memory store too.
+pub const MAX_RECORD_BYTES: usize = 400_000;
+/// A tool-supplied string written into a task (an error message, a function's `errorType`, an
+/// answer quoted in an error) is cut to this many bytes, on a character boundary, ending with
+/// `… (cut, N bytes)`: [`cut_text`].
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 4 * 1024;
+/// A Lambda function's `errorType`, cut like an error message.
+pub const MAX_ERROR_TYPE_BYTES: usize = 256;
+/// What a tool may read of an answer before judging its size: far above any result that can be
+/// published, so that a result is measured by the worker on the bytes it would send, not on the
+/// answer's formatting.
+pub const MAX_TOOL_ANSWER_BYTES: usize = 1024 * 1024;
 /// Conversation ids and idempotency keys: printable ASCII without spaces or '#'.
 pub const MAX_CONVERSATION_ID_CHARS: usize = 128;
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
@@ -58,6 +74,20 @@ pub fn bytes_label(bytes: usize) -> String {
     format!("{bytes} bytes ({} KiB)", bytes / 1024)
 }
 
+/// `text` if it is at most `max_bytes` long; otherwise its start, cut on a character boundary,
+/// followed by `… (cut, N bytes)` (N: the whole text's length), the whole at most `max_bytes`.
+pub fn cut_text(text: &str, max_bytes: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max_bytes {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let marker = format!("… (cut, {} bytes)", text.len());
+    let mut end = max_bytes.saturating_sub(marker.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}{marker}", &text[..end]))
+}
+
 /// Seconds the worker keeps after a full-budget tool run for its terminal write and the result
 /// publish; the worker function's timeout is the tool's timeout plus this (the CDK stack adds it).
 pub const WRITE_RESERVE_S: u32 = 20;
@@ -77,5 +107,39 @@ pub const MAX_SWEEP_TASKS: u32 = 1000;
 pub const DEFAULT_SWEEP_OLDER_THAN_S: u64 = 60;
 /// Shards of the sparse `open_tasks` index, so a burst of writes spreads over partitions.
 pub const OPEN_SHARDS: u32 = 8;
+// A result that fits its limit leaves room in its message for the rest of it (ids, owner, error).
+const _: () = assert!(MAX_RESULT_BYTES + 16 * 1024 <= MAX_MESSAGE_BYTES);
+// A record holds the arguments, a result and an error message at their limits, with room to spare.
+const _: () = assert!(
+    MAX_ARGUMENTS_BYTES + MAX_RESULT_BYTES + MAX_ERROR_MESSAGE_BYTES + 16 * 1024
+        <= MAX_RECORD_BYTES
+);
 // The reserve must hold the terminal write, the publish and its note, each bounded by the timeout.
 const _: () = assert!(WRITE_RESERVE_S as u64 >= 3 * FUNCTION_OPERATION_TIMEOUT_S + 2);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_text_keeps_short_text_and_cuts_long_text_on_a_char_boundary() {
+        assert_eq!(cut_text("short", 10), "short");
+        assert_eq!(cut_text("", 0), "");
+        // 'é' is 2 bytes: a cut inside one backs off to its start.
+        let text = "é".repeat(5_000);
+        let cut = cut_text(&text, 4096);
+        assert!(cut.len() <= 4096, "{}", cut.len());
+        assert!(cut.ends_with("… (cut, 10000 bytes)"), "{cut}");
+        let kept = cut.strip_suffix("… (cut, 10000 bytes)").unwrap();
+        assert!(
+            kept.chars().all(|c| c == 'é') && kept.len() >= 4096 - 40,
+            "{}",
+            kept.len()
+        );
+        // Exactly at the limit: untouched.
+        let exact = "x".repeat(4096);
+        assert_eq!(cut_text(&exact, 4096), exact);
+        let over = "x".repeat(4097);
+        assert_eq!(cut_text(&over, 4096).len(), 4096);
+    }
+}

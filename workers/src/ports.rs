@@ -316,8 +316,8 @@ impl Cursor {
     }
 }
 
-/// Refuses a transition the state machine does not allow, before any backend writes it: every
-/// adapter's `transition` starts here.
+/// Refuses a transition the state machine does not allow, or a record larger than a store keeps
+/// (`StoreError::TooLarge`), before any backend writes it: every adapter's `transition` starts here.
 pub fn check_transition(current: &TaskRecord, next: &TaskRecord) -> Result<(), StoreError> {
     current
         .check_successor(next)
@@ -325,7 +325,29 @@ pub fn check_transition(current: &TaskRecord, next: &TaskRecord) -> Result<(), S
             task_id: e.task_id,
             from: current.status.to_string(),
             to: next.status.to_string(),
-        })
+        })?;
+    let bytes = stored_bytes(next);
+    if bytes > MAX_RECORD_BYTES {
+        return Err(StoreError::TooLarge {
+            task_id: next.task_id.clone(),
+            bytes,
+            limit: MAX_RECORD_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// The size of `record` as stored, an upper bound of DynamoDB's count for its item (attribute
+/// names plus values; the arguments and the result as JSON text; the index keys): its compact JSON,
+/// which spells every name and value at least as long as DynamoDB counts them, plus the index keys.
+pub fn stored_bytes(record: &TaskRecord) -> usize {
+    let owner_conversation =
+        "owner_conversation".len() + record.owner.len() + 1 + record.conversation_id.len();
+    let open_shard = "open_shard".len() + 2;
+    let undelivered = "undelivered_to".len() + record.owner.len() + 1 + record.reply_to.len();
+    // `arguments_json` / `result_json` are 5 bytes longer than the JSON names they replace.
+    const RENAMES: usize = 2 * 5;
+    crate::protocol::json_len(record) + owner_conversation + open_shard + undelivered + RENAMES
 }
 
 /// Checks page arguments before they reach a backend.

@@ -197,18 +197,31 @@ pub fn check_arguments(arguments: &Value) -> Result<(), InputError> {
     Ok(())
 }
 
+/// A result within `MAX_RESULT_BYTES`, measured on the JSON as sent ([`sent_json_len`]).
 pub fn check_result(result: &Value) -> Result<(), InputError> {
-    let bytes = json_len(result);
+    let bytes = sent_json_len(result);
     if bytes > MAX_RESULT_BYTES {
         return Err(InputError::new(
             "result",
             format!(
-                "is {bytes} bytes of JSON; the limit is {}",
+                "is {bytes} bytes of JSON as sent (U+FFFE and U+FFFF escaped); the limit is {}",
                 bytes_label(MAX_RESULT_BYTES)
             ),
         ));
     }
     Ok(())
+}
+
+/// The bytes `value` takes in a message: its compact JSON after [`sqs_safe_json`], which writes
+/// each character SQS refuses (3 bytes in UTF-8) as a 6-byte `\uXXXX` escape.
+pub fn sent_json_len(value: &Value) -> usize {
+    let json = serde_json::to_string(value).expect("a JSON value always serializes");
+    let escaped: usize = json
+        .chars()
+        .filter(|c| !sqs_allows(*c))
+        .map(|c| 6 - c.len_utf8())
+        .sum();
+    json.len() + escaped
 }
 
 /// Whether SQS accepts `c` in a message body: XML 1.0's characters (#x9 | #xA | #xD | [#x20-#xD7FF]
@@ -242,8 +255,8 @@ pub fn check_task_id(id: &str) -> Result<(), InputError> {
         .map_err(|e| InputError::new("task_id", format!("{id:?} is not a ULID task id ({e})")))
 }
 
-/// Compact JSON size in bytes: the size limits are defined on it.
-pub fn json_len(value: &Value) -> usize {
+/// Compact JSON size in bytes (what serde_json writes: UTF-8, characters SQS refuses unescaped).
+pub fn json_len(value: &impl Serialize) -> usize {
     struct Counter(usize);
     impl std::io::Write for Counter {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -415,6 +428,29 @@ impl ResultMessage {
     /// are written as `\u` escapes, so the same JSON value arrives.
     pub fn to_body(&self) -> String {
         sqs_safe_json(serde_json::to_string(self).expect("a ResultMessage always serializes"))
+    }
+
+    /// Why this message cannot be sent, if its body (the bytes sent) is over `MAX_MESSAGE_BYTES`:
+    /// the measured sizes and the limit, in words for the task's error.
+    pub fn too_large(&self) -> Option<String> {
+        let bytes = self.to_body().len();
+        (bytes > MAX_MESSAGE_BYTES).then(|| {
+            let result = self
+                .result
+                .as_ref()
+                .map(|r| {
+                    format!(
+                        "the result is {} bytes of JSON as sent, and ",
+                        sent_json_len(r)
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "the result could not be published: {result}its result message would be {bytes} \
+                 bytes; the limit of a message is {}",
+                bytes_label(MAX_MESSAGE_BYTES)
+            )
+        })
     }
 
     pub fn parse(body: &str) -> Result<ResultMessage, InputError> {

@@ -22,6 +22,25 @@ pub enum ErrorKind {
     Abandoned,
     /// Someone cancelled the task.
     Cancelled,
+    /// The tool's result could not be published or stored: larger than a result may be, measured
+    /// on the bytes sent (`MAX_RESULT_BYTES`), or too large for its message or its record. The
+    /// message gives the measured size and the limit.
+    ResultTooLarge,
+}
+
+impl ErrorKind {
+    /// The name on the wire and in the table (`result_too_large`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArguments => "invalid_arguments",
+            ErrorKind::ToolFailed => "tool_failed",
+            ErrorKind::TimedOut => "timed_out",
+            ErrorKind::MalformedMessage => "malformed_message",
+            ErrorKind::Abandoned => "abandoned",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::ResultTooLarge => "result_too_large",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,11 +50,16 @@ pub struct TaskError {
 }
 
 impl TaskError {
+    /// An error whose message is cut to `MAX_ERROR_MESSAGE_BYTES` (`limits::cut_text`): messages
+    /// carry tool-supplied text, and a record or a result message must stay within its limit.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        TaskError {
-            kind,
-            message: message.into(),
-        }
+        let message = message.into();
+        let message =
+            match crate::limits::cut_text(&message, crate::limits::MAX_ERROR_MESSAGE_BYTES) {
+                std::borrow::Cow::Borrowed(_) => message,
+                std::borrow::Cow::Owned(cut) => cut,
+            };
+        TaskError { kind, message }
     }
 }
 
@@ -333,6 +357,58 @@ impl TaskRecord {
         next
     }
 
+    /// The one change a terminal record may still undergo: its result message is too large to
+    /// ever be published (`why` says how large, and the limit). Only a record nobody was handed
+    /// (neither published nor delivered) changes: a SUCCEEDED one becomes FAILED
+    /// `result_too_large` (message `why`) without its result; any other keeps its status and error
+    /// kind with the error message cut (`TaskError::new`). Its owner then gets a clear failure
+    /// instead of nothing. Records written by this build never need it (the worker measures the
+    /// message before the terminal write); it repairs those of builds that measured the raw JSON.
+    pub fn make_publishable(&self, why: &str, now_ms: u64) -> Result<TaskRecord, TransitionError> {
+        let refuse = |action| TransitionError {
+            task_id: self.task_id.clone(),
+            action,
+            from: self.status,
+        };
+        if !self.status.is_terminal() || self.result_published || self.delivered {
+            return Err(refuse("make publishable a result that is out or not final"));
+        }
+        let mut next = self.bookkeeping(now_ms);
+        match (self.status, &self.error) {
+            (TaskStatus::Succeeded, _) => {
+                next.status = TaskStatus::Failed;
+                next.result = None;
+                next.error = Some(TaskError::new(ErrorKind::ResultTooLarge, why));
+            }
+            (_, Some(error)) if error.message.len() > crate::limits::MAX_ERROR_MESSAGE_BYTES => {
+                next.error = Some(TaskError::new(error.kind, error.message.clone()));
+            }
+            _ => return Err(refuse("make publishable without a result or error to cut")),
+        }
+        Ok(next)
+    }
+
+    /// Whether `next` is `self` made publishable ([`TaskRecord::make_publishable`]).
+    fn is_made_publishable(&self, next: &TaskRecord) -> bool {
+        let (Some(next_error), false, false) = (&next.error, self.result_published, self.delivered)
+        else {
+            return false;
+        };
+        match (self.status, next.status) {
+            (TaskStatus::Succeeded, TaskStatus::Failed) => {
+                next.result.is_none() && next_error.kind == ErrorKind::ResultTooLarge
+            }
+            (from, to) if from == to && from.is_terminal() => {
+                self.error.as_ref().is_some_and(|e| {
+                    e.kind == next_error.kind
+                        && next_error.message.len() < e.message.len()
+                        && next.result == self.result
+                })
+            }
+            _ => false,
+        }
+    }
+
     /// RUNNING -> RUNNING by the lease holder: the heartbeat that keeps a live run's lease.
     pub fn renew(
         &self,
@@ -384,7 +460,8 @@ impl TaskRecord {
             && flags_forward
             && (self.status.can_move_to(next.status)
                 || touched_pending
-                || (same_terminal && next.result == self.result && next.error == self.error));
+                || (same_terminal && next.result == self.result && next.error == self.error)
+                || self.is_made_publishable(next));
         if legal {
             Ok(())
         } else {
@@ -420,6 +497,7 @@ pub(crate) mod tests {
         Deliver,
         Enqueue,
         Renew,
+        MakePublishable,
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -433,6 +511,7 @@ pub(crate) mod tests {
             Just(Op::Deliver),
             Just(Op::Enqueue),
             Just(Op::Renew),
+            Just(Op::MakePublishable),
         ]
     }
 
@@ -461,13 +540,22 @@ pub(crate) mod tests {
                     Op::Deliver => record.status.is_terminal().then(|| record.mark_delivered(now)),
                     Op::Enqueue => (!record.status.is_terminal()).then(|| record.mark_enqueued(now)),
                     Op::Renew => record.renew("w", now, 1_000).ok(),
+                    Op::MakePublishable => record.make_publishable("too large", now).ok(),
                 };
                 if let Some(next) = next {
                     prop_assert!(record.check_successor(&next).is_ok());
                     prop_assert!(rank(next.status) >= rank(record.status));
                     if record.status.is_terminal() {
-                        prop_assert_eq!(next.status, record.status);
-                        prop_assert_eq!(&next.result, &record.result);
+                        // The one exception: a success nobody has yet, failed as too large.
+                        let made_publishable = record.status == TaskStatus::Succeeded
+                            && next.status == TaskStatus::Failed
+                            && !record.result_published
+                            && !record.delivered
+                            && next.result.is_none();
+                        if !made_publishable {
+                            prop_assert_eq!(next.status, record.status);
+                            prop_assert_eq!(&next.result, &record.result);
+                        }
                         prop_assert!(next.result_published >= record.result_published);
                         prop_assert!(next.delivered >= record.delivered);
                     }
@@ -521,6 +609,90 @@ pub(crate) mod tests {
         assert_eq!(renewed.lease_expires_at_ms, Some(3_500));
         assert!(claimed.check_successor(&renewed).is_ok());
         assert!(claimed.renew("b", 2_500, 1_000).is_err());
+    }
+
+    fn succeeded() -> TaskRecord {
+        pending("01ARZ3NDEKTSV4RRFFQ69G5FAV")
+            .claim("w", 2_000, 1_000)
+            .unwrap()
+            .finish(Outcome::Succeeded(serde_json::json!("big")), 2_500)
+            .unwrap()
+    }
+
+    /// Issue 24, item 2: the one change of a terminal record, and only before anyone got it.
+    #[test]
+    fn an_unpublishable_success_becomes_a_result_too_large_failure_before_anyone_has_it() {
+        let done = succeeded();
+        let repaired = done
+            .make_publishable("too large: 300000 bytes", 3_000)
+            .unwrap();
+        assert_eq!(repaired.status, TaskStatus::Failed);
+        assert_eq!(repaired.result, None);
+        assert_eq!(
+            repaired.error,
+            Some(TaskError::new(
+                ErrorKind::ResultTooLarge,
+                "too large: 300000 bytes"
+            ))
+        );
+        assert!(done.check_successor(&repaired).is_ok());
+        // Not once it is out, and never to anything else.
+        assert!(
+            done.mark_published(2_600)
+                .make_publishable("x", 3_000)
+                .is_err()
+        );
+        assert!(
+            done.mark_delivered(2_600)
+                .make_publishable("x", 3_000)
+                .is_err()
+        );
+        let published = done.mark_published(2_600);
+        let mut sneaky = published
+            .make_publishable("x", 3_000)
+            .unwrap_or(repaired.clone());
+        sneaky.revision = published.revision + 1;
+        assert!(published.check_successor(&sneaky).is_err());
+        let mut other_kind = repaired.clone();
+        other_kind.error = Some(TaskError::new(ErrorKind::ToolFailed, "x"));
+        assert!(done.check_successor(&other_kind).is_err());
+        let mut kept_result = repaired.clone();
+        kept_result.result = done.result.clone();
+        assert!(done.check_successor(&kept_result).is_err());
+        // A failure keeps its kind; only an over-long message is cut.
+        let mut failed = pending("01ARZ3NDEKTSV4RRFFQ69G5FAV")
+            .claim("w", 2_000, 1_000)
+            .unwrap()
+            .finish(
+                Outcome::Failed(TaskError::new(ErrorKind::ToolFailed, "short")),
+                2_500,
+            )
+            .unwrap();
+        assert!(failed.make_publishable("x", 3_000).is_err());
+        failed.error.as_mut().unwrap().message = "e".repeat(300_000);
+        let cut = failed.make_publishable("x", 3_000).unwrap();
+        assert_eq!(cut.status, TaskStatus::Failed);
+        let error = cut.error.as_ref().unwrap();
+        assert_eq!(error.kind, ErrorKind::ToolFailed);
+        assert!(error.message.len() <= crate::limits::MAX_ERROR_MESSAGE_BYTES);
+        assert!(failed.check_successor(&cut).is_ok());
+        assert!(
+            pending("01ARZ3NDEKTSV4RRFFQ69G5FAV")
+                .make_publishable("x", 1)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn error_messages_are_cut_to_their_limit() {
+        let error = TaskError::new(ErrorKind::ToolFailed, "x".repeat(450_000));
+        assert_eq!(error.message.len(), crate::limits::MAX_ERROR_MESSAGE_BYTES);
+        assert!(error.message.ends_with("… (cut, 450000 bytes)"));
+        assert_eq!(ErrorKind::ResultTooLarge.as_str(), "result_too_large");
+        assert_eq!(
+            serde_json::to_value(ErrorKind::ResultTooLarge).unwrap(),
+            "result_too_large"
+        );
     }
 
     #[test]

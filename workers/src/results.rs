@@ -2,7 +2,7 @@
 //! redelivery does not publish again.
 
 use crate::clock::Clock;
-use crate::error::{PipelineError, StoreError};
+use crate::error::{InputError, PipelineError, StoreError};
 use crate::ports::{TaskStore, Updated, update_with_retry};
 use crate::protocol::ResultMessage;
 use crate::record::TaskRecord;
@@ -22,6 +22,10 @@ pub enum Publication {
 /// live lease) is doing it, then notes it on the record. A crash between the send and the note means
 /// one more send on redelivery; routers drop results already handed over. `clock` decides whether a
 /// publisher's lease is live.
+///
+/// A result message too large to send (measured on the bytes sent) can never be published: the
+/// record is first made publishable (`TaskRecord::make_publishable`: a SUCCEEDED task becomes
+/// FAILED `result_too_large`), and that is what its owner gets.
 pub async fn ensure_published(
     store: &dyn TaskStore,
     replies: &ReplyQueues,
@@ -44,6 +48,18 @@ pub async fn ensure_published(
     if record.held_by_other(me, clock.now_ms()) {
         return Ok(Publication::HeldElsewhere(record));
     }
+    let mut record = record;
+    if !record.delivered
+        && let Some(why) = ResultMessage::for_record(&record).too_large()
+    {
+        record = match make_publishable(store, record, &why, clock).await? {
+            Some(repaired) => repaired,
+            None => return Err(InputError::new("result message", why).into()),
+        };
+        if record.result_published {
+            return Ok(Publication::Published(record));
+        }
+    }
     // A delivered result (the router reconciled it from the table) needs no message.
     if !record.delivered {
         replies
@@ -65,4 +81,27 @@ pub async fn ensure_published(
         Err(StoreError::Conflict(_)) => Ok(Publication::Published(sent)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Writes `record` made publishable (`why`: the sizes and the limit), on its latest revision. The
+/// record as it now stands, or `None` if it still cannot be published (or is gone).
+async fn make_publishable(
+    store: &dyn TaskStore,
+    record: TaskRecord,
+    why: &str,
+    clock: &dyn Clock,
+) -> Result<Option<TaskRecord>, PipelineError> {
+    tracing::warn!(task_id = %record.task_id, %why, "result message too large; failing the task as result_too_large");
+    let updated = update_with_retry(store, record, |r| {
+        let needed = !r.result_published
+            && !r.delivered
+            && ResultMessage::for_record(r).too_large().is_some();
+        needed
+            .then(|| r.make_publishable(why, clock.now_ms()).ok())
+            .flatten()
+    })
+    .await?;
+    Ok(updated.record().filter(|r| {
+        r.result_published || r.delivered || ResultMessage::for_record(r).too_large().is_none()
+    }))
 }

@@ -13,8 +13,8 @@ use crate::claim::{self, Claimant, Found};
 use crate::clock::{Clock, SharedClock, system};
 use crate::error::{InputError, PipelineError, StoreError};
 use crate::limits::*;
-use crate::ports::{MessageQueue, TaskStore, Updated, update_with_retry};
-use crate::protocol::{MalformedMessage, WorkMessage, check_result};
+use crate::ports::{MessageQueue, TaskStore, Updated, stored_bytes, update_with_retry};
+use crate::protocol::{MalformedMessage, ResultMessage, WorkMessage, check_result};
 use crate::record::{ErrorKind, Outcome, TaskError, TaskRecord};
 use crate::replies::ReplyQueues;
 use crate::results::{Publication, ensure_published};
@@ -347,9 +347,12 @@ impl Worker {
         let outcome = match result {
             Ok(Ok(Ok(value))) => match check_result(&value) {
                 Ok(()) => Outcome::Succeeded(value),
-                Err(e) => Outcome::Failed(TaskError::new(ErrorKind::ToolFailed, e.to_string())),
+                Err(e) => Outcome::Failed(TaskError::new(ErrorKind::ResultTooLarge, e.to_string())),
             },
             Ok(Ok(Err(failure))) if failure.timed_out => Outcome::TimedOut(failure.message),
+            Ok(Ok(Err(failure))) if failure.result_too_large => {
+                Outcome::Failed(TaskError::new(ErrorKind::ResultTooLarge, failure.message))
+            }
             Ok(Ok(Err(failure))) => {
                 Outcome::Failed(TaskError::new(ErrorKind::ToolFailed, failure.message))
             }
@@ -362,7 +365,9 @@ impl Worker {
         };
         let held = latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let me = self.worker_id.clone();
+        let mut outcome = fit(&held, outcome, &me, self.clock.now_ms());
         let mut attempt = 0;
+        let mut fell_back = false;
         loop {
             attempt += 1;
             // Re-read on conflicts: a heartbeat cut short may still have renewed the lease (a new
@@ -395,6 +400,20 @@ impl Worker {
                     return self.after_lost_finish(&held).await;
                 }
                 Ok(_) => return self.after_lost_finish(&held).await,
+                // The store refused the record for its size: retrying the same write cannot help,
+                // and would end the task `abandoned` with the real outcome lost. A minimal failure
+                // saying why takes its place.
+                Err(e @ StoreError::TooLarge { .. }) if !fell_back => {
+                    tracing::warn!(task_id = %held.task_id, error = %e, "terminal record too large; writing a minimal failure");
+                    fell_back = true;
+                    outcome = Outcome::Failed(TaskError::new(
+                        ErrorKind::ResultTooLarge,
+                        format!(
+                            "the task ended {} but its outcome could not be stored: {e}",
+                            outcome_status(&outcome)
+                        ),
+                    ));
+                }
                 Err(e) if attempt < FINISH_WRITE_ATTEMPTS => {
                     tracing::warn!(task_id = %held.task_id, error = %e, "terminal write failed; retrying");
                     tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
@@ -532,5 +551,40 @@ impl Worker {
             (Err(StoreError::Conflict(_)) | Ok(_), _) => Ok(Disposition::Retry(reason)),
             (Err(e), _) => Err(e.into()),
         }
+    }
+}
+
+/// `outcome` as it can be written and published: if the record it makes would be larger than a
+/// store keeps, or its result message larger than a queue takes (both measured on the bytes
+/// stored and sent), a FAILED `result_too_large` saying which, with the size and the limit.
+fn fit(held: &TaskRecord, outcome: Outcome, me: &str, now_ms: u64) -> Outcome {
+    let Ok(finished) = held.finish(outcome.clone(), now_ms) else {
+        return outcome;
+    };
+    let finished = finished.with_publisher(me, now_ms);
+    let stored = stored_bytes(&finished);
+    let why = if stored > MAX_RECORD_BYTES {
+        Some(format!(
+            "the task ended {} but its record would be {stored} bytes; the limit of a record is {} \
+             bytes",
+            finished.status, MAX_RECORD_BYTES
+        ))
+    } else {
+        ResultMessage::for_record(&finished).too_large()
+    };
+    match why {
+        Some(why) => {
+            tracing::warn!(task_id = %held.task_id, %why, "outcome too large; failing the task as result_too_large");
+            Outcome::Failed(TaskError::new(ErrorKind::ResultTooLarge, why))
+        }
+        None => outcome,
+    }
+}
+
+fn outcome_status(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Succeeded(_) => "SUCCEEDED",
+        Outcome::Failed(_) => "FAILED",
+        Outcome::TimedOut(_) => "TIMED_OUT",
     }
 }

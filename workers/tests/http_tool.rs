@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use workers::aws::{AwsSettings, sdk_config};
-use workers::limits::MAX_RESULT_BYTES;
+use workers::limits::MAX_TOOL_ANSWER_BYTES;
 use workers::testkit::MotoServer;
 use workers::tools::{HttpTool, Tool, ToolContext, ToolFailure};
 use workers::{
@@ -398,10 +398,11 @@ async fn an_oversized_answer_fails_and_is_not_read_to_its_end() {
     let tool = tool(&server.url("/huge"));
     let failure = run(&tool, json!({})).await.unwrap_err();
     assert!(!failure.timed_out, "{failure:?}");
+    assert!(failure.result_too_large, "{failure:?}");
     assert!(
         failure
             .message
-            .contains(&format!("more than {MAX_RESULT_BYTES} bytes")),
+            .contains(&format!("more than {MAX_TOOL_ANSWER_BYTES} bytes")),
         "{failure:?}"
     );
     assert_eq!(server.hits("/huge"), 1, "not retried");

@@ -455,11 +455,11 @@ async fn run_one(arguments: Value, deadline_ms: Option<u64>) -> workers::TaskRec
 }
 
 #[tokio::test]
-async fn results_over_200_kib_fail_the_task() {
+async fn results_over_200_kib_fail_the_task_as_result_too_large() {
     let record = run_one(json!({"pad_bytes": 200 * 1024}), None).await;
     assert_eq!(record.status, TaskStatus::Failed);
     let error = record.error.unwrap();
-    assert_eq!(error.kind, ErrorKind::ToolFailed);
+    assert_eq!(error.kind, ErrorKind::ResultTooLarge);
     assert!(
         error.message.starts_with("result: is 2048"),
         "{}",

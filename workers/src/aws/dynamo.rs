@@ -103,6 +103,19 @@ fn from_item(item: Item) -> Result<TaskRecord, StoreError> {
     serde_json::from_value(Value::Object(fields)).map_err(|e| corrupt(e.to_string()))
 }
 
+/// DynamoDB refused an item for its size (`ValidationException: Item size has exceeded the maximum
+/// allowed size`, also moto's wording).
+fn is_item_too_large<R>(
+    e: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>,
+) -> bool {
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    e.as_service_error().is_some_and(|s| {
+        s.code() == Some("ValidationException")
+            && s.message()
+                .is_some_and(|m| m.to_ascii_lowercase().contains("item size"))
+    })
+}
+
 fn backend(context: &str, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(anyhow::Error::new(e).context(context.to_string()))
 }
@@ -293,6 +306,13 @@ impl TaskStore for DynamoStore {
             {
                 Err(StoreError::Conflict(current.task_id.clone()))
             }
+            // `check_transition` measured the record under the limit, so this is only a backstop:
+            // DynamoDB's ValidationException has no typed form, so its code and message decide.
+            Err(e) if is_item_too_large(&e) => Err(StoreError::TooLarge {
+                task_id: next.task_id.clone(),
+                bytes: ports::stored_bytes(next),
+                limit: crate::limits::MAX_RECORD_BYTES,
+            }),
             Err(e) => Err(backend(
                 "PutItem (transition)",
                 aws_sdk_dynamodb::Error::from(e),
@@ -568,6 +588,58 @@ mod tests {
         let item = to_item(&settled).unwrap();
         assert!(!item.contains_key(OPEN_KEY) && !item.contains_key(UNDELIVERED_KEY));
         assert_eq!(from_item(item).unwrap(), settled);
+    }
+
+    /// An item's size as DynamoDB counts it (its "Item sizes and formats" rules): attribute names
+    /// plus values; a number 1 byte per two significant digits plus 1; a map or list 3 bytes plus
+    /// 1 per element.
+    fn dynamo_item_size(item: &Item) -> usize {
+        fn value(v: &AttributeValue) -> usize {
+            match v {
+                AttributeValue::S(s) => s.len(),
+                AttributeValue::N(n) => {
+                    let digits = n.trim_start_matches('-').replace('.', "");
+                    let significant = digits.trim_start_matches('0').trim_end_matches('0');
+                    significant.len().max(1).div_ceil(2) + 1
+                }
+                AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+                AttributeValue::M(m) => {
+                    3 + m.iter().map(|(k, v)| k.len() + value(v) + 1).sum::<usize>()
+                }
+                AttributeValue::L(l) => 3 + l.iter().map(|v| value(v) + 1).sum::<usize>(),
+                other => panic!("not in a task item: {other:?}"),
+            }
+        }
+        item.iter().map(|(name, v)| name.len() + value(v)).sum()
+    }
+
+    /// `ports::stored_bytes`, which every store checks against `MAX_RECORD_BYTES`, never counts
+    /// less than DynamoDB does, whatever the text (escapes, U+FFFF, long errors).
+    #[test]
+    fn stored_bytes_bound_dynamodbs_item_size() {
+        let base = finished();
+        let mut records = vec![base.clone(), base.mark_published(4_000)];
+        let mut awkward = base.clone();
+        awkward.result =
+            Some(json!({"s": "\u{ffff}\"\\\n\u{1}é".repeat(5_000), "n": [1, 2.5, -0.001]}));
+        records.push(awkward);
+        let pending = TaskRecord::pending(
+            NewTask::new("01ARZ3NDEKTSV4RRFFQ69G5FAV", "é#x", "c", "t", json!({})),
+            1,
+            1,
+        );
+        records.push(pending.clone());
+        let mut failed = pending.claim("w", 3, 10).unwrap();
+        failed.error = Some(crate::record::TaskError::new(
+            crate::record::ErrorKind::ToolFailed,
+            "\u{0}".repeat(100_000),
+        ));
+        records.push(failed);
+        for record in records {
+            let item = to_item(&record).unwrap();
+            let (ours, dynamo) = (ports::stored_bytes(&record), dynamo_item_size(&item));
+            assert!(ours >= dynamo, "{ours} < {dynamo} for {:?}", record.status);
+        }
     }
 
     #[test]

@@ -7,14 +7,15 @@
 //! (refused, DNS); with a backoff of 200 ms doubling (at most 5 s), or the service's `Retry-After`
 //! (in seconds) when it fits, up to the tool's `max_attempts`, all inside the run's budget. Anything
 //! else is the tool's failure: other 4xx and 5xx (with the start of the body), redirects (never
-//! followed), a body that is not JSON or larger than a result may be. With `auth_secret`, the
+//! followed), a body that is not JSON; a body over `MAX_TOOL_ANSWER_BYTES` is not read to its end
+//! and ends the task `result_too_large` (below that the worker measures the result as sent). With `auth_secret`, the
 //! secret's `SecretString` is the `authorization` header, read from Secrets Manager and cached for
 //! a few minutes; it is never logged nor put in a message.
 
 use super::{SchemaCheck, Tool, ToolContext, ToolFailure};
 use crate::catalog::{DEFAULT_HTTP_MAX_ATTEMPTS, ToolSpec};
 use crate::error::InputError;
-use crate::limits::MAX_RESULT_BYTES;
+use crate::limits::{MAX_RESULT_BYTES, MAX_TOOL_ANSWER_BYTES, bytes_label};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -293,20 +294,24 @@ impl HttpTool {
                 self.shown
             ))));
         }
+        // Read up to far more than a result may be: the worker measures the result on the bytes
+        // it would send, whatever the answer's formatting; past this it cannot be one.
         let too_long = || {
-            ToolFailure::new(format!(
-                "{} answered more than {MAX_RESULT_BYTES} bytes, the limit of a result",
-                self.shown
+            ToolFailure::result_too_large(format!(
+                "{} answered more than {MAX_TOOL_ANSWER_BYTES} bytes; a result may be at most {} \
+                 as sent",
+                self.shown,
+                bytes_label(MAX_RESULT_BYTES)
             ))
         };
         let declared = response
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > MAX_RESULT_BYTES as u64) {
+        if declared.is_some_and(|n| n > MAX_TOOL_ANSWER_BYTES as u64) {
             return Attempt::Done(Err(too_long()));
         }
-        let bytes = match read_limited(response.into_body(), MAX_RESULT_BYTES).await {
+        let bytes = match read_limited(response.into_body(), MAX_TOOL_ANSWER_BYTES).await {
             Ok(Read::Complete(bytes)) => bytes,
             Ok(Read::TooLong(_)) => return Attempt::Done(Err(too_long())),
             Err(e) => {

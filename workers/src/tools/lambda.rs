@@ -5,13 +5,17 @@
 //! At most one invocation per run: the SDK's own retries are off, because an invocation whose
 //! answer was lost may still have run. Only a throttle (`TooManyRequestsException`: the function
 //! did not start) is retried, with backoff, while the budget lasts. A function error is the tool's
-//! failure (FAILED, with the function's message); only Lambda timing the function out (`errorType`
-//! `Sandbox.Timedout`) is TIMED_OUT, whatever a message says.
+//! failure (FAILED, with the function's `errorType` and `errorMessage`, each cut to a limit); only
+//! Lambda timing the function out (`errorType` `Sandbox.Timedout`) is TIMED_OUT, whatever a
+//! message says.
 
 use super::{SchemaCheck, Tool, ToolContext, ToolFailure};
 use crate::catalog::ToolSpec;
 use crate::error::InputError;
-use crate::limits::MAX_RESULT_BYTES;
+use crate::limits::{
+    MAX_ERROR_MESSAGE_BYTES, MAX_ERROR_TYPE_BYTES, MAX_RESULT_BYTES, MAX_TOOL_ANSWER_BYTES,
+    bytes_label, cut_text,
+};
 use async_trait::async_trait;
 use aws_sdk_lambda::error::SdkError;
 use aws_sdk_lambda::operation::invoke::InvokeError;
@@ -124,27 +128,31 @@ impl LambdaTool {
     ) -> Result<Value, ToolFailure> {
         let bytes = payload.map(|p| p.as_ref()).unwrap_or_default();
         if let Some(kind) = function_error {
-            // Lambda's error payload: {"errorMessage": ..., "errorType": ...}.
+            // Lambda's error payload: {"errorMessage": ..., "errorType": ...}. Both are the
+            // function's text, cut before they go anywhere near a record.
             let error: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
             let message = error["errorMessage"].as_str().unwrap_or("no message");
             let error_type = error["errorType"].as_str();
             let timed_out = lambda_timed_out(error_type, message);
-            let error_type = error_type.unwrap_or(kind);
-            let text = format!(
-                "function {} failed ({error_type}): {message}",
-                self.function
-            );
+            let error_type = cut_text(error_type.unwrap_or(kind), MAX_ERROR_TYPE_BYTES);
+            let head = format!("function {} failed ({error_type}): ", self.function);
+            // The whole text within the limit, so its marker gives the message's own size.
+            let message = cut_text(message, MAX_ERROR_MESSAGE_BYTES.saturating_sub(head.len()));
+            let text = format!("{head}{message}");
             return Err(if timed_out {
                 ToolFailure::timed_out(text)
             } else {
                 ToolFailure::new(text)
             });
         }
-        if bytes.len() > MAX_RESULT_BYTES {
-            return Err(ToolFailure::new(format!(
-                "function {} answered {} bytes; a result may be at most {MAX_RESULT_BYTES} bytes",
+        // Lambda caps an answer at 6 MB; past a size no result can have, it is not parsed. Below,
+        // the worker measures the result on the bytes it would send.
+        if bytes.len() > MAX_TOOL_ANSWER_BYTES {
+            return Err(ToolFailure::result_too_large(format!(
+                "function {} answered {} bytes; a result may be at most {} as sent",
                 self.function,
-                bytes.len()
+                bytes.len(),
+                bytes_label(MAX_RESULT_BYTES)
             )));
         }
         serde_json::from_slice(bytes).map_err(|e| {
@@ -255,8 +263,12 @@ mod tests {
         assert!(timed_out.timed_out, "{timed_out:?}");
         let not_json = t.answer(None, Some(&blob("hello"))).unwrap_err();
         assert!(not_json.message.contains("not JSON"), "{not_json:?}");
-        let huge = format!("\"{}\"", "x".repeat(MAX_RESULT_BYTES));
+        // Over the result limit, but a size the worker measures (as sent) itself.
+        let big = format!("\"{}\"", "x".repeat(MAX_RESULT_BYTES));
+        assert!(t.answer(None, Some(&blob(&big))).is_ok());
+        let huge = format!("\"{}\"", "x".repeat(MAX_TOOL_ANSWER_BYTES));
         let too_big = t.answer(None, Some(&blob(&huge))).unwrap_err();
+        assert!(too_big.result_too_large, "{too_big:?}");
         assert!(
             too_big.message.contains("a result may be at most"),
             "{too_big:?}"
@@ -302,5 +314,27 @@ mod tests {
             "errorMessage": "2021-12-20T20:22:43.783Z 4607c3a0-0c91-4ec2-8f13-a5bfb815853d Task timed out after 10.01 seconds"
         }));
         assert!(!typed.timed_out, "{typed:?}");
+    }
+
+    /// Issue 24, item 3: the function's text is cut before it is written anywhere.
+    #[test]
+    fn a_huge_error_message_and_type_are_cut() {
+        let t = tool();
+        let message = "é".repeat(225_000); // 450 KB
+        let error_type = "T".repeat(10_000);
+        let blob = Blob::new(
+            json!({"errorType": error_type, "errorMessage": message})
+                .to_string()
+                .into_bytes(),
+        );
+        let failed = t.answer(Some("Unhandled"), Some(&blob)).unwrap_err();
+        assert!(
+            failed.message.len() <= MAX_ERROR_MESSAGE_BYTES,
+            "{}",
+            failed.message.len()
+        );
+        assert!(failed.message.starts_with("function wc failed (TTTT"));
+        assert!(failed.message.ends_with("éé… (cut, 450000 bytes)"));
+        assert!(failed.message.contains("… (cut, 10000 bytes)): éé"));
     }
 }

@@ -49,13 +49,16 @@ impl ToolContext {
 }
 
 /// A tool's own failure: recorded as FAILED (or TIMED_OUT when the tool's target says it ran out of
-/// time), never retried (a retry would run the effect twice).
+/// time), never retried (a retry would run the effect twice). The worker cuts the message to
+/// `MAX_ERROR_MESSAGE_BYTES` before it is written; tools quoting what their target said cut it too.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct ToolFailure {
     pub message: String,
     /// The target timed out (a Lambda function's own timeout, say): the task ends TIMED_OUT.
     pub timed_out: bool,
+    /// The target answered more than a result may be: the task ends FAILED `result_too_large`.
+    pub result_too_large: bool,
 }
 
 impl ToolFailure {
@@ -63,13 +66,21 @@ impl ToolFailure {
         ToolFailure {
             message: message.into(),
             timed_out: false,
+            result_too_large: false,
         }
     }
 
     pub fn timed_out(message: impl Into<String>) -> ToolFailure {
         ToolFailure {
-            message: message.into(),
             timed_out: true,
+            ..ToolFailure::new(message)
+        }
+    }
+
+    pub fn result_too_large(message: impl Into<String>) -> ToolFailure {
+        ToolFailure {
+            result_too_large: true,
+            ..ToolFailure::new(message)
         }
     }
 }
