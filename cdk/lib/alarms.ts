@@ -94,6 +94,23 @@ export class Alarms {
     });
   }
 
+  /**
+   * The sweeper could not repair some open task (its work or reply queue is gone, the table or a
+   * queue refuses it) in each of 3 consecutive runs. Such tasks are set aside and retried every
+   * run without delaying any other, but until someone fixes the cause their owners wait.
+   * Missing data is not breaching: a stopped sweeper is the oldest-open-task alarm's to report.
+   */
+  unfixableTasks(scope: Construct, metric: cloudwatch.IMetric): cloudwatch.Alarm {
+    return this.add(scope, 'UnfixableTasks', {
+      alarmDescription: 'the sweeper could not repair some open tasks for 3 minutes (see `asynctools tasks stuck`: set_aside gives the reason)',
+      metric,
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+    });
+  }
+
   private add(scope: Construct, id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {
     const alarm = new cloudwatch.Alarm(scope, `${id}Alarm`, {
       ...props,

@@ -131,6 +131,7 @@ export class AsyncToolsStack extends Stack {
 
     const sweeper = new Sweeper(this, 'Sweeper', { ...common, table, workQueues, replyQueues });
     alarms.oldestOpenTaskTooOld(sweeper, sweeper.metricOldestOpenTaskAge(), OLDEST_OPEN_TASK_ALARM_S);
+    alarms.unfixableTasks(sweeper, sweeper.metricUnfixableTasks());
     alarms.functionErrors(sweeper, sweeper.function, 'sweeper');
 
     const mcpServer = mcp

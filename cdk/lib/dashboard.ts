@@ -96,6 +96,8 @@ export class OpsDashboard extends Construct {
       graph('Sweeper repairs', [
         withLabel(repairs.requeued, 'RequeuedTasks'),
         withLabel(repairs.republished, 'RepublishedTasks'),
+        withLabel(repairs.resultTooLarge, 'ResultTooLargeTasks'),
+        withLabel(sweeper.metricUnfixableTasks(), 'UnfixableTasks (alarm: 3 minutes above 0)'),
       ], 'tasks'),
       graph('Function URL answers', [
         withLabel(dispatcher.metric('Url5xxCount', sum), 'dispatcher Url5xxCount'),

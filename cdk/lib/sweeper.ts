@@ -1,8 +1,11 @@
 // The sweeper: once a minute it reads the sparse `open_tasks` index and repairs what a crash left
 // behind: it re-enqueues PENDING tasks older than ASYNCTOOLS_SWEEP_OLDER_THAN_S (lost enqueue) and
 // RUNNING tasks whose lease expired (crashed worker), and publishes terminal tasks not yet
-// published (crash between the terminal write and the publish). Every run it logs one CloudWatch
-// Embedded Metric Format line (SWEEPER_METRICS), which the stack alarms on.
+// published (crash between the terminal write and the publish; a result too large to publish is
+// published as FAILED `result_too_large`). A task whose repair fails is set aside (the index's
+// aside shard) and tried again every run, counted as UnfixableTasks, so it never stands in front
+// of the others. Every run it logs one CloudWatch Embedded Metric Format line (SWEEPER_METRICS),
+// which the stack alarms on.
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -30,6 +33,8 @@ export const SWEEPER_METRICS = {
   oldestOpenTaskAge: 'OldestOpenTaskAgeSeconds', // Seconds
   requeued: 'RequeuedTasks', // Count
   republished: 'RepublishedTasks', // Count
+  resultTooLarge: 'ResultTooLargeTasks', // Count: published as FAILED result_too_large
+  unfixable: 'UnfixableTasks', // Count: tasks whose repair failed this run (set aside)
 } as const;
 
 export interface SweeperProps {
@@ -91,9 +96,21 @@ export class Sweeper extends Construct {
     return this.metric(SWEEPER_METRICS.oldestOpenTaskAge, 'Maximum');
   }
 
-  /** Tasks re-enqueued (lost enqueue, crashed worker) or republished (lost publish) per minute. */
-  metricRepairs(): { requeued: cloudwatch.Metric; republished: cloudwatch.Metric } {
-    return { requeued: this.metric(SWEEPER_METRICS.requeued, 'Sum'), republished: this.metric(SWEEPER_METRICS.republished, 'Sum') };
+  /**
+   * Tasks re-enqueued (lost enqueue, crashed worker), republished (lost publish), and of those the
+   * results too large to publish (published as FAILED `result_too_large`), per minute.
+   */
+  metricRepairs(): { requeued: cloudwatch.Metric; republished: cloudwatch.Metric; resultTooLarge: cloudwatch.Metric } {
+    return {
+      requeued: this.metric(SWEEPER_METRICS.requeued, 'Sum'),
+      republished: this.metric(SWEEPER_METRICS.republished, 'Sum'),
+      resultTooLarge: this.metric(SWEEPER_METRICS.resultTooLarge, 'Sum'),
+    };
+  }
+
+  /** Open tasks the sweeper could not repair in a run (it sets them aside and retries them each run). */
+  metricUnfixableTasks(): cloudwatch.Metric {
+    return this.metric(SWEEPER_METRICS.unfixable, 'Maximum');
   }
 
   private metric(metricName: string, statistic: string): cloudwatch.Metric {

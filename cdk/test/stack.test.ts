@@ -340,7 +340,7 @@ describe('operations', () => {
       const expected = alarm['MetricName'] === 'OldestOpenTaskAgeSeconds' ? 'breaching' : 'notBreaching';
       assert.equal(alarm['TreatMissingData'], expected, alarm['MetricName']);
     }
-    assert.equal(alarms().length, 3 + 4 * tools.length + 2 + 2 + 3 + 1, 'dispatcher 3, per tool 4, per consumer 1 (default, mcp), sweeper 2, MCP server 3, reply settler 1');
+    assert.equal(alarms().length, 3 + 4 * tools.length + 2 + 3 + 3 + 1, 'dispatcher 3, per tool 4, per consumer 1 (default, mcp), sweeper 3, MCP server 3, reply settler 1');
   });
 
   it('dispatcher: alarm on any Function URL 5xx answer in 5 minutes', () => {
@@ -387,13 +387,34 @@ describe('operations', () => {
     });
   });
 
+  it('sweeper: alarm when some open task could not be repaired in 3 runs in a row', () => {
+    const found = alarms().filter((a) => a['MetricName'] === 'UnfixableTasks');
+    assert.equal(found.length, 1);
+    const { AlarmActions, OKActions, AlarmDescription, ...alarm } = found[0]!;
+    assert.ok(AlarmActions && OKActions);
+    assert.ok(String(AlarmDescription).includes('tasks stuck'), AlarmDescription);
+    assert.deepEqual(alarm, {
+      Namespace: 'AsyncTools',
+      MetricName: 'UnfixableTasks',
+      Dimensions: [{ Name: 'Stack', Value: 'AsyncTools' }],
+      Statistic: 'Maximum',
+      Period: 60,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
   it('dashboard with queue depth, task latency, error, reply queue and sweeper panels', () => {
     const dashboards = ofType(s.resources, 'AWS::CloudWatch::Dashboard');
     assert.equal(dashboards.length, 1);
     const body = JSON.stringify(dashboards[0]![1].Properties['DashboardBody']);
     for (const text of [
       'Queue depth', 'Task latency', 'Errors', 'Throttles', 'Dead-letter queues', 'ApproximateAgeOfOldestMessage', 'Duration',
-      'replies to default waiting', 'replies to default DLQ', 'OldestOpenTaskAgeSeconds', 'RequeuedTasks', 'RepublishedTasks', 'Url5xxCount',
+      'replies to default waiting', 'replies to default DLQ', 'OldestOpenTaskAgeSeconds', 'RequeuedTasks', 'RepublishedTasks',
+      'ResultTooLargeTasks', 'UnfixableTasks', 'Url5xxCount',
     ]) {
       assert.ok(body.includes(text), `dashboard shows ${text}`);
     }
@@ -432,7 +453,7 @@ describe('outputs', () => {
     for (const [id, fn] of [dispatcher(three), sweeper(three)]) {
       assert.deepEqual(resolveJsonEnv(fn.Properties['Environment'].Variables.ASYNCTOOLS_REPLY_QUEUES), urlsOf('ReplyQueueUrl', names, three), id);
     }
-    assert.equal(alarmsIn(three).length, 3 + 4 * tools.length + 4 + 2 + 3 + 1);
+    assert.equal(alarmsIn(three).length, 3 + 4 * tools.length + 4 + 3 + 3 + 1, 'per consumer 1 (4), sweeper 3');
   });
 
   it('each output holds the right kind of value', () => {

@@ -89,7 +89,7 @@ pub async fn requeue(args: RequeueArgs) -> CmdResult {
         )));
     };
     let clock = workers::clock::SystemClock;
-    workers::sweeper::apply(
+    let applied = workers::sweeper::apply(
         backend.store.as_ref(),
         &backend.work_queues,
         &backend.replies,
@@ -99,5 +99,5 @@ pub async fn requeue(args: RequeueArgs) -> CmdResult {
     )
     .await
     .map_err(from_pipeline)?;
-    print_json(&json!({ "task_id": task_id, "done": remedy }))
+    print_json(&json!({ "task_id": task_id, "done": remedy, "outcome": applied }))
 }

@@ -101,12 +101,19 @@ pub const MAX_CONSUMER_NAME_CHARS: usize = 32;
 pub const DEFAULT_CONSUMER: &str = "default";
 /// Principals (task owners): an IAM ARN or a local name.
 pub const MAX_PRINCIPAL_CHARS: usize = 512;
-/// One sweep reads at most this many open tasks; the next sweep goes on.
-pub const MAX_SWEEP_TASKS: u32 = 1000;
+/// One sweep reads at most this many open tasks (its budget; default [`DEFAULT_SWEEP_TASKS`]),
+/// shared by the shards a page at a time, so one crowded shard cannot use the others' share.
+pub const MAX_SWEEP_TASKS: u32 = 10_000;
+pub const DEFAULT_SWEEP_TASKS: u32 = 5_000;
+/// Remedies one sweep applies at once.
+pub const SWEEP_CONCURRENCY: usize = 16;
 /// Default age past which the sweeper re-enqueues a task still waiting to start or to be published.
 pub const DEFAULT_SWEEP_OLDER_THAN_S: u64 = 60;
 /// Shards of the sparse `open_tasks` index, so a burst of writes spreads over partitions.
 pub const OPEN_SHARDS: u32 = 8;
+/// The `open_tasks` partition of tasks the sweeper set aside (a remedy failed): read after the
+/// others' pages each sweep, so they can never starve the tasks behind them.
+pub const ASIDE_SHARD: u32 = OPEN_SHARDS;
 // A result that fits its limit leaves room in its message for the rest of it (ids, owner, error).
 const _: () = assert!(MAX_RESULT_BYTES + 16 * 1024 <= MAX_MESSAGE_BYTES);
 // A record holds the arguments, a result and an error message at their limits, with room to spare.

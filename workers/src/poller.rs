@@ -253,10 +253,20 @@ impl WorkerPool {
                     )
                     .await
                     {
+                        Ok(report) if report.unfixable > 0 => {
+                            tracing::warn!(
+                                requeued = report.requeued,
+                                republished = report.republished,
+                                unfixable = report.unfixable,
+                                errors = ?report.errors,
+                                "sweep: tasks set aside (their remedy failed)"
+                            );
+                        }
                         Ok(report) if report.requeued + report.republished > 0 => {
                             tracing::info!(
                                 requeued = report.requeued,
                                 republished = report.republished,
+                                failed_too_large = report.failed_too_large,
                                 "sweep"
                             );
                         }

@@ -63,6 +63,16 @@ impl TaskError {
     }
 }
 
+/// Why the sweeper set a task aside: its remedy failed. The task then sits in the `open_tasks`
+/// index's aside shard (`limits::ASIDE_SHARD`) until a remedy works (a re-enqueue, a claim, or
+/// its result published), so tasks the sweeper cannot fix never stand in front of the others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetAside {
+    pub at_ms: u64,
+    /// The remedy's error, cut to `MAX_ERROR_MESSAGE_BYTES`.
+    pub reason: String,
+}
+
 /// The stored state of one task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRecord {
@@ -110,6 +120,9 @@ pub struct TaskRecord {
     pub delivered: bool,
     /// When a work message for it was last sent (by the dispatcher, a replay or the sweeper).
     pub enqueued_at_ms: u64,
+    /// Set by the sweeper when its remedy for the task failed (see [`SetAside`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_aside: Option<SetAside>,
     /// Epoch seconds: the DynamoDB TTL attribute.
     pub expires_at: u64,
 }
@@ -198,6 +211,7 @@ impl TaskRecord {
             result_published: false,
             delivered: false,
             enqueued_at_ms: now_ms,
+            set_aside: None,
             expires_at: now_ms / 1000 + u64::from(ttl_days) * 86_400,
         }
     }
@@ -213,10 +227,14 @@ impl TaskRecord {
     }
 
     /// Its `open_tasks` shard while the sweeper may have work on it (not terminal, or not yet
-    /// published); `None` after, which drops it from that sparse index.
+    /// published); `None` after, which drops it from that sparse index. A task the sweeper set
+    /// aside is in `ASIDE_SHARD`.
     pub fn open_shard(&self) -> Option<u32> {
         if self.status.is_terminal() && self.result_published {
             return None;
+        }
+        if self.set_aside.is_some() {
+            return Some(crate::limits::ASIDE_SHARD);
         }
         // FNV-1a over the id: stable across builds and machines, unlike std's hasher.
         let hash = self.task_id.bytes().fold(0x811c_9dc5_u32, |h, b| {
@@ -278,6 +296,8 @@ impl TaskRecord {
         next.lease_owner = Some(owner.to_string());
         next.lease_expires_at_ms = Some(now_ms + lease_ms);
         next.started_at_ms.get_or_insert(now_ms);
+        // A worker has it: whatever the sweeper could not do is done.
+        next.set_aside = None;
         Ok(next)
     }
 
@@ -349,11 +369,24 @@ impl TaskRecord {
         next
     }
 
-    /// Notes that a work message was sent again (a replay or the sweeper). Open records only.
+    /// Notes that a work message was sent again (a replay or the sweeper); a task set aside is
+    /// back in its own shard. Open records only.
     pub fn mark_enqueued(&self, now_ms: u64) -> TaskRecord {
         debug_assert!(!self.status.is_terminal());
         let mut next = self.bookkeeping(now_ms);
         next.enqueued_at_ms = now_ms.max(self.enqueued_at_ms);
+        next.set_aside = None;
+        next
+    }
+
+    /// Notes that the sweeper's remedy failed with `reason`: the task moves to the aside shard.
+    pub fn mark_set_aside(&self, reason: &str, now_ms: u64) -> TaskRecord {
+        let mut next = self.bookkeeping(now_ms);
+        let reason = crate::limits::cut_text(reason, crate::limits::MAX_ERROR_MESSAGE_BYTES);
+        next.set_aside = Some(SetAside {
+            at_ms: now_ms,
+            reason: reason.into_owned(),
+        });
         next
     }
 
@@ -497,6 +530,7 @@ pub(crate) mod tests {
         Deliver,
         Enqueue,
         Renew,
+        SetAside,
         MakePublishable,
     }
 
@@ -511,6 +545,7 @@ pub(crate) mod tests {
             Just(Op::Deliver),
             Just(Op::Enqueue),
             Just(Op::Renew),
+            Just(Op::SetAside),
             Just(Op::MakePublishable),
         ]
     }
@@ -540,6 +575,7 @@ pub(crate) mod tests {
                     Op::Deliver => record.status.is_terminal().then(|| record.mark_delivered(now)),
                     Op::Enqueue => (!record.status.is_terminal()).then(|| record.mark_enqueued(now)),
                     Op::Renew => record.renew("w", now, 1_000).ok(),
+                    Op::SetAside => Some(record.mark_set_aside("failed", now)),
                     Op::MakePublishable => record.make_publishable("too large", now).ok(),
                 };
                 if let Some(next) = next {
@@ -693,6 +729,34 @@ pub(crate) mod tests {
             serde_json::to_value(ErrorKind::ResultTooLarge).unwrap(),
             "result_too_large"
         );
+    }
+
+    /// A task the sweeper sets aside moves to the aside shard, and back once a remedy works.
+    #[test]
+    fn set_aside_moves_a_task_to_the_aside_shard_until_it_is_enqueued_or_claimed() {
+        let record = pending("01ARZ3NDEKTSV4RRFFQ69G5FAV");
+        let own_shard = record.open_shard().unwrap();
+        assert!(own_shard < crate::limits::OPEN_SHARDS);
+        let aside = record.mark_set_aside("no work queue", 2_000);
+        assert!(record.check_successor(&aside).is_ok());
+        assert_eq!(aside.open_shard(), Some(crate::limits::ASIDE_SHARD));
+        assert_eq!(aside.set_aside.as_ref().unwrap().reason, "no work queue");
+        let enqueued = aside.mark_enqueued(3_000);
+        assert_eq!(
+            (enqueued.open_shard(), enqueued.set_aside.as_ref()),
+            (Some(own_shard), None)
+        );
+        let claimed = aside.claim("w", 3_000, 1_000).unwrap();
+        assert_eq!(claimed.set_aside, None);
+        // Terminal and published: out of the index, aside or not.
+        let done = aside
+            .claim("w", 3_000, 1_000)
+            .unwrap()
+            .finish(Outcome::Succeeded(serde_json::json!(1)), 3_500)
+            .unwrap()
+            .mark_set_aside("publish failed", 4_000);
+        assert_eq!(done.open_shard(), Some(crate::limits::ASIDE_SHARD));
+        assert_eq!(done.mark_published(5_000).open_shard(), None);
     }
 
     #[test]

@@ -645,7 +645,7 @@ async fn a_pool_with_a_sweeper_recovers_a_task_by_itself(h: Harness) {
 }
 
 #[test]
-fn emf_line_carries_the_three_metrics() {
+fn emf_line_carries_the_sweep_metrics() {
     let check = |report: &SweepReport, oldest: u64, requeued: u64, republished: u64| {
         let line = emf_line("MyStack", report, 1_796_000_000_000);
         assert!(!line.contains('\n'), "one line");
@@ -668,6 +668,8 @@ fn emf_line_carries_the_three_metrics() {
                 ("OldestOpenTaskAgeSeconds", "Seconds"),
                 ("RequeuedTasks", "Count"),
                 ("RepublishedTasks", "Count"),
+                ("ResultTooLargeTasks", "Count"),
+                ("UnfixableTasks", "Count"),
             ])
         );
         // Every dimension and metric a directive names is a member of the root object.

@@ -656,7 +656,11 @@ async fn sweeper_function(ctx: &Ctx) {
             INVOKE_LIMIT,
         )
         .await;
-    assert!(report["requeued"].as_u64().unwrap_or(0) >= 1, "{report}");
+    assert!(
+        report["requeued"].as_u64().unwrap_or(0) >= 1,
+        "{report}\n{}",
+        sweeper.log_tail(4000)
+    );
     assert_eq!(report["errors"], 0, "{report}");
     assert!(
         report["oldest_open_age_s"].as_u64().unwrap_or(0) >= 5,
@@ -685,6 +689,11 @@ async fn sweeper_function(ctx: &Ctx) {
     );
     assert_eq!(emf["Stack"], ctx.stack.as_str());
     assert_eq!(emf["RequeuedTasks"], report["requeued"]);
+    assert_eq!(emf["UnfixableTasks"], report["unfixable"]);
+    assert_eq!(
+        report["budget_exhausted"], false,
+        "the walk ends before the deadline: {report}"
+    );
     sweeper.stop();
 }
 

@@ -714,11 +714,11 @@ async fn owners_consumers_and_sweeps_are_checked() {
     };
     assert_eq!(
         sweep(0).check().unwrap_err().to_string(),
-        "max_tasks: 0 is outside 1..=1000"
+        "max_tasks: 0 is outside 1..=10000"
     );
     assert_eq!(
-        sweep(1001).check().unwrap_err().to_string(),
-        "max_tasks: 1001 is outside 1..=1000"
+        sweep(10_001).check().unwrap_err().to_string(),
+        "max_tasks: 10001 is outside 1..=10000"
     );
     let err = workers::sweeper::find_stuck(backend.store.as_ref(), sweep(0))
         .await

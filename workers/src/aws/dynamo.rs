@@ -614,7 +614,7 @@ mod tests {
     }
 
     /// `ports::stored_bytes`, which every store checks against `MAX_RECORD_BYTES`, never counts
-    /// less than DynamoDB does, whatever the text (escapes, U+FFFF, long errors).
+    /// less than DynamoDB does, whatever the text (escapes, U+FFFF, long errors, set aside).
     #[test]
     fn stored_bytes_bound_dynamodbs_item_size() {
         let base = finished();
@@ -628,7 +628,7 @@ mod tests {
             1,
             1,
         );
-        records.push(pending.clone());
+        records.push(pending.mark_set_aside(&"reason ".repeat(1_000), 2));
         let mut failed = pending.claim("w", 3, 10).unwrap();
         failed.error = Some(crate::record::TaskError::new(
             crate::record::ErrorKind::ToolFailed,
