@@ -3,9 +3,11 @@
 //! 1. Origin validation (the transport spec's MUST against DNS rebinding): a request whose
 //!    `Origin` is present and neither a loopback origin nor one allowed by an option gets 403.
 //! 2. The request guard (`compat.rs`): body size, JSON, JSON-RPC.
-//! 3. Sessions to conversations: a request of a live MCP session carries its conversation to the
-//!    handler (as an extension rmcp passes on); a GET stream open on the session is counted, so
-//!    the result pump knows a push would reach the client; a DELETE ends the conversation.
+//! 3. Sessions to conversations: a session is its opener's (any request of it by another principal
+//!    gets 404, as for a session that does not exist); a request of a live MCP session carries its
+//!    conversation to the handler (as an extension rmcp passes on); a GET stream open on the
+//!    session is counted, so the result pump knows a push would reach the client; a DELETE ends
+//!    the conversation.
 //! 4. The 2025-11-25 task requests (`legacy.rs`), answered here as JSON, and the `initialize`
 //!    result completed with the 2025-11-25 `capabilities.tasks`.
 
@@ -51,6 +53,14 @@ pub(crate) async fn front(front: Arc<Front>, request: Request, next: Next) -> Re
             .into_response();
     }
     let conversation = front.conversation(request.headers()).await;
+    // A session is its opener's: any request of it by another principal (a stream, a close, a
+    // message) is answered as for a session that does not exist.
+    if let Some(c) = &conversation
+        && let Ok(caller) = front.door.caller_of(request.headers())
+        && c.bind(&caller.principal).is_err()
+    {
+        return (StatusCode::NOT_FOUND, "Not Found: no such session").into_response();
+    }
     match *request.method() {
         Method::POST => front.post(request, conversation, next).await,
         Method::GET => {
@@ -140,6 +150,7 @@ impl Front {
             return next.run(post.into_request()).await;
         }
         let extension = legacy::declares_tasks_extension(&post.message);
+        let opener = self.door.caller_of(&post.parts.headers).ok();
         let response = next.run(post.into_request()).await;
         if let Some(session) = session_id(response.headers()) {
             let (conversation, _) = self
@@ -148,6 +159,10 @@ impl Front {
                 .conversations
                 .for_session(session, Instant::now());
             conversation.declare_tasks_extension(extension);
+            // The session is its opener's from its first message on.
+            if let Some(opener) = opener {
+                let _ = conversation.bind(&opener.principal);
+            }
         }
         if extension {
             return response;

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
-use workers::{Catalog, TaskRecord};
+use workers::{Catalog, TaskRecord, TaskStatus};
 
 /// Runs remembered per tool.
 const KEPT: usize = 16;
@@ -19,7 +19,8 @@ const ENOUGH: usize = 3;
 
 #[derive(Default)]
 pub struct Latencies {
-    runs: Mutex<HashMap<String, VecDeque<u64>>>,
+    /// Per tool, the last runs: (task id, time to result in ms).
+    runs: Mutex<HashMap<String, VecDeque<(String, u64)>>>,
     /// `typical_run_ms` from the catalog, per tool.
     hints: HashMap<String, u64>,
 }
@@ -36,15 +37,19 @@ impl Latencies {
         }
     }
 
-    /// Notes a finished task's time to result.
+    /// Notes a finished task's time to result: runs that succeeded only (a cancel or a failure says
+    /// nothing of how long the tool takes), each once however many paths see it.
     pub fn record(&self, record: &TaskRecord) {
-        let Some(finished) = record.finished_at_ms else {
+        let (TaskStatus::Succeeded, Some(finished)) = (record.status, record.finished_at_ms) else {
             return;
         };
         let took = finished.saturating_sub(record.created_at_ms);
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         let kept = runs.entry(record.tool.clone()).or_default();
-        kept.push_back(took);
+        if kept.iter().any(|(id, _)| *id == record.task_id) {
+            return;
+        }
+        kept.push_back((record.task_id.clone(), took));
         if kept.len() > KEPT {
             kept.pop_front();
         }
@@ -57,7 +62,7 @@ impl Latencies {
         let seen = runs.get(tool).filter(|kept| kept.len() >= ENOUGH);
         let ms = match seen {
             Some(kept) => {
-                let mut sorted: Vec<u64> = kept.iter().copied().collect();
+                let mut sorted: Vec<u64> = kept.iter().map(|(_, ms)| *ms).collect();
                 sorted.sort_unstable();
                 Some(sorted[sorted.len() / 2])
             }
@@ -94,7 +99,32 @@ mod tests {
             1,
         );
         record.finished_at_ms = Some(1_000 + took_ms);
+        record.status = TaskStatus::Succeeded;
         record
+    }
+
+    #[test]
+    fn only_successes_count_and_each_once() {
+        let latencies = Latencies::default();
+        let bound = Duration::from_millis(100);
+        let slow = run("t", 5_000);
+        for _ in 0..ENOUGH {
+            latencies.record(&slow);
+        }
+        assert_eq!(
+            latencies.expected("t"),
+            None,
+            "one run seen three times is one run"
+        );
+        for _ in 0..ENOUGH {
+            let mut cancelled = run("t", 2);
+            cancelled.status = TaskStatus::Cancelled;
+            latencies.record(&cancelled);
+        }
+        assert_eq!(latencies.expected("t"), None, "cancels are not runs");
+        latencies.record(&run("t", 5_000));
+        latencies.record(&run("t", 5_000));
+        assert!(!latencies.worth_waiting("t", bound));
     }
 
     #[test]

@@ -256,6 +256,13 @@ impl FrontDoor {
         Ok(Scope { caller, place })
     }
 
+    /// The caller a request's headers name (`Principals`), to the deployment's owner scope.
+    pub fn caller_of(&self, headers: &http::HeaderMap) -> Result<Caller, McpError> {
+        self.inner
+            .principals
+            .caller_from(Some(headers), self.owner_scope())
+    }
+
     fn request_scope(
         &self,
         context: &RequestContext<RoleServer>,
@@ -353,7 +360,9 @@ impl ServerHandler for FrontDoor {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let scope = self.request_scope(&context, request.meta.as_deref().map(|m| &m.0))?;
+        // rmcp moves the request's `_meta` into the context before calling the handler.
+        let meta = request.meta.as_ref().or(Some(&context.meta));
+        let scope = self.request_scope(&context, meta.map(|m| &m.0.0))?;
         let declares_tasks = context
             .client_capabilities()
             .is_some_and(|caps| caps.supports_tasks());

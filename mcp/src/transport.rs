@@ -3,6 +3,7 @@
 
 use crate::http::Front;
 use crate::server::FrontDoor;
+use axum::serve::ListenerExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -98,6 +99,13 @@ pub async fn serve_http(door: FrontDoor, options: HttpOptions) -> std::io::Resul
     let local_addr = listener.local_addr()?;
     let stopped = cancel.clone();
     let join = tokio::spawn(async move {
+        // Without TCP_NODELAY, an answer on a kept-alive connection waits for the client's delayed
+        // ACK (Nagle): about 40 ms per call for the TypeScript SDKs.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         axum::serve(listener, router)
             .with_graceful_shutdown(async move { stopped.cancelled().await })
             .await

@@ -90,9 +90,10 @@ pub struct ServeArgs {
     channels: bool,
     /// How many of one principal's calls may wait for results at once (blocking calls,
     /// task_results with wait_s, tasks/result); more are refused with a clear error. The slots
-    /// are leases in the task table, so the limit holds across server instances.
-    #[arg(long, default_value_t = mcp::quota::DEFAULT_MAX_WAITING_CALLS, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    max_waiting_calls: u32,
+    /// are leases in the task table, so the limit holds across server instances. Default: 8 with
+    /// --principal-header (many callers), none otherwise (every session is --principal).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    max_waiting_calls: Option<u32>,
     /// Also accept browser requests from this Origin (repeatable, exactly as browsers send it,
     /// e.g. https://app.example.com); loopback origins are always accepted, others get 403.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
@@ -163,7 +164,10 @@ async fn serve(args: ServeArgs) -> CmdResult {
     };
     options.settings.inline_within = args.inline_within;
     options.settings.channels = args.channels;
-    options.settings.max_waiting_calls = Some(args.max_waiting_calls);
+    options.settings.max_waiting_calls = args.max_waiting_calls.or(args
+        .principal_header
+        .as_ref()
+        .map(|_| mcp::quota::DEFAULT_MAX_WAITING_CALLS));
     if let Some(header) = &args.principal_header {
         let name = http_header(header)?;
         options.principals = mcp::Principals::TrustedHeader(name);

@@ -646,6 +646,15 @@ impl TaskStore for RefusesResults {
     ) -> Result<RunPage, StoreError> {
         self.0.finished_runs(tool, since_ms, limit, cursor).await
     }
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.0.acquire_lease(name, holder, now_ms, until_ms).await
+    }
 }
 
 /// A terminal write the store refuses for its size is not retried until the task is `abandoned`
