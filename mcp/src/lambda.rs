@@ -91,7 +91,7 @@ impl McpLambdaEnv {
         };
         let max_waiting_calls =
             match get("ASYNCTOOLS_MCP_MAX_WAITING_CALLS").filter(|v| !v.trim().is_empty()) {
-                None => crate::quota::DEFAULT_MAX_WAITING_CALLS,
+                None => crate::server::DEFAULT_MAX_WAITING_CALLS,
                 Some(text) => text
                     .trim()
                     .parse::<u32>()

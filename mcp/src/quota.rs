@@ -9,8 +9,6 @@ use std::time::Duration;
 use workers::Caller;
 use workers::dispatcher::Slot;
 
-/// Waiting calls a principal may have at once, by default.
-pub const DEFAULT_MAX_WAITING_CALLS: u32 = 8;
 /// A slot outlives the wait it is taken for by this much (then frees itself if not released).
 const SLOT_MARGIN: Duration = Duration::from_secs(5);
 /// The slot of a wait with no end of its own lasts this long.

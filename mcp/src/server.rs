@@ -26,6 +26,8 @@ use workers::{Caller, Dispatcher, InputError, TaskRecord};
 pub const DEFAULT_CONSUMER: &str = "mcp";
 /// How long a call waits for its task before answering without the result, by default.
 pub const DEFAULT_INLINE_WITHIN: Duration = Duration::from_millis(100);
+/// Waiting calls a principal may have at once, by default (`quota.rs`).
+pub const DEFAULT_MAX_WAITING_CALLS: u32 = 8;
 /// The longest inline wait an option may set: beyond it a call is no longer "at once".
 pub const MAX_INLINE_WITHIN: Duration = Duration::from_secs(10);
 /// The experimental capability Claude Code's channels look for.
@@ -83,7 +85,7 @@ impl Settings {
             call_mode: CallMode::Ack,
             inline_within: DEFAULT_INLINE_WITHIN,
             channels: false,
-            max_waiting_calls: Some(crate::quota::DEFAULT_MAX_WAITING_CALLS),
+            max_waiting_calls: Some(DEFAULT_MAX_WAITING_CALLS),
         }
     }
 

@@ -167,7 +167,7 @@ async fn serve(args: ServeArgs) -> CmdResult {
     options.settings.max_waiting_calls = args.max_waiting_calls.or(args
         .principal_header
         .as_ref()
-        .map(|_| mcp::quota::DEFAULT_MAX_WAITING_CALLS));
+        .map(|_| mcp::server::DEFAULT_MAX_WAITING_CALLS));
     if let Some(header) = &args.principal_header {
         let name = http_header(header)?;
         options.principals = mcp::Principals::TrustedHeader(name);
