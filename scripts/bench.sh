@@ -6,6 +6,8 @@
 #                    built once in a worktree, its binary kept in target/bench-base/.
 #   BENCH_BASE=none  this build only.
 #   BENCH_RUNS=N     runs per figure, the best kept (default 3).
+#   BENCH_COST=0     skip the cost table (what one task costs on AWS, counted on moto, issue 25).
+#   BENCH_COST_TASKS=N, BENCH_COST_IDLE_S=S   its tasks per scenario (50) and idle interval (60 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,6 +76,23 @@ row "shared-capacity compare (3 policies), 300000" compare scenarios/shared-capa
 row "shared-capacity async, 1000000" run scenarios/shared-capacity.toml --policy async --sessions 1000000
 echo "compare rows count sessions: each is simulated once per policy (3 policy-sessions a session)"
 [ -n "$old" ] && echo "base: $base_rev = ${old##*-}  (BENCH_BASE=REV to choose another, none to skip)"
+
+# The cost table: the meter (workers/examples/cost_meter.rs, built from this tree) drives each
+# build's own CLI against its own moto and counts from moto's request log, so the base and this
+# build are measured the same way, side by side. Model and meaning of every row: docs/cost.md.
+if [ "${BENCH_COST:-1}" != 0 ]; then
+  echo
+  echo "== cost per task on AWS, counted on moto (docs/cost.md), $(date -u +%Y-%m-%d)"
+  if [ -x .venv/bin/moto_server ]; then
+    cargo build --release --quiet -p workers --example cost_meter
+    meter=(target/release/examples/cost_meter --asynctools "$new" --quiet
+      --tasks "${BENCH_COST_TASKS:-50}" --idle "${BENCH_COST_IDLE_S:-60}")
+    [ -n "$old" ] && meter+=(--base "$old" --base-label base)
+    "${meter[@]}" || echo "(the cost meter failed; the rest of the bench goes on)"
+  else
+    echo "(skipped: no .venv/bin/moto_server; run make venv)"
+  fi
+fi
 
 if [ -f workers/benches/pipeline.rs ]; then
   echo

@@ -9,8 +9,10 @@ import {
   MCP_KEY,
   MCP_RESERVED_CONCURRENCY_KEY,
   OWNER_SCOPE_KEY,
+  TASK_INDEX_PROJECTION_KEY,
   parseFlag,
   parseOwnerScope,
+  parseTaskIndexProjection,
   parseReservedConcurrency,
   RESERVED_CONCURRENCY_KEY,
 } from './context';
@@ -66,6 +68,7 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: As
     DEFAULT_MCP_RESERVED_CONCURRENCY,
   );
   const ownerScope = parseOwnerScope(app.node.tryGetContext(OWNER_SCOPE_KEY));
+  const taskIndexProjection = parseTaskIndexProjection(app.node.tryGetContext(TASK_INDEX_PROJECTION_KEY));
   // Checked against the catalog by the stack, which loads it.
   const toolTargets = parseToolTargets(app.node.tryGetContext(TOOL_TARGETS_KEY));
   const stack = new AsyncToolsStack(app, STACK_ID, {
@@ -76,6 +79,7 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: As
     mcp,
     mcpReservedConcurrency,
     ownerScope,
+    taskIndexProjection,
     toolTargets,
     ...options.stackProps,
   });

@@ -13,7 +13,7 @@ import { AlarmTopic } from './alarm-topic';
 import { Alarms } from './alarms';
 import { type Catalog, loadCatalog, type ToolSpec } from './catalog';
 import { type Consumer, DEFAULT_CONSUMERS, MCP_CONSUMER, withMcpConsumer } from './consumers';
-import { DEFAULT_DISPATCHER_RESERVED_CONCURRENCY, DEFAULT_MCP_RESERVED_CONCURRENCY, type OwnerScope } from './context';
+import { DEFAULT_DISPATCHER_RESERVED_CONCURRENCY, DEFAULT_MCP_RESERVED_CONCURRENCY, type OwnerScope, type TaskIndexProjection } from './context';
 import { OpsDashboard } from './dashboard';
 import { Dispatcher } from './dispatcher';
 import { checkEnvironmentSize, checkWorkerEnvironmentSize, QUEUE_MAP_CARRIERS } from './env-size';
@@ -59,6 +59,8 @@ export interface AsyncToolsStackProps extends StackProps {
   readonly mcpReservedConcurrency?: number;
   /** Who owns an assumed role's tasks: the caller's session, or the role (lib/context.ts). @default 'session' */
   readonly ownerScope?: OwnerScope;
+  /** What the task table's indexes hold (lib/context.ts). @default 'keys' */
+  readonly taskIndexProjection?: TaskIndexProjection;
   /**
    * This stage's `function` / `url` / `auth_secret` per tool, over the catalog's (lib/tool-targets.ts).
    * @default none: the catalog's values
@@ -104,7 +106,7 @@ export class AsyncToolsStack extends Stack {
 
     const topic = new AlarmTopic(this, 'AlarmTopic', { email: props.alarmEmail }).topic;
     const alarms = new Alarms(new actions.SnsAction(topic));
-    const table = new TaskTable(this, 'TaskTable', { dev });
+    const table = new TaskTable(this, 'TaskTable', { dev, projection: props.taskIndexProjection ?? 'keys' });
     const replyQueues = new ReplyQueues(this, 'ReplyQueues', {
       consumers,
       alarms,

@@ -42,6 +42,21 @@ export function parseOwnerScope(value: unknown): OwnerScope {
   throw new ContextError(OWNER_SCOPE_KEY, `${JSON.stringify(value)} is neither "session" nor "role"`);
 }
 
+/**
+ * `-c taskIndexProjection=all`: what the task table's indexes hold. `keys` (the default): keys only,
+ * the cheaper (docs/cost.md). `all`: whole records, as stacks deployed before keys-only had; it lets
+ * such a stack with a retained table deploy this version without rebuilding its indexes (the code
+ * reads records by id either way). See "Upgrading" in cdk/README.md.
+ */
+export const TASK_INDEX_PROJECTION_KEY = 'taskIndexProjection';
+export type TaskIndexProjection = 'keys' | 'all';
+
+export function parseTaskIndexProjection(value: unknown): TaskIndexProjection {
+  if (value === undefined) return 'keys';
+  if (value === 'keys' || value === 'all') return value;
+  throw new ContextError(TASK_INDEX_PROJECTION_KEY, `${JSON.stringify(value)} is neither "keys" nor "all"`);
+}
+
 const RESERVED_CONCURRENCY = { min: 1, max: 1000 } as const;
 
 /**

@@ -5,6 +5,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import type { TaskIndexProjection } from './context';
 
 export const TASK_TABLE = {
   partitionKey: 'task_id',
@@ -25,13 +26,19 @@ export type TaskIndex = keyof typeof TASK_TABLE.indexes;
 export interface TaskTableProps {
   /** Dev stacks are throwaway: DESTROY the table with the stack. Otherwise RETAIN (task history). */
   readonly dev: boolean;
+  /** What the indexes hold: `keys` (the default, cheaper) or `all` (lib/context.ts). */
+  readonly projection: TaskIndexProjection;
 }
 
-// Item actions only. No UpdateItem: every write is a full conditional PutItem on the record's
-// revision. No ConditionCheckItem: the only transaction (TransactWriteItems is not an IAM action;
-// each item in it is authorized by its own action) holds Puts. No Query on the base table: its
-// key is the task id, so GetItem already reads anything a Query could.
-const ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem'];
+// Item actions only. UpdateItem for the two hot writes made without a read (a worker's claim of a
+// PENDING task, the hand-over's delivered mark); every other write is a full conditional PutItem on
+// the record's revision. No ConditionCheckItem: the only transaction (TransactWriteItems is not an
+// IAM action; each item in it is authorized by its own action) holds Puts. No Query on the base
+// table: its key is the task id, so GetItem already reads anything a Query could. BatchGetItem only
+// for the roles that query an index (the indexes hold keys; a listed page's records are read by id).
+const ITEM_READ_WRITE = ['dynamodb:GetItem', 'dynamodb:PutItem'];
+const ITEM_UPDATE = ['dynamodb:UpdateItem'];
+const LISTED_READ = ['dynamodb:BatchGetItem'];
 
 export class TaskTable extends Construct {
   readonly table: dynamodb.Table;
@@ -51,13 +58,17 @@ export class TaskTable extends Construct {
       removalPolicy: props.dev ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
       deletionProtection: !props.dev,
     });
-    // Projection ALL: each reader needs whole records, and a GetItem per listed task would cost more.
+    // Projection KEYS_ONLY: an index item then changes only when its key does, so the writes that
+    // move a task along without changing an index key (claim, heartbeat, progress) cost no index
+    // write, and a table write never rewrites a whole record (results up to 256 KiB) in an index.
+    // Readers list ids from the index and BatchGetItem the records (docs/cost.md measures both).
+    // Changing the projection replaces the index: see the upgrade note in cdk/README.md.
     for (const index of Object.values(TASK_TABLE.indexes)) {
       this.table.addGlobalSecondaryIndex({
         indexName: index.name,
         partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
         sortKey: { name: TASK_TABLE.createdKey, type: dynamodb.AttributeType.NUMBER },
-        projectionType: dynamodb.ProjectionType.ALL,
+        projectionType: props.projection === 'all' ? dynamodb.ProjectionType.ALL : dynamodb.ProjectionType.KEYS_ONLY,
       });
     }
   }
@@ -69,7 +80,7 @@ export class TaskTable extends Construct {
 
   /** The worker claims, transitions and records its task: item reads and writes, no queries. */
   grantWorkerAccess(grantee: iam.IGrantable): void {
-    this.grant(grantee, []);
+    this.grant(grantee, { update: true, queryIndexes: [] });
   }
 
   /** Reads tasks by id, nothing else (the MCP reply settler checks a result is in the table). */
@@ -81,17 +92,19 @@ export class TaskTable extends Construct {
 
   /** The dispatcher creates, reads and cancels tasks, lists a conversation, and serves reconcile. */
   grantDispatcherAccess(grantee: iam.IGrantable): void {
-    this.grant(grantee, ['byOwnerConversation', 'undelivered']);
+    this.grant(grantee, { update: true, queryIndexes: ['byOwnerConversation', 'undelivered'] });
   }
 
   /** The sweeper finds open tasks and re-enqueues or republishes them. */
   grantSweeperAccess(grantee: iam.IGrantable): void {
-    this.grant(grantee, ['openTasks']);
+    this.grant(grantee, { update: false, queryIndexes: ['openTasks'] });
   }
 
-  private grant(grantee: iam.IGrantable, queryIndexes: TaskIndex[]): void {
+  private grant(grantee: iam.IGrantable, rights: { update: boolean; queryIndexes: TaskIndex[] }): void {
     const principal = grantee.grantPrincipal;
-    principal.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ITEM_ACTIONS, resources: [this.table.tableArn] }));
+    const { update, queryIndexes } = rights;
+    const itemActions = [...ITEM_READ_WRITE, ...(update ? ITEM_UPDATE : []), ...(queryIndexes.length > 0 ? LISTED_READ : [])];
+    principal.addToPrincipalPolicy(new iam.PolicyStatement({ actions: itemActions, resources: [this.table.tableArn] }));
     if (queryIndexes.length > 0) {
       principal.addToPrincipalPolicy(
         new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: queryIndexes.map((i) => this.indexArn(i)) }),

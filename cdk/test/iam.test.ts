@@ -117,6 +117,12 @@ describe('IAM policies', () => {
 
 // Exact action sets, as the AWS grants render them.
 const ITEMS = ['dynamodb:GetItem', 'dynamodb:PutItem'];
+// A claim or a delivered mark without a read first (workers/src/aws/dynamo.rs).
+const ITEMS_UPDATE = [...ITEMS, 'dynamodb:UpdateItem'];
+// (Sorted, as grantsOf returns them.)
+// The indexes hold keys: whoever lists reads the records by id.
+const ITEMS_LISTED = ['dynamodb:BatchGetItem', ...ITEMS];
+const ITEMS_UPDATE_LISTED = ['dynamodb:BatchGetItem', ...ITEMS_UPDATE];
 const QUERY = ['dynamodb:Query'];
 const SEND = ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'];
 // ChangeMessageVisibility: the worker's heartbeat keeps a running task's message hidden with it.
@@ -145,7 +151,7 @@ describe('exact grants of each function', () => {
       const grants = grantsOf(s, fnId);
       assert.ok(grants[`WorkQueueUrl${tool.pascalName}`]?.includes('sqs:ChangeMessageVisibility'), 'the heartbeat needs ChangeMessageVisibility');
       assert.deepEqual(grants, {
-        TaskTableName: ITEMS,
+        TaskTableName: ITEMS_UPDATE,
         [`WorkQueueUrl${tool.pascalName}`]: CONSUME,
         ...each('ReplyQueueUrl', SEND),
         'own log group': LOGS,
@@ -155,7 +161,7 @@ describe('exact grants of each function', () => {
 
   it('dispatcher: items, Query on by_owner_conversation and undelivered, send to every work and reply queue', () => {
     assert.deepEqual(grantsOf(s, outputId(s, 'DispatcherArn')), {
-      TaskTableName: ITEMS,
+      TaskTableName: ITEMS_UPDATE_LISTED,
       'TaskTableName/index/by_owner_conversation': QUERY,
       'TaskTableName/index/undelivered': QUERY,
       ...each('WorkQueueUrl', SEND),
@@ -166,7 +172,7 @@ describe('exact grants of each function', () => {
 
   it('sweeper: items, Query on open_tasks, send to every work and reply queue', () => {
     assert.deepEqual(grantsOf(s, outputId(s, 'SweeperArn')), {
-      TaskTableName: ITEMS,
+      TaskTableName: ITEMS_LISTED,
       'TaskTableName/index/open_tasks': QUERY,
       ...each('WorkQueueUrl', SEND),
       ...each('ReplyQueueUrl', SEND),
@@ -178,7 +184,7 @@ describe('exact grants of each function', () => {
     const mcp = grantsOf(s, outputId(s, 'McpFunctionArn'));
     assert.deepEqual(mcp, grantsOf(s, outputId(s, 'DispatcherArn')));
     assert.deepEqual(mcp, {
-      TaskTableName: ITEMS,
+      TaskTableName: ITEMS_UPDATE_LISTED,
       'TaskTableName/index/by_owner_conversation': QUERY,
       'TaskTableName/index/undelivered': QUERY,
       ...each('WorkQueueUrl', SEND),
@@ -197,19 +203,22 @@ describe('exact grants of each function', () => {
     });
   });
 
-  it('nowhere UpdateItem, ConditionCheckItem, a dynamodb wildcard, or Query on the base table', () => {
+  it('BatchGetItem only beside Query; nowhere ConditionCheckItem, a dynamodb wildcard, or Query on the base table', () => {
     const table = JSON.stringify({ 'Fn::GetAtt': [outputId(s, 'TaskTableName'), 'Arn'] });
-    const dynamoStatements = Object.values(s.resources)
-      .flatMap((r) => policyDocuments(r.Properties))
-      .flatMap((doc) => doc.Statement)
-      .filter((st) => [st.Action].flat().some((a) => String(a).startsWith('dynamodb:')));
+    const dynamoStatements = Object.entries(s.resources)
+      .flatMap(([id, r]) => policyDocuments(r.Properties).flatMap((doc) => doc.Statement.map((st) => ({ policy: id, st }))))
+      .filter(({ st }) => [st.Action].flat().some((a) => String(a).startsWith('dynamodb:')));
     assert.ok(dynamoStatements.length >= 3, 'found the DynamoDB statements');
-    for (const st of dynamoStatements) {
+    for (const { policy, st } of dynamoStatements) {
       const actions = [st.Action].flat().map(String);
-      for (const banned of ['dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem']) assert.ok(!actions.includes(banned), `${banned} in ${JSON.stringify(st)}`);
+      assert.ok(!actions.includes('dynamodb:ConditionCheckItem'), `ConditionCheckItem in ${JSON.stringify(st)}`);
       assert.ok(!actions.some((a) => a.includes('*')), `wildcard action in ${JSON.stringify(st)}`);
       if (actions.includes('dynamodb:Query')) {
         assert.ok(![st.Resource].flat().some((r) => JSON.stringify(r) === table), `Query on the base table: ${JSON.stringify(st)}`);
+      }
+      if (actions.includes('dynamodb:BatchGetItem')) {
+        const queries = dynamoStatements.some(({ policy: p, st: other }) => p === policy && [other.Action].flat().includes('dynamodb:Query'));
+        assert.ok(queries, `BatchGetItem without Query in ${policy}`);
       }
     }
   });
@@ -222,7 +231,7 @@ describe('exact grants of lambda and http tool workers', () => {
     s = synth({ stackProps: { catalogPath: writeCatalog(allKindsCatalogToml()) }, context: { consumers: 'default,agents' } });
   });
   const builtinGrants = (tool: string) => ({
-    TaskTableName: ITEMS,
+    TaskTableName: ITEMS_UPDATE,
     [`WorkQueueUrl${s.stack.tools.find((t) => t.name === tool)!.pascalName}`]: CONSUME,
     ReplyQueueUrlDefault: SEND,
     ReplyQueueUrlAgents: SEND,

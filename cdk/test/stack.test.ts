@@ -49,7 +49,7 @@ describe('task table', () => {
         { AttributeName: key, KeyType: 'HASH' },
         { AttributeName: 'created_at_ms', KeyType: 'RANGE' },
       ],
-      Projection: { ProjectionType: 'ALL' },
+      Projection: { ProjectionType: 'KEYS_ONLY' },
     });
     s.template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [{ AttributeName: 'task_id', KeyType: 'HASH' }],
@@ -218,6 +218,17 @@ describe('functions', () => {
         FunctionResponseTypes: ['ReportBatchItemFailures'],
       });
     }
+  });
+
+  it('-c taskIndexProjection=all keeps whole records in the indexes (a stack from before keys-only); anything else is refused', () => {
+    const all = synth({ context: { taskIndexProjection: 'all' } });
+    const [[, table]] = ofType(all.resources, 'AWS::DynamoDB::Table') as [[string, Resource]];
+    const projections = table.Properties['GlobalSecondaryIndexes'].map((g: any) => g.Projection.ProjectionType);
+    assert.deepEqual(projections, ['ALL', 'ALL', 'ALL']);
+    assert.throws(
+      () => synth({ context: { taskIndexProjection: 'include' } }),
+      (e: unknown) => e instanceof ContextError && e.message.includes('"taskIndexProjection"') && e.message.includes('"include" is neither "keys" nor "all"'),
+    );
   });
 
   it('-c ownerScope=role makes the role the owner for the dispatcher and the MCP server; anything else is refused', () => {

@@ -190,6 +190,12 @@ fn cost_matches_a_hand_computation() {
         sqs_usd_per_request = 0.0000004
         dynamodb_usd_per_write_unit = 0.000001
         dynamodb_usd_per_read_unit = 0.0000002
+        [cost.pipeline]
+        write_units = 3.0
+        read_units = 1.0
+        sqs_requests = 6.0
+        dispatcher_gb_s = 0.01
+        worker_overhead_s = 0.02
     "#;
     let r = run(text, 10, vec![Policy::SYNC, Policy::ASYNC]);
     // sync: turn 0 reads 0, writes 2 calls: in 1000, out 2·50 + 100 = 200 → context 200
@@ -199,9 +205,11 @@ fn cost_matches_a_hand_computation() {
     let sync_model = 0.0123;
     let sync_infra = 2.0 * (2.0 * 0.00001 + 0.0000002);
     // async: turn 0 as above (in 1000, out 200); the two results arrive together, one turn reads
-    // both: the same tokens. Infra adds per call: dispatcher request 2e-7, SQS 6 × 4e-7,
-    // DynamoDB 3 writes × 1e-6 + 1 read × 2e-7.
-    let async_infra = sync_infra + 2.0 * (0.0000002 + 6.0 * 0.0000004 + 3.0 * 0.000001 + 0.0000002);
+    // both: the same tokens. Infra adds per call: dispatcher request 2e-7 and 0.01 GB-s, the
+    // worker's own 0.02 s at 1 GB, SQS 6 × 4e-7, DynamoDB 3 write units × 1e-6 + 1 read × 2e-7.
+    let async_infra = sync_infra
+        + 2.0
+            * (0.0000002 + (0.01 + 0.02) * 0.00001 + 6.0 * 0.0000004 + 3.0 * 0.000001 + 0.0000002);
     let close = |got: f64, want: f64| assert!((got - want).abs() < 1e-12, "{got} vs {want}");
     close(
         r.metrics[0].get(Metric::ModelCostUsd).mean() * 1e-12,

@@ -268,3 +268,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn pipeline_counts_out_of_range_and_unknown() {
+    let cost = "[cost]\ninput_usd_per_mtok = 3.0\noutput_usd_per_mtok = 15.0\n[cost.pipeline]\n";
+    let e = error(&format!("{VALID}{cost}write_units = -1.0\n"));
+    assert_mentions(&e, &["bad.toml", "cost.pipeline.write_units", "-1"]);
+    let e = error(&format!("{VALID}{cost}sqs_requests = 1e9\n"));
+    assert_mentions(&e, &["cost.pipeline.sqs_requests", "10000"]);
+    let e = error(&format!("{VALID}{cost}write_unit = 3.0\n"));
+    assert_mentions(&e, &["bad.toml:", "unknown field `write_unit`"]);
+    let ok = Scenario::parse(&format!("{VALID}{cost}write_units = 12.5\n"), "ok.toml").unwrap();
+    let pipeline = ok.cost.unwrap().pipeline;
+    assert_eq!(pipeline.write_units, 12.5);
+    // What is not given keeps the measured default.
+    assert_eq!(
+        pipeline.read_units,
+        sim::model::pipeline_counts::PipelineCounts::MEASURED.read_units
+    );
+}

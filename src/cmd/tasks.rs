@@ -183,7 +183,8 @@ pub async fn watch(args: WatchArgs) -> CmdResult {
     let backend = aws_backend(&args.backend).await?;
     let mut router = backend
         .router(&caller.principal, &args.consumer)
-        .map_err(CmdError::input)?;
+        .map_err(CmdError::input)?
+        .with_delete_linger(Duration::from_millis(workers::limits::DELETE_LINGER_MS));
     let mut sink: Box<dyn ResultSink> = match &args.out {
         Some(path) => Box::new(FileSink::open(path).map_err(CmdError::input)?),
         None => Box::new(StdoutSink),

@@ -68,6 +68,9 @@ pub const MIN_RECOVERY_MS: u64 = 300;
 pub const MAX_RECOVERY_MS: u64 = 900_000;
 /// Concurrent receive loops of one local worker per queue.
 pub const MAX_LOCAL_CONCURRENCY: usize = 1000;
+/// The longest a settled message's delete waits to share a request with others (the local worker;
+/// `tasks watch`): far below any visibility timeout, and after its result is already on its way.
+pub const DELETE_LINGER_MS: u64 = 1000;
 
 /// Human form of a byte limit for messages: "65536 bytes (64 KiB)".
 pub fn bytes_label(bytes: usize) -> String {

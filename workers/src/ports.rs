@@ -133,6 +133,28 @@ pub trait TaskStore: Send + Sync {
         cursor: Option<&Cursor>,
     ) -> Result<TaskPage, StoreError>;
 
+    /// Claims a task still PENDING as one conditional write, with no read before it (the common
+    /// case of a delivery): `Some(claimed)` when it was PENDING, not set aside, of `claim.tool`,
+    /// below `claim.max_attempts` claims, before its deadline and last written no later than
+    /// `claim.now_ms`; `None` otherwise, when the caller reads the task and decides
+    /// (`claim::for_delivery`). The record written is exactly `current.claim(..)` with
+    /// `claim_message_id` set (the contract suite checks it on every adapter).
+    async fn claim_pending(
+        &self,
+        claim: &PendingClaim<'_>,
+    ) -> Result<Option<TaskRecord>, StoreError>;
+
+    /// Marks a finished task of `owner` delivered if it is not yet, as one conditional write with
+    /// no read before it: `Some(record)` when this call did (the claim of its hand-over, exactly
+    /// `current.mark_delivered(now_ms)`), `None` when it was delivered already, is not finished, is
+    /// not `owner`'s, is missing, or was written after `now_ms`.
+    async fn deliver(
+        &self,
+        task_id: &str,
+        owner: &str,
+        now_ms: u64,
+    ) -> Result<Option<TaskRecord>, StoreError>;
+
     /// Takes or renews the lease `name` for `holder` until `until_ms`, if at `now_ms` it is free
     /// (never taken, or held until `now_ms` or before) or already `holder`'s. True when `holder`
     /// holds it now; false when another holder does. One conditional write. What replicas of a
@@ -161,6 +183,60 @@ pub trait TaskStore: Send + Sync {
         cursor: Option<&str>,
     ) -> Result<RunPage, StoreError>;
 }
+
+/// A claim of a PENDING task (`TaskStore::claim_pending`).
+#[derive(Debug, Clone, Copy)]
+pub struct PendingClaim<'a> {
+    pub task_id: &'a str,
+    pub tool: &'a str,
+    pub worker_id: &'a str,
+    pub message_id: &'a str,
+    pub now_ms: u64,
+    pub lease_ms: u64,
+    /// Claims beyond which the task is abandoned instead (`claim::for_delivery`).
+    pub max_attempts: u32,
+}
+
+impl PendingClaim<'_> {
+    /// The claimed record, if `current` meets the claim's conditions: what every adapter writes.
+    pub fn apply(&self, current: &TaskRecord) -> Option<TaskRecord> {
+        let fresh = current.status == crate::state::TaskStatus::Pending
+            && current.set_aside.is_none()
+            && current.tool == self.tool
+            && current.attempts < self.max_attempts
+            && current.deadline_ms.is_none_or(|d| d > self.now_ms)
+            && current.updated_at_ms <= self.now_ms;
+        if !fresh {
+            return None;
+        }
+        let mut claimed = current
+            .claim(self.worker_id, self.now_ms, self.lease_ms)
+            .ok()?;
+        claimed.claim_message_id = Some(self.message_id.to_string());
+        // A claim is one more attempt, running under this worker's lease, of the same task.
+        assert_eq!(claimed.attempts, current.attempts + 1);
+        assert_eq!(claimed.lease_owner.as_deref(), Some(self.worker_id));
+        assert!(claimed.lease_expires_at_ms.is_some_and(|t| t > self.now_ms));
+        debug_assert!(current.check_successor(&claimed).is_ok());
+        Some(claimed)
+    }
+}
+
+/// The delivered record, if `current` (of `owner`, finished, not yet delivered, last written no
+/// later than `now_ms`) may be marked: what every adapter's `TaskStore::deliver` writes.
+pub fn delivered(current: &TaskRecord, owner: &str, now_ms: u64) -> Option<TaskRecord> {
+    let next = (current.owner == owner
+        && current.status.is_terminal()
+        && !current.delivered
+        && current.updated_at_ms <= now_ms)
+        .then(|| current.mark_delivered(now_ms))?;
+    // Marking changes nothing but the mark: the status and the result stay as they were.
+    assert!(next.delivered && next.status == current.status && next.result == current.result);
+    Some(next)
+}
+
+/// Records one `BatchGetItem` reads at most (DynamoDB's limit); list pages are no longer.
+pub const MAX_BATCH_GET: usize = 100;
 
 /// One delivery of a message.
 #[derive(Debug, Clone, PartialEq)]

@@ -83,6 +83,27 @@ pub async fn ensure_published(
     }
 }
 
+/// Sends the result of a terminal `record` already noted as published in its terminal write
+/// (`TaskRecord::announced`), unless it was handed over already. A failed send loses only the
+/// message: the consumer reconciles the result from the table.
+pub async fn send_announced(replies: &ReplyQueues, record: &TaskRecord) {
+    debug_assert!(record.status.is_terminal() && record.result_published);
+    if record.delivered {
+        return;
+    }
+    let sent = match replies.queue(&record.reply_to) {
+        Ok(queue) => queue
+            .send(&ResultMessage::for_record(record).to_body())
+            .await
+            .map(|_| ())
+            .map_err(PipelineError::from),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = sent {
+        tracing::warn!(task_id = %record.task_id, error = %e, "result message not sent; its consumer reconciles it from the table");
+    }
+}
+
 /// Writes `record` made publishable (`why`: the sizes and the limit), on its latest revision. The
 /// record as it now stands, or `None` if it still cannot be published (or is gone).
 async fn make_publishable(

@@ -13,17 +13,21 @@ use crate::claim::{self, Claimant, Found};
 use crate::clock::{Clock, SharedClock, system};
 use crate::error::{InputError, PipelineError, StoreError};
 use crate::limits::*;
-use crate::ports::{MessageQueue, TaskStore, Updated, stored_bytes, update_with_retry};
+use crate::ports::{
+    MessageQueue, PendingClaim, TaskStore, Updated, stored_bytes, update_with_retry,
+};
 use crate::protocol::{MalformedMessage, ResultMessage, WorkMessage, check_result};
 use crate::record::{ErrorKind, Outcome, TaskError, TaskRecord};
 use crate::replies::ReplyQueues;
-use crate::results::{Publication, ensure_published};
+use crate::results::{Publication, ensure_published, send_announced};
 use crate::tools::{Tool, ToolBox, ToolContext};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+mod lease;
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -220,6 +224,23 @@ impl Worker {
             );
             return self.fail_named_task(&message.task_id, reason).await;
         }
+        // The common case, a task still PENDING, is claimed without reading it first.
+        let pending = PendingClaim {
+            task_id: &message.task_id,
+            tool: &self.spec.name,
+            worker_id: &self.worker_id,
+            message_id: &delivery.message_id,
+            now_ms: self.clock.now_ms(),
+            lease_ms: self.lease_ms,
+            max_attempts: self.spec.max_receive_count,
+        };
+        if let Some(claimed) = self.store.claim_pending(&pending).await? {
+            if self.hide_on_claim {
+                self.hide(delivery, Duration::from_millis(self.lease_ms))
+                    .await;
+            }
+            return self.run_claimed(claimed, delivery, budget_end_ms).await;
+        }
         let Some(first) = self.store.get(&message.task_id).await? else {
             return Ok(Disposition::Retry(format!(
                 "task {} is not in the store",
@@ -275,37 +296,6 @@ impl Worker {
                 "task {} could not be claimed",
                 current.task_id
             ))),
-        }
-    }
-
-    /// A delivery of a task running under a live lease.
-    async fn leased(&self, current: &TaskRecord, delivery: &Delivery) -> Disposition {
-        if current.claim_message_id.as_deref() == Some(&delivery.message_id) {
-            // The holder's own message, back while it still runs (its visibility lapsed, as when
-            // the task was claimed a while after the message was received): deleting it would
-            // leave nothing to bring the task back if the holder died. Hidden until just past
-            // the lease: if the holder is dead, the task comes back then (within `recovery_s`
-            // plus LEASE_MARGIN of the crash); if alive, its heartbeat has hidden the message
-            // anew meanwhile.
-            let now = self.clock.now_ms();
-            let until_expiry = current
-                .lease_expires_at_ms
-                .unwrap_or(now)
-                .saturating_sub(now);
-            self.hide(delivery, Duration::from_millis(until_expiry) + LEASE_MARGIN)
-                .await;
-            Disposition::Retry(format!(
-                "task {} is running under a live lease held by {:?} with this message",
-                current.task_id,
-                current.lease_owner.as_deref().unwrap_or_default()
-            ))
-        } else {
-            // Another message naming a running task: a duplicate. Deleting it cannot touch the
-            // holder's copy, and keeping it would only burn receives toward the DLQ.
-            Disposition::Done(format!(
-                "duplicate message: task {} is running under a live lease",
-                current.task_id
-            ))
         }
     }
 
@@ -378,13 +368,13 @@ impl Worker {
                 if !ours {
                     return None;
                 }
-                // The finisher publishes next: its publishing lease starts now, whatever was left
-                // of the run's lease, so other deliveries leave the publish to it meanwhile.
+                // The finisher publishes next, and the terminal write says so (one write less per
+                // task: `TaskRecord::announced`); its publishing lease starts now.
                 let now = self.clock.now_ms();
                 current
                     .finish(outcome.clone(), now)
                     .ok()
-                    .map(|r| r.with_publisher(&me, now + self.lease_ms))
+                    .map(|r| r.with_publisher(&me, now + self.lease_ms).announced())
             })
             .await
             .map(Updated::record);
@@ -395,7 +385,11 @@ impl Worker {
                         && record.attempts == held.attempts
                     {
                         crate::fault::point("after-finish");
-                        return self.publish(record).await;
+                        send_announced(&self.replies, &record).await;
+                        return Ok(Disposition::Done(format!(
+                            "task {} is {}",
+                            record.task_id, record.status
+                        )));
                     }
                     return self.after_lost_finish(&held).await;
                 }
@@ -419,62 +413,6 @@ impl Worker {
                     tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
                 }
                 Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
-    /// Waits a heartbeat interval, then renews the lease and hides the message for another
-    /// `recovery` period. A cancelled or taken-over task cancels the tool's token instead.
-    async fn heartbeat(
-        &self,
-        latest: &Mutex<TaskRecord>,
-        delivery: &Delivery,
-        cancelled: &CancellationToken,
-    ) {
-        tokio::time::sleep(self.heartbeat_every()).await;
-        if cancelled.is_cancelled() {
-            return;
-        }
-        let current = latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let renewed = update_with_retry(self.store.as_ref(), current, |r| {
-            r.renew(&self.worker_id, self.clock.now_ms(), self.lease_ms)
-                .ok()
-        })
-        .await
-        .map(Updated::record);
-        match renewed {
-            Ok(Some(record))
-                if record.lease_owner.as_deref() == Some(self.worker_id.as_str())
-                    && record.status == crate::state::TaskStatus::Running =>
-            {
-                *latest.lock().unwrap_or_else(|p| p.into_inner()) = record;
-            }
-            Ok(record) => {
-                tracing::info!(
-                    status = ?record.as_ref().map(|r| r.status),
-                    "task cancelled or taken over while running; telling the tool"
-                );
-                cancelled.cancel();
-            }
-            Err(e) => tracing::warn!(error = %e, "could not renew the lease"),
-        }
-        // After the lease (what a takeover checks); a late visibility renewal costs at most one
-        // extra delivery of the holder's own message, which is then retried, not run.
-        if let (Some(queue), Some(handle)) = (&self.work_queue, &delivery.receipt_handle)
-            && let Err(e) = queue
-                .change_visibility(handle, Duration::from_millis(self.lease_ms))
-                .await
-        {
-            tracing::warn!(error = %e, "could not extend the message's visibility");
-        }
-    }
-
-    /// Hides a delivery's message for `how_long` (best effort: at worst it comes back sooner).
-    async fn hide(&self, delivery: &Delivery, how_long: Duration) {
-        if let (Some(queue), Some(handle)) = (&self.work_queue, &delivery.receipt_handle) {
-            let how_long = how_long.min(Duration::from_secs(MAX_VISIBILITY_TIMEOUT_S));
-            if let Err(e) = queue.change_visibility(handle, how_long).await {
-                tracing::warn!(error = %e, "could not hide a retried message");
             }
         }
     }

@@ -9,7 +9,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use workers::ports::{
-    CreateOutcome, Cursor, RunPage, RunTime, TaskPage, TaskStore, Updated, update_with_retry,
+    CreateOutcome, Cursor, PendingClaim, RunPage, RunTime, TaskPage, TaskStore, Updated,
+    update_with_retry,
 };
 use workers::record::{ErrorKind, NewTask, Outcome, TaskError};
 use workers::{StoreError, TaskRecord, TaskStatus};
@@ -919,6 +920,162 @@ async fn leases_have_one_holder_at_a_time(h: Harness) {
     assert!(page.tasks.is_empty());
 }
 
+/// A claim of a PENDING task made without a read writes exactly what `PendingClaim::apply` says,
+/// and only when each of its conditions holds.
+async fn claim_pending_writes_exactly_the_claimed_record(h: Harness) {
+    let store = &h.backend.store;
+    fn claim_of(task_id: &str) -> PendingClaim<'_> {
+        PendingClaim {
+            task_id,
+            tool: "synthetic",
+            worker_id: "worker-a",
+            message_id: "message-1",
+            now_ms: 2_000,
+            lease_ms: 30_000,
+            max_attempts: 3,
+        }
+    }
+    let r = record("conv-claim", 1_000);
+    store.create(&r).await.unwrap();
+    let id = r.task_id.as_str();
+    let refused = [
+        PendingClaim {
+            tool: "other-tool",
+            ..claim_of(id)
+        },
+        PendingClaim {
+            max_attempts: 0,
+            ..claim_of(id)
+        },
+        PendingClaim {
+            now_ms: 999,
+            ..claim_of(id)
+        },
+    ];
+    for claim in &refused {
+        assert_eq!(claim.apply(&r), None, "{claim:?}");
+        assert_eq!(store.claim_pending(claim).await.unwrap(), None, "{claim:?}");
+    }
+    assert_eq!(
+        store.get(id).await.unwrap(),
+        Some(r.clone()),
+        "refusals write nothing"
+    );
+    let expected = claim_of(id)
+        .apply(&r)
+        .expect("a fresh PENDING task is claimable");
+    assert_eq!(expected.status, TaskStatus::Running);
+    assert_eq!(expected.claim_message_id.as_deref(), Some("message-1"));
+    let claimed = store.claim_pending(&claim_of(id)).await.unwrap();
+    assert_eq!(
+        claimed.as_ref(),
+        Some(&expected),
+        "the record written is returned"
+    );
+    assert_eq!(
+        store.get(id).await.unwrap(),
+        Some(expected.clone()),
+        "and stored"
+    );
+    assert_eq!(
+        store.claim_pending(&claim_of(id)).await.unwrap(),
+        None,
+        "RUNNING now: the second claim goes the read path"
+    );
+    assert_eq!(
+        store
+            .claim_pending(&claim_of("no-such-task"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get("no-such-task").await.unwrap(),
+        None,
+        "nothing created"
+    );
+    // Past its deadline.
+    let mut late = record("conv-claim", 1_001);
+    late.deadline_ms = Some(1_500);
+    store.create(&late).await.unwrap();
+    assert_eq!(
+        store.claim_pending(&claim_of(&late.task_id)).await.unwrap(),
+        None
+    );
+    // The regular write path reads the claimed record back as the state machine wrote it.
+    let done = expected
+        .finish(Outcome::Succeeded(json!({"ok": true})), 3_000)
+        .unwrap();
+    store.transition(&expected, &done).await.unwrap();
+}
+
+/// A delivered mark made without a read writes exactly what `ports::delivered` says: once, for
+/// the task's owner, only when the task is finished; the task leaves the `undelivered` index.
+async fn deliver_marks_once_for_the_owner(h: Harness) {
+    let store = &h.backend.store;
+    let r = record("conv-deliver", 1_000);
+    store.create(&r).await.unwrap();
+    assert_eq!(
+        store.deliver(&r.task_id, ALICE, 1_500).await.unwrap(),
+        None,
+        "pending"
+    );
+    let claimed = r.claim("w", 2_000, 60_000).unwrap();
+    store.transition(&r, &claimed).await.unwrap();
+    let done = claimed
+        .finish(Outcome::Succeeded(json!({"ok": 1})), 3_000)
+        .unwrap()
+        .announced();
+    store.transition(&claimed, &done).await.unwrap();
+    assert_eq!(
+        undelivered_ids(store, ALICE, DEFAULT_CONSUMER).await,
+        vec![r.task_id.clone()]
+    );
+    assert_eq!(
+        store.deliver(&r.task_id, BOB, 4_000).await.unwrap(),
+        None,
+        "not Bob's"
+    );
+    assert_eq!(
+        store.deliver(&r.task_id, ALICE, 2_999).await.unwrap(),
+        None,
+        "written later"
+    );
+    let expected = workers::ports::delivered(&done, ALICE, 4_000).unwrap();
+    assert!(expected.delivered);
+    assert_eq!(
+        store.deliver(&r.task_id, ALICE, 4_000).await.unwrap(),
+        Some(expected.clone())
+    );
+    assert_eq!(store.get(&r.task_id).await.unwrap(), Some(expected));
+    assert!(
+        undelivered_ids(store, ALICE, DEFAULT_CONSUMER)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        store.deliver(&r.task_id, ALICE, 5_000).await.unwrap(),
+        None,
+        "handed over once"
+    );
+    assert_eq!(
+        store.deliver("no-such-task", ALICE, 5_000).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get("no-such-task").await.unwrap(),
+        None,
+        "nothing created"
+    );
+    // An announced terminal write (the worker's, published in the same write) leaves the open
+    // index at once.
+    assert!(
+        !open_ids(store, r.open_shard().unwrap())
+            .await
+            .contains(&r.task_id)
+    );
+}
+
 macro_rules! contract_suite {
     ($module:ident, $kind:expr) => {
         mod $module {
@@ -947,6 +1104,8 @@ macro_rules! contract_suite {
                 sqs_refused_characters_are_refused_alike,
                 finished_runs_are_one_tools_single_attempt_successes,
                 leases_have_one_holder_at_a_time,
+                claim_pending_writes_exactly_the_claimed_record,
+                deliver_marks_once_for_the_owner,
             );
         }
     };
@@ -1016,6 +1175,23 @@ impl TaskStore for AlwaysConflicts {
         cursor: Option<&str>,
     ) -> Result<RunPage, StoreError> {
         self.0.finished_runs(tool, since_ms, limit, cursor).await
+    }
+    async fn claim_pending(
+        &self,
+        claim: &workers::ports::PendingClaim<'_>,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        // Loses the race as every write here does.
+        let _ = claim;
+        Ok(None)
+    }
+    async fn deliver(
+        &self,
+        task_id: &str,
+        owner: &str,
+        now_ms: u64,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        let _ = (task_id, owner, now_ms);
+        Ok(None)
     }
     async fn acquire_lease(
         &self,

@@ -646,6 +646,20 @@ impl TaskStore for RefusesResults {
     ) -> Result<RunPage, StoreError> {
         self.0.finished_runs(tool, since_ms, limit, cursor).await
     }
+    async fn claim_pending(
+        &self,
+        claim: &workers::ports::PendingClaim<'_>,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        self.0.claim_pending(claim).await
+    }
+    async fn deliver(
+        &self,
+        task_id: &str,
+        owner: &str,
+        now_ms: u64,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        self.0.deliver(task_id, owner, now_ms).await
+    }
     async fn acquire_lease(
         &self,
         name: &str,

@@ -159,6 +159,20 @@ impl TaskStore for SlowReads {
             .list_undelivered(owner, consumer, limit, cursor)
             .await
     }
+    async fn claim_pending(
+        &self,
+        claim: &workers::ports::PendingClaim<'_>,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        self.inner.claim_pending(claim).await
+    }
+    async fn deliver(
+        &self,
+        task_id: &str,
+        owner: &str,
+        now_ms: u64,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        self.inner.deliver(task_id, owner, now_ms).await
+    }
     async fn acquire_lease(
         &self,
         name: &str,

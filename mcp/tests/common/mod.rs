@@ -126,6 +126,20 @@ impl workers::ports::TaskStore for NotingStore {
             .list_undelivered(owner, consumer, limit, cursor)
             .await
     }
+    async fn claim_pending(
+        &self,
+        claim: &workers::ports::PendingClaim<'_>,
+    ) -> Result<Option<workers::TaskRecord>, workers::StoreError> {
+        self.inner.claim_pending(claim).await
+    }
+    async fn deliver(
+        &self,
+        task_id: &str,
+        owner: &str,
+        now_ms: u64,
+    ) -> Result<Option<workers::TaskRecord>, workers::StoreError> {
+        self.inner.deliver(task_id, owner, now_ms).await
+    }
     async fn acquire_lease(
         &self,
         name: &str,

@@ -2,10 +2,11 @@
 //!
 //! Model: input tokens × price + output tokens × price (token counts come from the turns).
 //! Every attempt of a call runs in a Lambda: one request plus memory × run time in GB-seconds.
-//! The async pipeline adds per call a dispatcher request, a DynamoDB PENDING write and a read,
-//! and the results queue's send, receive and delete; per attempt the work queue's send,
-//! receive and delete and two task writes (claim, terminal state). Cold-start (init) time is not
-//! billed here. Prices are the scenario's `[cost]` (defaults: us-east-1 on-demand list prices).
+//! The async pipeline adds what the cost meter measured (`PipelineCounts`, docs/cost.md): per call
+//! a dispatcher invocation and its GB-seconds, DynamoDB write and read units, SQS requests; per
+//! attempt the worker's own requests' time at the tool's memory; per attempt after the first a
+//! claim and a redelivery. Cold-start (init) time is not billed here. Prices are the scenario's
+//! `[cost]` (defaults: us-east-1 on-demand list prices).
 
 use crate::model::agent::Session;
 use crate::model::draws::SessionDraws;
@@ -39,15 +40,23 @@ pub fn session_cost(
         infra_usd +=
             gb_s * cost.lambda_usd_per_gb_s + attempts as f64 * cost.lambda_usd_per_request;
         if !policy.is_blocking() {
-            let sqs_requests = 3 * attempts + 3;
-            let writes = 1 + 2 * attempts;
-            infra_usd += cost.lambda_usd_per_request
-                + sqs_requests as f64 * cost.sqs_usd_per_request
-                + writes as f64 * cost.dynamodb_usd_per_write_unit
-                + cost.dynamodb_usd_per_read_unit;
+            infra_usd += pipeline_usd(cost, attempts, tool.memory_mb);
         }
     }
     (to_pico(model_usd), to_pico(infra_usd))
+}
+
+/// What the async pipeline adds to one call of `attempts` attempts, on a tool of `memory_mb`: the
+/// figure the cost meter's dollars per task are checked against (`tests/cost.rs`).
+pub fn pipeline_usd(cost: &CostSpec, attempts: u64, memory_mb: u32) -> f64 {
+    let p = &cost.pipeline;
+    let retries = attempts.saturating_sub(1) as f64;
+    let worker_gb_s = f64::from(memory_mb) / 1024.0 * p.worker_overhead_s * attempts as f64;
+    cost.lambda_usd_per_request
+        + (p.dispatcher_gb_s + worker_gb_s) * cost.lambda_usd_per_gb_s
+        + (p.write_units + retries * p.retry_write_units) * cost.dynamodb_usd_per_write_unit
+        + (p.read_units + retries * p.retry_read_units) * cost.dynamodb_usd_per_read_unit
+        + (p.sqs_requests + retries * p.retry_sqs_requests) * cost.sqs_usd_per_request
 }
 
 fn to_pico(usd: f64) -> u64 {

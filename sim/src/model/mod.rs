@@ -18,6 +18,7 @@ pub mod dist;
 pub mod draws;
 pub mod duration;
 pub mod engine;
+pub mod pipeline_counts;
 pub mod plan;
 pub mod policy;
 pub mod quad_heap;

@@ -3,6 +3,7 @@
 //! from a file.
 
 use crate::model::dist::{Dist, Sampler};
+use crate::model::pipeline_counts::PipelineCounts;
 use crate::model::plan::Plan;
 use crate::model::time::Nanos;
 use serde::{Deserialize, Serialize};
@@ -205,6 +206,9 @@ pub struct CostSpec {
     pub dynamodb_usd_per_write_unit: f64,
     #[serde(default = "p_ddb_read")]
     pub dynamodb_usd_per_read_unit: f64,
+    /// What the async pipeline sends per call (`[cost.pipeline]`; defaults: measured, docs/cost.md).
+    #[serde(default)]
+    pub pipeline: PipelineCounts,
 }
 
 fn p_lambda_gb_s() -> f64 {

@@ -6,7 +6,7 @@
 //! (`task_id = "idem#<owner>#<conversation>#<key>"`) that carry none of those, so they stay out of the GSIs.
 
 use crate::error::StoreError;
-use crate::ports::{self, CreateOutcome, Cursor, RunPage, RunTime, TaskPage, TaskStore};
+use crate::ports::{self, CreateOutcome, Cursor, RunPage, TaskPage, TaskStore};
 use crate::record::TaskRecord;
 use crate::state::TaskStatus;
 use async_trait::async_trait;
@@ -342,6 +342,133 @@ impl TaskStore for DynamoStore {
             .await
     }
 
+    async fn claim_pending(
+        &self,
+        claim: &ports::PendingClaim<'_>,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        // `PendingClaim::apply`, as one UpdateItem: the same conditions, the same changes
+        // (`TaskRecord::claim`). A PENDING task has no lease and no start time yet; its index keys
+        // do not change (it stays open, in the same shard).
+        let n = |v: u64| AttributeValue::N(v.to_string());
+        let s = |v: &str| AttributeValue::S(v.to_string());
+        let status = |v: TaskStatus| {
+            serde_dynamo::to_attribute_value(v)
+                .map_err(|e| StoreError::Backend(anyhow::anyhow!("encoding status: {e}")))
+        };
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("task_id", s(claim.task_id))
+            .update_expression(
+                "SET #status = :running, #revision = #revision + :one, #updated = :now, \
+                 #attempts = #attempts + :one, #lease_owner = :worker, #lease_until = :until, \
+                 #claim_message = :message, #started = if_not_exists(#started, :now)",
+            )
+            .condition_expression(
+                "attribute_exists(#conversation) AND #status = :pending AND #tool = :tool \
+                 AND #attempts < :max AND attribute_not_exists(#set_aside) \
+                 AND (attribute_not_exists(#deadline) OR #deadline > :now) \
+                 AND #updated <= :now",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#revision", "revision")
+            .expression_attribute_names("#updated", "updated_at_ms")
+            .expression_attribute_names("#attempts", "attempts")
+            .expression_attribute_names("#lease_owner", "lease_owner")
+            .expression_attribute_names("#lease_until", "lease_expires_at_ms")
+            .expression_attribute_names("#claim_message", "claim_message_id")
+            .expression_attribute_names("#started", "started_at_ms")
+            .expression_attribute_names("#conversation", "conversation_id")
+            .expression_attribute_names("#tool", "tool")
+            .expression_attribute_names("#set_aside", "set_aside")
+            .expression_attribute_names("#deadline", "deadline_ms")
+            .expression_attribute_values(":running", status(TaskStatus::Running)?)
+            .expression_attribute_values(":pending", status(TaskStatus::Pending)?)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(claim.now_ms))
+            .expression_attribute_values(":worker", s(claim.worker_id))
+            .expression_attribute_values(":until", n(claim.now_ms + claim.lease_ms))
+            .expression_attribute_values(":message", s(claim.message_id))
+            .expression_attribute_values(":tool", s(claim.tool))
+            .expression_attribute_values(":max", n(u64::from(claim.max_attempts)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match update {
+            Ok(out) => out.attributes.map(from_item).transpose(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(backend(
+                "UpdateItem (claim)",
+                aws_sdk_dynamodb::Error::from(e),
+            )),
+        }
+    }
+
+    async fn deliver(
+        &self,
+        task_id: &str,
+        owner: &str,
+        now_ms: u64,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        // `ports::delivered`, as one UpdateItem; the task leaves the `undelivered` index.
+        let terminal = [
+            TaskStatus::Succeeded,
+            TaskStatus::Failed,
+            TaskStatus::TimedOut,
+            TaskStatus::Cancelled,
+        ];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("task_id", AttributeValue::S(task_id.to_string()))
+            .update_expression(
+                "SET #delivered = :yes, #revision = #revision + :one, #updated = :now \
+                 REMOVE #undelivered",
+            )
+            .condition_expression(
+                "attribute_exists(#conversation) AND #owner = :owner AND #delivered = :no \
+                 AND #status IN (:t0, :t1, :t2, :t3) AND #updated <= :now",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#delivered", "delivered")
+            .expression_attribute_names("#revision", "revision")
+            .expression_attribute_names("#updated", "updated_at_ms")
+            .expression_attribute_names("#conversation", "conversation_id")
+            .expression_attribute_names("#undelivered", UNDELIVERED_KEY)
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        for (i, status) in terminal.into_iter().enumerate() {
+            let value = serde_dynamo::to_attribute_value(status)
+                .map_err(|e| StoreError::Backend(anyhow::anyhow!("encoding status: {e}")))?;
+            update = update.expression_attribute_values(format!(":t{i}"), value);
+        }
+        match update.send().await {
+            Ok(out) => out.attributes.map(from_item).transpose(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(backend(
+                "UpdateItem (delivered)",
+                aws_sdk_dynamodb::Error::from(e),
+            )),
+        }
+    }
+
     async fn acquire_lease(
         &self,
         name: &str,
@@ -466,190 +593,9 @@ impl TaskStore for DynamoStore {
     }
 }
 
-/// A Scan item projected to `task_id`, `started_at_ms`, `finished_at_ms`.
-fn run_time(item: Item) -> Result<RunTime, StoreError> {
-    let task_id = match item.get("task_id") {
-        Some(AttributeValue::S(id)) => id.clone(),
-        _ => "<no task_id>".to_string(),
-    };
-    let number = |name: &str| -> Result<u64, StoreError> {
-        match item.get(name) {
-            Some(AttributeValue::N(n)) => n.parse().map_err(|e| StoreError::Corrupt {
-                key: task_id.clone(),
-                message: format!("{name} = {n:?}: {e}"),
-            }),
-            _ => Err(StoreError::Corrupt {
-                key: task_id.clone(),
-                message: format!("a SUCCEEDED task without a numeric {name}"),
-            }),
-        }
-    };
-    Ok(RunTime {
-        started_at_ms: number("started_at_ms")?,
-        finished_at_ms: number("finished_at_ms")?,
-        task_id: task_id.clone(),
-    })
-}
+mod reads;
 
-impl DynamoStore {
-    /// One page of a GSI partition, oldest first. The index is read eventually consistently: a task
-    /// written a moment ago may be missing, and a listed one may have moved on (callers re-read).
-    async fn query_index(
-        &self,
-        index: &str,
-        key_name: &str,
-        key: &str,
-        limit: u32,
-        cursor: Option<&Cursor>,
-    ) -> Result<TaskPage, StoreError> {
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression("#k = :k")
-            .expression_attribute_names("#k", key_name)
-            .expression_attribute_values(":k", AttributeValue::S(key.to_string()))
-            .scan_index_forward(true)
-            .limit(limit as i32);
-        if let Some(cursor) = cursor {
-            query = query
-                .exclusive_start_key(key_name, AttributeValue::S(key.to_string()))
-                .exclusive_start_key(
-                    CREATED_KEY,
-                    AttributeValue::N(cursor.created_at_ms.to_string()),
-                )
-                .exclusive_start_key("task_id", AttributeValue::S(cursor.task_id.clone()));
-        }
-        let out = query
-            .send()
-            .await
-            .map_err(|e| backend("Query", aws_sdk_dynamodb::Error::from(e)))?;
-        let tasks = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(TaskPage::new(tasks, out.last_evaluated_key.is_some()))
-    }
-}
+use reads::run_time;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::record::{NewTask, Outcome};
-    use serde_json::json;
-
-    fn finished() -> TaskRecord {
-        let arguments = json!({"x": [1, 2.5, "é"], "": null});
-        let task = NewTask {
-            idempotency_key: Some("k".into()),
-            deadline_ms: Some(9_000),
-            ..NewTask::new(
-                "01ARZ3NDEKTSV4RRFFQ69G5FAV",
-                "alice",
-                "c1",
-                "synthetic",
-                arguments,
-            )
-        };
-        let pending = TaskRecord::pending(task, 1_000, 1);
-        pending
-            .claim("w", 2_000, 30_000)
-            .unwrap()
-            .finish(
-                Outcome::Succeeded(json!({"big": 12345678901234567u64})),
-                3_000,
-            )
-            .unwrap()
-    }
-
-    #[test]
-    fn items_keep_their_stored_shape_and_read_back_exactly() {
-        let record = finished();
-        let item = to_item(&record).unwrap();
-        let s = |name: &str| item[name].as_s().unwrap().clone();
-        let n = |name: &str| item[name].as_n().unwrap().clone();
-        assert_eq!(s("arguments_json"), record.arguments.to_string());
-        assert_eq!(s("result_json"), r#"{"big":12345678901234567}"#);
-        assert_eq!(s(CONVERSATION_KEY), "alice#c1");
-        assert_eq!(s(OPEN_KEY), record.open_shard().unwrap().to_string());
-        assert_eq!(s(UNDELIVERED_KEY), "alice#default");
-        assert_eq!((n(CREATED_KEY), n("attempts")), ("1000".into(), "1".into()));
-        assert_eq!(s("status"), "SUCCEEDED");
-        assert!(item["result_published"].as_bool().is_ok());
-        for absent in ["arguments", "result", "claim_message_id"] {
-            assert!(!item.contains_key(absent), "{absent}");
-        }
-        assert_eq!(from_item(item).unwrap(), record);
-        // Published and delivered: out of both sparse indexes.
-        let settled = record.mark_published(4_000).mark_delivered(5_000);
-        let item = to_item(&settled).unwrap();
-        assert!(!item.contains_key(OPEN_KEY) && !item.contains_key(UNDELIVERED_KEY));
-        assert_eq!(from_item(item).unwrap(), settled);
-    }
-
-    /// An item's size as DynamoDB counts it (its "Item sizes and formats" rules): attribute names
-    /// plus values; a number 1 byte per two significant digits plus 1; a map or list 3 bytes plus
-    /// 1 per element.
-    fn dynamo_item_size(item: &Item) -> usize {
-        fn value(v: &AttributeValue) -> usize {
-            match v {
-                AttributeValue::S(s) => s.len(),
-                AttributeValue::N(n) => {
-                    let digits = n.trim_start_matches('-').replace('.', "");
-                    let significant = digits.trim_start_matches('0').trim_end_matches('0');
-                    significant.len().max(1).div_ceil(2) + 1
-                }
-                AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-                AttributeValue::M(m) => {
-                    3 + m.iter().map(|(k, v)| k.len() + value(v) + 1).sum::<usize>()
-                }
-                AttributeValue::L(l) => 3 + l.iter().map(|v| value(v) + 1).sum::<usize>(),
-                other => panic!("not in a task item: {other:?}"),
-            }
-        }
-        item.iter().map(|(name, v)| name.len() + value(v)).sum()
-    }
-
-    /// `ports::stored_bytes`, which every store checks against `MAX_RECORD_BYTES`, never counts
-    /// less than DynamoDB does, whatever the text (escapes, U+FFFF, long errors, set aside).
-    #[test]
-    fn stored_bytes_bound_dynamodbs_item_size() {
-        let base = finished();
-        let mut records = vec![base.clone(), base.mark_published(4_000)];
-        let mut awkward = base.clone();
-        awkward.result =
-            Some(json!({"s": "\u{ffff}\"\\\n\u{1}é".repeat(5_000), "n": [1, 2.5, -0.001]}));
-        records.push(awkward);
-        let pending = TaskRecord::pending(
-            NewTask::new("01ARZ3NDEKTSV4RRFFQ69G5FAV", "é#x", "c", "t", json!({})),
-            1,
-            1,
-        );
-        records.push(pending.mark_set_aside(&"reason ".repeat(1_000), 2));
-        let mut failed = pending.claim("w", 3, 10).unwrap();
-        failed.error = Some(crate::record::TaskError::new(
-            crate::record::ErrorKind::ToolFailed,
-            "\u{0}".repeat(100_000),
-        ));
-        records.push(failed);
-        for record in records {
-            let item = to_item(&record).unwrap();
-            let (ours, dynamo) = (ports::stored_bytes(&record), dynamo_item_size(&item));
-            assert!(ours >= dynamo, "{ours} < {dynamo} for {:?}", record.status);
-        }
-    }
-
-    #[test]
-    fn a_corrupt_item_names_its_key_and_field() {
-        let mut item = to_item(&finished()).unwrap();
-        item.insert("arguments_json".into(), AttributeValue::S("{".into()));
-        let err = from_item(item).unwrap_err().to_string();
-        assert!(
-            err.starts_with("stored item 01ARZ3NDEKTSV4RRFFQ69G5FAV is corrupt: arguments_json:"),
-            "{err}"
-        );
-    }
-}
+mod tests;

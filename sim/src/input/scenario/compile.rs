@@ -353,7 +353,30 @@ fn check_cost(c: &CostSpec, problems: &mut Vec<Problem>) {
             );
         }
     }
+    let p = &c.pipeline;
+    for (key, v) in [
+        ("write_units", p.write_units),
+        ("read_units", p.read_units),
+        ("sqs_requests", p.sqs_requests),
+        ("dispatcher_gb_s", p.dispatcher_gb_s),
+        ("worker_overhead_s", p.worker_overhead_s),
+        ("retry_write_units", p.retry_write_units),
+        ("retry_read_units", p.retry_read_units),
+        ("retry_sqs_requests", p.retry_sqs_requests),
+    ] {
+        if !(v.is_finite() && (0.0..=MAX_PIPELINE_COUNT).contains(&v)) {
+            push(
+                problems,
+                format!("cost.pipeline.{key}"),
+                format!("must be a count from 0 to {MAX_PIPELINE_COUNT}, got {v}"),
+            );
+        }
+    }
 }
+
+/// A call's requests, units or seconds: a task item holds at most 400 KB (400 write units a
+/// write), so anything near this is a typo.
+const MAX_PIPELINE_COUNT: f64 = 10_000.0;
 
 fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_NAME_LEN {
