@@ -16,21 +16,32 @@ OUT       ?= out/$(basename $(notdir $(SCENARIO)))
 CARGO     ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help run test test-rust test-cdk bench fmt lint chromium venv venv-lambda venv-agents clients-ts synth deploy local tools-demo clean
+.PHONY: help run test test-rust test-cdk bench fmt lint chromium nextest venv venv-lambda venv-agents clients-ts synth deploy local tools-demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
 
+# `make run` builds the simulator's commands alone (no AWS SDK, no MCP: a few minutes cold), in a
+# target directory of its own so the full CLI in target/release stays as `cargo build` left it.
 run: ## compare sync and async agent loops on the research-assistant scenario (no AWS needed)
-	$(CARGO) run --release --quiet -- compare $(SCENARIO) --out $(OUT)
+	$(CARGO) run --release --quiet --no-default-features --target-dir target/run -- compare $(SCENARIO) --out $(OUT)
 	@echo "report: $(OUT)/report.html (open it in a browser), $(OUT)/report.md, $(OUT)/results.json"
 
 test: venv test-rust test-cdk lint ## install what the tests need, then run every test and check
 	@echo "make test: all passed"
 
-test-rust: venv venv-lambda venv-agents clients-ts chromium
-	PATH="$(VENV_BIN):$$PATH" ASYNCTOOLS_REQUIRE_MOTO=1 ASYNCTOOLS_REQUIRE_CHROMIUM=1 $(CARGO) test --workspace --all-targets --no-fail-fast --features asynctools/fault-injection
+# The Rust tests: the libraries', binaries' and test files' under cargo-nextest (several at once,
+# one moto for all, the timing-bound ones alone: .config/nextest.toml, scripts/with-moto.sh), then
+# the benches' and examples' smoke runs and the doc tests.
+TEST_ENV := PATH="$(VENV_BIN):$$PATH" ASYNCTOOLS_REQUIRE_MOTO=1 ASYNCTOOLS_REQUIRE_CHROMIUM=1
+FEATURES := --features asynctools/fault-injection
+test-rust: venv venv-lambda venv-agents clients-ts chromium nextest
+	$(TEST_ENV) scripts/with-moto.sh $(CARGO) nextest run --workspace --lib --bins --tests $(FEATURES)
+	$(TEST_ENV) scripts/with-moto.sh $(CARGO) test --workspace --benches --examples --no-fail-fast $(FEATURES)
 	$(CARGO) test --workspace --doc
+
+nextest: ## cargo-nextest, the test runner (on the base machine already; installed if not)
+	@$(CARGO) nextest --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
 
 test-cdk: ## the CDK app's tests (npm ci on first use)
 	$(MAKE) -C cdk test VENV_BIN=$(VENV_BIN)

@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
-"""Import cycles between the modules of each crate: `make lint` fails on any.
+"""Import cycles between the modules of each crate, and imports against a crate's layers: `make
+lint` fails on either.
 
 A module's imports are the `crate::…` and `super::…` paths in its code (comments and its
 `#[cfg(test)] mod tests` left out), resolved to the deepest module that exists. A module using its
 own parent or child is layering, not a cycle; two modules that reach each other through any chain
-of imports are. Usage: scripts/module-cycles.py SRC_DIR...
+of imports are.
+
+Layers (LAYERS below): a crate's top-level modules in order, lowest first; a module may import its
+own layer and those below, never one above (sim: model ← input ← run ← output; the pipeline: core ←
+adapters ← hosts). `tests/module_lint.rs` plants a wrong-way import and sees this fail.
+Usage: scripts/module-cycles.py SRC_DIR...
 """
 import os
 import re
@@ -31,6 +37,43 @@ def modules(root):
                 refs.add("::".join(parts[:-1] + [m]) if len(parts) > 1 else m)
             found["::".join(parts)] = refs
     return found
+
+
+# Per source root: its layers, lowest first, each a set of top-level module names; "*" stands for
+# every module no layer names.
+LAYERS = {
+    "sim/src": [{"model"}, {"input"}, {"run"}, {"output"}],
+    "workers/src": [
+        # core: the task protocol, state machine, ports, dispatcher, worker, sweeper, delivery, tools
+        {"*"},
+        # adapters: the ports on AWS and in memory
+        {"aws", "memory"},
+        # hosts: what assembles adapters and runs the core (Lambda, the local worker, test kit)
+        {"backend", "client", "demo", "local", "poller", "testkit", "lambda"},
+    ],
+}
+
+
+def layer_of(layers, module):
+    top = module.split("::")[0]
+    for i, names in enumerate(layers):
+        if top in names:
+            return i
+    return next(i for i, names in enumerate(layers) if "*" in names)
+
+
+def wrong_way(root, g):
+    """(module, import) pairs where a lower layer imports a higher one."""
+    key = os.path.normpath(root).replace(os.sep, "/")
+    layers = next((v for k, v in LAYERS.items() if key.endswith(k)), None)
+    if not layers:
+        return []
+    return sorted(
+        (m, d)
+        for m, deps in g.items()
+        for d in deps
+        if layer_of(layers, d) > layer_of(layers, m)
+    )
 
 
 def graph(found):
@@ -87,12 +130,16 @@ def cycles(g):
 def main():
     failed = False
     for root in sys.argv[1:] or ["src"]:
-        found = cycles(graph(modules(root)))
+        g = graph(modules(root))
+        found = cycles(g)
         for scc in found:
             print(f"{root}: import cycle between {', '.join(scc)}")
-        failed |= bool(found)
+        against = wrong_way(root, g)
+        for m, d in against:
+            print(f"{root}: {m} imports {d}, a layer above it (scripts/module-cycles.py LAYERS)")
+        failed |= bool(found) or bool(against)
     if not failed:
-        print(f"no import cycles in {' '.join(sys.argv[1:])}")
+        print(f"no import cycles or wrong-way imports in {' '.join(sys.argv[1:])}")
     sys.exit(1 if failed else 0)
 
 

@@ -1,4 +1,5 @@
 //! `asynctools`: the command line. Each command is a thin layer over the `sim` and `workers` crates.
+//! Without the `pipeline` feature (`make run`) it is the simulator's commands alone.
 
 mod cmd;
 
@@ -27,16 +28,21 @@ enum Command {
     /// Fit latency distributions to observed latencies, rank them, print a TOML snippet.
     Fit(cmd::fit::FitArgs),
     /// Run a scenario's sessions through the real task pipeline; simulated vs measured.
+    #[cfg(feature = "pipeline")]
     Live(cmd::live::LiveArgs),
     /// Run live and write the pipeline's measured overheads as a scenario overlay.
+    #[cfg(feature = "pipeline")]
     Calibrate(cmd::live::CalibrateArgs),
     /// Serve the tools over the Model Context Protocol (tasks extension), or demo it.
     #[command(subcommand)]
+    #[cfg(feature = "pipeline")]
     Mcp(cmd::mcp::McpCommand),
     /// Your own tools: `tools new NAME` writes a new Rust tool's boilerplate.
     #[command(subcommand)]
+    #[cfg(feature = "pipeline")]
     Tools(cmd::tools::ToolsCommand),
     #[command(flatten)]
+    #[cfg(feature = "pipeline")]
     Pipeline(cmd::pipeline::PipelineCommand),
 }
 
@@ -55,10 +61,15 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::sim::validate(args),
         Command::Sweep(args) => cmd::sweep::sweep(args),
         Command::Fit(args) => cmd::fit::fit(args),
+        #[cfg(feature = "pipeline")]
         Command::Live(args) => cmd::live::live(args),
+        #[cfg(feature = "pipeline")]
         Command::Calibrate(args) => cmd::live::calibrate(args),
+        #[cfg(feature = "pipeline")]
         Command::Mcp(c) => cmd::mcp::run(c),
+        #[cfg(feature = "pipeline")]
         Command::Tools(c) => cmd::tools::run(c),
+        #[cfg(feature = "pipeline")]
         Command::Pipeline(c) => cmd::pipeline::run(c),
     };
     match result {

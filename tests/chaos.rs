@@ -12,6 +12,10 @@
 //! again within `recovery_s` plus the worker's margin of the kill (reported as a figure).
 //!
 //! Needs the `fault-injection` feature (`make test` turns it on) and moto.
+//!
+//! Every random choice (which worker or watcher to kill, each submit's fault decisions) comes from
+//! one seed, printed at the start and in every failure: `ASYNCTOOLS_CHAOS_SEED=<seed>` replays the
+//! same decisions (their timing against the OS's scheduling cannot be replayed).
 
 #![cfg(unix)]
 
@@ -56,8 +60,44 @@ fn principal(consumer: usize) -> &'static str {
     }
 }
 
+/// The run's seed: `ASYNCTOOLS_CHAOS_SEED`, or one from the clock.
+fn chaos_seed() -> u64 {
+    std::env::var("ASYNCTOOLS_CHAOS_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(workers::clock::now_ms)
+}
+
+/// Draws of the run's seed, in order.
+struct Draws {
+    seed: u64,
+    n: u64,
+}
+
+impl Draws {
+    fn next(&mut self) -> u64 {
+        self.n += 1;
+        workers::fault::splitmix64(self.seed, self.n)
+    }
+}
+
+/// Prints the seed again when the test fails (its first line may be far up the output).
+struct SeedOnFailure(u64);
+
+impl Drop for SeedOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "chaos: FAILED with seed {0}; replay: ASYNCTOOLS_CHAOS_SEED={0} make test",
+                self.0
+            );
+        }
+    }
+}
+
 struct Harness {
     root: PathBuf,
+    seed: u64,
     env: Vec<(String, String)>,
     /// Every process started, killed on drop: a failing assertion must not leave workers running.
     started: std::cell::RefCell<Vec<u32>>,
@@ -159,7 +199,7 @@ impl Harness {
         )
     }
 
-    fn submit(&self, i: usize) -> Child {
+    fn submit(&self, i: usize, replay: usize) -> Child {
         let conversation = i % CONVERSATIONS;
         let consumer = conversation % CONSUMERS;
         let sleep_ms = (i * 7919) % 1500;
@@ -182,6 +222,12 @@ impl Harness {
         command
             .env("ASYNCTOOLS_FAULT_AFTER_CREATE", CRASH_AFTER_CREATE)
             .env("ASYNCTOOLS_FAULT_DUPLICATE_ENQUEUE", DUPLICATE_ENQUEUE)
+            // Each submit's decisions from the run's seed, its task and its replay: the same
+            // submits crash and duplicate when the run is replayed with that seed.
+            .env(
+                "ASYNCTOOLS_FAULT_SEED",
+                workers::fault::splitmix64(self.seed ^ (i as u64) << 8, replay as u64).to_string(),
+            )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.root.join(format!("submit-{i}.log"))).unwrap());
         self.track(command.spawn().expect("asynctools submit starts"))
@@ -233,10 +279,23 @@ fn chaos_no_lost_task_no_double_run_every_result_to_its_owner_once() {
     };
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
+    // ASYNCTOOLS_CHAOS_KEEP=1 keeps the logs and outputs for a post-mortem (the path is printed).
+    let _dir = if std::env::var_os("ASYNCTOOLS_CHAOS_KEEP").is_some() {
+        eprintln!("chaos: keeping {}", root.display());
+        let _ = dir.keep();
+        None
+    } else {
+        Some(dir)
+    };
     let outputs = root.join("outputs.json");
     let run_log = root.join("runs.log");
+    let seed = chaos_seed();
+    eprintln!("chaos: seed {seed} (ASYNCTOOLS_CHAOS_SEED={seed} replays its decisions)");
+    let mut draws = Draws { seed, n: 0 };
+    let _seed_on_failure = SeedOnFailure(seed);
     let harness = Harness {
         root: root.clone(),
+        seed,
         env: vec![
             ("ASYNCTOOLS_BACKEND".into(), "aws".into()),
             ("ASYNCTOOLS_OUTPUTS".into(), outputs.display().to_string()),
@@ -300,7 +359,7 @@ fn chaos_no_lost_task_no_double_run_every_result_to_its_owner_once() {
                      kill_times: &mut HashMap<u32, u64>,
                      watcher_restarts: &mut usize| {
         if last_worker_kill.elapsed() >= Duration::from_secs(2) {
-            let victim = (started.elapsed().as_millis() as usize / 7) % workers.len();
+            let victim = (draws.next() % workers.len() as u64) as usize;
             let pid = kill(&mut workers[victim]);
             kill_times.insert(pid, workers::clock::now_ms());
             killed_workers.insert(pid);
@@ -309,7 +368,7 @@ fn chaos_no_lost_task_no_double_run_every_result_to_its_owner_once() {
             last_worker_kill = Instant::now();
         }
         if last_watcher_kill.elapsed() >= Duration::from_secs(5) {
-            let victim = (started.elapsed().as_millis() as usize / 13) % watchers.len();
+            let victim = (draws.next() % watchers.len() as u64) as usize;
             kill(&mut watchers[victim]);
             *watcher_restarts += 1;
             watchers[victim] = harness.watcher(victim, *watcher_restarts);
@@ -318,7 +377,7 @@ fn chaos_no_lost_task_no_double_run_every_result_to_its_owner_once() {
     };
     while next < TASKS || !running.is_empty() {
         while running.len() < SUBMITS_AT_ONCE && next < TASKS {
-            running.push((next, harness.submit(next)));
+            running.push((next, harness.submit(next, 0)));
             next += 1;
         }
         let mut still = Vec::new();
@@ -335,8 +394,9 @@ fn chaos_no_lost_task_no_double_run_every_result_to_its_owner_once() {
                         && replays.get(&i).copied().unwrap_or(0) < MAX_REPLAYS
                     {
                         eprintln!("chaos: replaying submit {i} after: {}", log().trim());
-                        *replays.entry(i).or_default() += 1;
-                        still.push((i, harness.submit(i)));
+                        let replay = replays.entry(i).or_default();
+                        *replay += 1;
+                        still.push((i, harness.submit(i, *replay)));
                     } else {
                         assert!(status.success(), "submit {i} failed ({status}): {}", log());
                     }

@@ -12,7 +12,8 @@ export const DEFAULT_CONSUMERS: readonly Consumer[] = [{ name: 'default', pascal
 export const MCP_CONSUMER = 'mcp';
 /** Each consumer adds two queues, an alarm and two outputs; CloudFormation allows 200 outputs. */
 export const MAX_CONSUMERS = 50;
-const NAME_PATTERN = /^[a-z0-9-]{1,32}$/;
+/** A consumer name: 1 to `limits::MAX_CONSUMER_NAME_CHARS` of a-z 0-9 '-' (workers/src/protocol.rs check_consumer_name). */
+export const NAME_PATTERN = /^[a-z0-9-]{1,32}$/;
 /** An IAM role, user or account root: the principals a queue policy can name. No wildcards. */
 const PRINCIPAL_PATTERN = /^arn:aws[a-z-]*:iam::\d{12}:(root|(role|user)\/[\w+=,.@/-]+)$/;
 

@@ -36,6 +36,10 @@ export const MCP_WAIT_MARGIN_S = 30;
 
 /** One GetItem and one conditional PutItem per message, ten messages a batch. */
 export const SETTLER_TIMEOUT = Duration.seconds(30);
+/** Messages per settler invocation: SQS's maximum receive (`limits::MAX_RECEIVE_BATCH`). */
+export const SETTLER_BATCH_SIZE = 10;
+/** The settler's event source concurrency: the minimum, settling is a bookkeeping write, never urgent. */
+export const SETTLER_MAX_CONCURRENCY = 2;
 /**
  * The `mcp` reply queue's visibility timeout. AWS requires at least the function's timeout for an
  * event source and advises 6 x (as the work queues have), so that a batch Lambda is still retrying
@@ -124,10 +128,10 @@ export class McpServer extends Construct {
     // this one queue; settling is a GetItem.
     this.settler.addEventSource(
       new SqsEventSource(replies.queues.queue, {
-        batchSize: 10,
+        batchSize: SETTLER_BATCH_SIZE,
         reportBatchItemFailures: true,
         // The minimum: settling is a bookkeeping write, never urgent.
-        maxConcurrency: 2,
+        maxConcurrency: SETTLER_MAX_CONCURRENCY,
       }),
     );
     props.table.grantItemRead(settler.role);

@@ -264,6 +264,13 @@ impl FrontDoor {
             .await
         {
             Ok(Claim::Won(record)) => {
+                // What a conversation is handed is its caller's, of this conversation, finished.
+                debug_assert!(
+                    scope.caller.owns(&record)
+                        && record.conversation_id == scope.handle()
+                        && record.status.is_terminal()
+                        && record.delivered
+                );
                 self.inner.hub.latencies.record(&record);
                 Some(record)
             }
@@ -361,6 +368,8 @@ impl FrontDoor {
             Ok(Claim::Won(record) | Claim::Lost(record)) => record,
             Err(e) => return Err(errors::lookup(task_id, e)),
         };
+        // Answered inline only to its owner, and only once it is finished.
+        debug_assert!(scope.caller.owns(&record) && record.status.is_terminal());
         let finished = Finished::of(&record);
         let mut answer = CallToolResult::success(vec![ContentBlock::text(finished.text)]);
         answer.structured_content = Some(finished.json);

@@ -1,17 +1,27 @@
 //! Command implementations. Each parses its arguments, calls a library, and prints.
 
+#[cfg(feature = "pipeline")]
 pub mod backend;
+#[cfg(feature = "pipeline")]
 pub mod export;
 pub mod fit;
+#[cfg(feature = "pipeline")]
 pub mod live;
+#[cfg(feature = "pipeline")]
 pub mod local;
+#[cfg(feature = "pipeline")]
 pub mod mcp;
+#[cfg(feature = "pipeline")]
 pub mod pipeline;
+#[cfg(feature = "pipeline")]
 pub mod recovery;
 pub mod sim;
 pub mod sweep;
+#[cfg(feature = "pipeline")]
 pub mod tasks;
+#[cfg(feature = "pipeline")]
 pub mod tools;
+#[cfg(feature = "pipeline")]
 pub mod worker;
 
 /// How a command failed: decides the exit code.

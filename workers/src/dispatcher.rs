@@ -94,7 +94,8 @@ impl Caller {
         Caller::new(principal)
     }
 
-    fn owns(&self, record: &TaskRecord) -> bool {
+    /// Whether `record` is this caller's (every read, list and hand-over is scoped by it).
+    pub fn owns(&self, record: &TaskRecord) -> bool {
         record.owner == self.principal
     }
 }

@@ -1,15 +1,13 @@
 //! Reply queues: one per consumer (a process that hosts conversations), so a consumer receives only
 //! its own results. A deployment has a fixed set (the stack's); the memory backend makes them on
-//! first use, up to `MAX_CONSUMERS`.
+//! first use (`ReplyQueues::on_demand`, `memory::reply_queue`), up to `MAX_CONSUMERS`.
 
 use crate::error::InputError;
 use crate::limits::MAX_CONSUMERS;
-use crate::memory::{MemoryQueue, QueueSettings};
 use crate::ports::MessageQueue;
 use crate::protocol::check_consumer_name;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// A reply queue's visibility timeout: a router holds a message only while it hands it over.
 pub const REPLY_VISIBILITY_TIMEOUT_S: u32 = 30;
@@ -26,8 +24,8 @@ pub struct ReplyQueue {
 
 pub struct ReplyQueues {
     queues: Mutex<BTreeMap<String, ReplyQueue>>,
-    /// Memory backends create a consumer's queue when it is first named.
-    on_demand: bool,
+    /// Makes a consumer's queue when it is first named (memory backends); `None`: a fixed set.
+    make: Option<fn(&str) -> ReplyQueue>,
 }
 
 impl ReplyQueues {
@@ -44,15 +42,15 @@ impl ReplyQueues {
         }
         Ok(ReplyQueues {
             queues: Mutex::new(queues),
-            on_demand: false,
+            make: None,
         })
     }
 
-    /// In-memory queues made on first use.
-    pub fn in_memory() -> ReplyQueues {
+    /// Queues made by `make` on first use (`memory::reply_queue` for the memory backend's).
+    pub fn on_demand(make: fn(&str) -> ReplyQueue) -> ReplyQueues {
         ReplyQueues {
             queues: Mutex::new(BTreeMap::new()),
-            on_demand: true,
+            make: Some(make),
         }
     }
 
@@ -67,7 +65,7 @@ impl ReplyQueues {
         if let Some(queue) = queues.get(consumer) {
             return Ok(queue.clone());
         }
-        if !self.on_demand {
+        let Some(make) = self.make else {
             let known: Vec<&str> = queues.keys().map(String::as_str).collect();
             return Err(InputError::new(
                 "reply_to",
@@ -76,7 +74,7 @@ impl ReplyQueues {
                     known.join(", ")
                 ),
             ));
-        }
+        };
         if queues.len() >= MAX_CONSUMERS {
             return Err(InputError::new(
                 "reply_to",
@@ -86,22 +84,7 @@ impl ReplyQueues {
                 ),
             ));
         }
-        let dead_letter = Arc::new(MemoryQueue::new(
-            format!("reply-{consumer}-dlq"),
-            QueueSettings::default(),
-        ));
-        let queue = ReplyQueue {
-            queue: Arc::new(MemoryQueue::new(
-                format!("reply-{consumer}"),
-                QueueSettings {
-                    visibility_timeout: Duration::from_secs(u64::from(REPLY_VISIBILITY_TIMEOUT_S)),
-                    max_receive_count: REPLY_MAX_RECEIVE_COUNT,
-                    dead_letter: Some(dead_letter.clone()),
-                    ..QueueSettings::default()
-                },
-            )),
-            dead_letter: Some(dead_letter),
-        };
+        let queue = make(consumer);
         queues.insert(consumer.to_string(), queue.clone());
         Ok(queue)
     }

@@ -24,7 +24,8 @@ pub fn find_moto_server() -> Option<PathBuf> {
 /// closes: on drop, and also when the test process exits without dropping (a shared server in a
 /// `static`, or a process killed outright), so no moto outlives its tests.
 pub struct MotoServer {
-    child: Child,
+    /// `None`: a server someone else started and stops (`ASYNCTOOLS_TEST_MOTO_ENDPOINT`).
+    child: Option<Child>,
     pub endpoint: String,
 }
 
@@ -39,11 +40,19 @@ impl MotoServer {
         )
     }
 
-    /// One server per test process, shared by its tests (each test provisions its own stack name).
+    /// One server per test process, shared by its tests (each test provisions its own stack name);
+    /// with `ASYNCTOOLS_TEST_MOTO_ENDPOINT` set (`make test`: scripts/with-moto.sh), that server,
+    /// shared by every test process.
     pub fn shared(test: &str) -> Option<&'static MotoServer> {
         static SHARED: OnceLock<Option<MotoServer>> = OnceLock::new();
         SHARED
             .get_or_init(|| {
+                if let Ok(endpoint) = std::env::var("ASYNCTOOLS_TEST_MOTO_ENDPOINT") {
+                    return Some(MotoServer {
+                        child: None,
+                        endpoint,
+                    });
+                }
                 let path = moto_or_skip(test)?;
                 Some(
                     MotoServer::start(&path)
@@ -81,7 +90,7 @@ impl MotoServer {
             .stderr(Stdio::null())
             .spawn()?;
         let server = MotoServer {
-            child,
+            child: Some(child),
             endpoint: format!("http://127.0.0.1:{port}"),
         };
         let started = Instant::now();
@@ -129,8 +138,10 @@ fn answers(port: u16) -> bool {
 impl Drop for MotoServer {
     fn drop(&mut self) {
         // Closing stdin makes the shell kill moto and exit.
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
     }
 }
 

@@ -51,8 +51,13 @@ impl Policy {
     }
 
     /// Whether calls pay the synchronous invocation overhead (else dispatch + delivery).
+    /// Whether the loop waits for its calls inside the turn that issued them. Exhaustive: a new
+    /// kind must decide (it picks overheads, wake-ups and the pipeline's cost).
     pub fn is_blocking(&self) -> bool {
-        self.kind != PolicyKind::Async
+        match self.kind {
+            PolicyKind::Sequential | PolicyKind::Sync => true,
+            PolicyKind::Async => false,
+        }
     }
 
     pub fn with_streaming(mut self, streamed: bool) -> Policy {

@@ -175,7 +175,17 @@ impl Metric {
             | Metric::InputTokens
             | Metric::OutputTokens => Unit::Count,
             Metric::CostUsd | Metric::ModelCostUsd | Metric::InfraCostUsd => Unit::Usd,
-            _ => Unit::Seconds,
+            // Exhaustive: a new metric must say its unit (a count scaled as nanoseconds would be
+            // off by 10^9).
+            Metric::Makespan
+            | Metric::FirstUpdate
+            | Metric::ResultDelay
+            | Metric::MaxSilence
+            | Metric::ModelBusy
+            | Metric::ModelIdle
+            | Metric::ReplyLatency
+            | Metric::ToolQueueWait
+            | Metric::ModelQueueWait => Unit::Seconds,
         }
     }
 

@@ -32,3 +32,38 @@ fn paired_ratio_and_difference() {
     assert!((p.candidate_better_fraction() - 2.0 / 3.0).abs() < 1e-12);
     assert!((p.tie_fraction() - 1.0 / 3.0).abs() < 1e-12);
 }
+
+#[test]
+fn all_lists_every_metric_in_declaration_order() {
+    // A new variant fails to compile here until it is listed: then `ALL` must list it too, at its
+    // index (streams are sized by `ALL` and indexed by declaration order).
+    fn declared(m: Metric) -> usize {
+        match m {
+            Metric::Makespan
+            | Metric::FirstUpdate
+            | Metric::ResultDelay
+            | Metric::MaxSilence
+            | Metric::ModelBusy
+            | Metric::ModelIdle
+            | Metric::IdleFraction
+            | Metric::Turns
+            | Metric::ReplyLatency
+            | Metric::ToolQueueWait
+            | Metric::ModelQueueWait
+            | Metric::ColdStarts
+            | Metric::FailedCalls
+            | Metric::TimedOutCalls
+            | Metric::Retries
+            | Metric::InputTokens
+            | Metric::OutputTokens
+            | Metric::CostUsd
+            | Metric::ModelCostUsd
+            | Metric::InfraCostUsd => m as usize,
+        }
+    }
+    const VARIANTS: usize = Metric::InfraCostUsd as usize + 1;
+    assert_eq!(Metric::ALL.len(), VARIANTS, "Metric::ALL misses a variant");
+    for (i, m) in Metric::ALL.iter().enumerate() {
+        assert_eq!(declared(*m), i, "{m:?} is out of place in Metric::ALL");
+    }
+}
