@@ -27,6 +27,8 @@ pub mod replies;
 pub mod results;
 pub mod state;
 pub mod sweeper;
+/// Test support (a moto per test process, a provisioned backend): tests, benches, examples only.
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod tools;
 pub mod worker;

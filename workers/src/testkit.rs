@@ -41,17 +41,21 @@ impl MotoServer {
     }
 
     /// One server per test process, shared by its tests (each test provisions its own stack name);
-    /// with `ASYNCTOOLS_TEST_MOTO_ENDPOINT` set (`make test`: scripts/with-moto.sh), that server,
-    /// shared by every test process.
+    /// with `ASYNCTOOLS_TEST_MOTO_ENDPOINT` set (`make test`: scripts/with-moto.sh, a comma-separated
+    /// list), one of those servers, picked by process id, shared with other test processes.
     pub fn shared(test: &str) -> Option<&'static MotoServer> {
         static SHARED: OnceLock<Option<MotoServer>> = OnceLock::new();
         SHARED
             .get_or_init(|| {
-                if let Ok(endpoint) = std::env::var("ASYNCTOOLS_TEST_MOTO_ENDPOINT") {
-                    return Some(MotoServer {
-                        child: None,
-                        endpoint,
-                    });
+                if let Ok(list) = std::env::var("ASYNCTOOLS_TEST_MOTO_ENDPOINT") {
+                    let endpoints: Vec<&str> = list.split(',').filter(|e| !e.is_empty()).collect();
+                    if !endpoints.is_empty() {
+                        let pick = std::process::id() as usize % endpoints.len();
+                        return Some(MotoServer {
+                            child: None,
+                            endpoint: endpoints[pick].to_string(),
+                        });
+                    }
                 }
                 let path = moto_or_skip(test)?;
                 Some(
@@ -94,7 +98,7 @@ impl MotoServer {
             endpoint: format!("http://127.0.0.1:{port}"),
         };
         let started = Instant::now();
-        while !answers(port) {
+        while !moto_answers(port) {
             if started.elapsed() > Duration::from_secs(30) {
                 return Err(std::io::Error::other(format!(
                     "moto did not answer on port {port} within 30 s"
@@ -120,7 +124,8 @@ fn moto_or_skip(test: &str) -> Option<PathBuf> {
     found
 }
 
-fn answers(port: u16) -> bool {
+/// Whether a moto server answers on 127.0.0.1:`port`.
+pub fn moto_answers(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };

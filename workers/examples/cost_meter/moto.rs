@@ -2,8 +2,7 @@
 
 use super::http::{self, base64_decode};
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -52,7 +51,7 @@ impl Moto {
             .map_err(|e| format!("cannot start moto: {e}"))?;
         let moto = Moto { child, port };
         let started = Instant::now();
-        while !answers(port) {
+        while !workers::testkit::moto_answers(port) {
             if started.elapsed() > Duration::from_secs(30) {
                 return Err(format!("moto did not answer on port {port} within 30 s"));
             }
@@ -147,21 +146,6 @@ impl Drop for Moto {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
     }
-}
-
-fn answers(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream
-        .write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut head = [0u8; 5];
-    stream.read_exact(&mut head).is_ok() && &head == b"HTTP/"
 }
 
 /// One request of moto's recording.

@@ -120,6 +120,29 @@ fn backend(context: &str, e: impl std::error::Error + Send + Sync + 'static) -> 
     StoreError::Backend(anyhow::Error::new(e).context(context.to_string()))
 }
 
+type UpdateResult = Result<
+    aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+    aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
+>;
+
+/// A conditional UpdateItem's answer (asked with `ReturnValue::AllNew`): the record written, or
+/// `None` when its condition refused the write.
+fn conditional_update(
+    answer: UpdateResult,
+    context: &str,
+) -> Result<Option<TaskRecord>, StoreError> {
+    match answer {
+        Ok(out) => out.attributes.map(from_item).transpose(),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(backend(context, aws_sdk_dynamodb::Error::from(e))),
+    }
+}
+
 fn lease_item(name: &str) -> String {
     format!("lease#{name}")
 }
@@ -395,19 +418,7 @@ impl TaskStore for DynamoStore {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        match update {
-            Ok(out) => out.attributes.map(from_item).transpose(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(backend(
-                "UpdateItem (claim)",
-                aws_sdk_dynamodb::Error::from(e),
-            )),
-        }
+        conditional_update(update, "UpdateItem (claim)")
     }
 
     async fn deliver(
@@ -454,19 +465,7 @@ impl TaskStore for DynamoStore {
                 .map_err(|e| StoreError::Backend(anyhow::anyhow!("encoding status: {e}")))?;
             update = update.expression_attribute_values(format!(":t{i}"), value);
         }
-        match update.send().await {
-            Ok(out) => out.attributes.map(from_item).transpose(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(backend(
-                "UpdateItem (delivered)",
-                aws_sdk_dynamodb::Error::from(e),
-            )),
-        }
+        conditional_update(update.send().await, "UpdateItem (delivered)")
     }
 
     async fn acquire_lease(
