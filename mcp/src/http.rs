@@ -54,12 +54,16 @@ pub(crate) async fn front(front: Arc<Front>, request: Request, next: Next) -> Re
     }
     let conversation = front.conversation(request.headers()).await;
     // A session is its opener's: any request of it by another principal (a stream, a close, a
-    // message) is answered as for a session that does not exist.
-    if let Some(c) = &conversation
-        && let Ok(caller) = front.door.caller_of(request.headers())
-        && c.bind(&caller.principal).is_err()
-    {
-        return (StatusCode::NOT_FOUND, "Not Found: no such session").into_response();
+    // message), or by a caller with no principal at all (a missing or bad principal header), is
+    // answered as for a session that does not exist.
+    if let Some(c) = &conversation {
+        let owners_request = match front.door.caller_of(request.headers()) {
+            Ok(caller) => c.bind(&caller.principal).is_ok(),
+            Err(_) => false,
+        };
+        if !owners_request {
+            return (StatusCode::NOT_FOUND, "Not Found: no such session").into_response();
+        }
     }
     match *request.method() {
         Method::POST => front.post(request, conversation, next).await,

@@ -316,10 +316,20 @@ async fn a_session_stays_with_the_principal_that_opened_it() {
             .header("mcp-protocol-version", "2025-11-25")
             .header(PRINCIPAL_HEADER, "local:bob")
     };
+    // And with no principal header at all (found by the fuzz test: such a stream was served).
+    let as_nobody = |request: reqwest::RequestBuilder| {
+        request
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-11-25")
+    };
     for request in [
         as_bob(http.post(stack.url())).json(&call(3)),
         as_bob(http.get(stack.url())),
         as_bob(http.delete(stack.url())),
+        as_nobody(http.post(stack.url())).json(&call(5)),
+        as_nobody(http.get(stack.url())),
+        as_nobody(http.delete(stack.url())),
     ] {
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 404);

@@ -1729,11 +1729,10 @@ impl World {
         }
 
         // The guard's answers. A session is its opener's: any request of a session naming
-        // another principal is answered 404 before its body is read.
+        // another principal, or none, is answered 404 before its body is read.
         let post = rendered.verb == Verb::Post;
-        let foreign_session = rendered.session_owner.is_some()
-            && rendered.principal.is_some()
-            && rendered.principal != rendered.session_owner;
+        let foreign_session =
+            rendered.session_owner.is_some() && rendered.principal != rendered.session_owner;
         if rendered.foreign_origin {
             prop_assert_eq!(answer.status, 403, "a foreign Origin{}", context());
         } else if foreign_session {
