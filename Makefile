@@ -37,7 +37,7 @@ TEST_ENV := PATH="$(VENV_BIN):$$PATH" ASYNCTOOLS_REQUIRE_MOTO=1 ASYNCTOOLS_REQUI
 FEATURES := --features asynctools/fault-injection
 test-rust: venv venv-lambda venv-agents clients-ts chromium nextest
 	$(TEST_ENV) scripts/with-moto.sh $(CARGO) nextest run --workspace --lib --bins --tests $(FEATURES)
-	$(TEST_ENV) scripts/with-moto.sh $(CARGO) test --workspace --benches --examples --no-fail-fast $(FEATURES)
+	$(TEST_ENV) scripts/with-moto.sh $(CARGO) test --workspace --bench '*' --example '*' --no-fail-fast $(FEATURES)
 	$(CARGO) test --workspace --doc
 
 nextest: ## cargo-nextest, the test runner (on the base machine already; installed if not)
