@@ -55,13 +55,14 @@ pub(crate) async fn front(front: Arc<Front>, request: Request, next: Next) -> Re
     let conversation = front.conversation(request.headers()).await;
     // A session is its opener's: any request of it by another principal (a stream, a close, a
     // message), or by a caller with no principal at all (a missing or bad principal header), is
-    // answered as for a session that does not exist.
+    // answered as for a session that does not exist. A session nobody owns (opened without a
+    // principal) holds nothing of anyone's: its requests go on, to be refused with a clear error.
     if let Some(c) = &conversation {
-        let owners_request = match front.door.caller_of(request.headers()) {
-            Ok(caller) => c.bind(&caller.principal).is_ok(),
-            Err(_) => false,
+        let refused = match front.door.caller_of(request.headers()) {
+            Ok(caller) => c.bind(&caller.principal).is_err(),
+            Err(_) => c.owner().is_some(),
         };
-        if !owners_request {
+        if refused {
             return (StatusCode::NOT_FOUND, "Not Found: no such session").into_response();
         }
     }

@@ -29,7 +29,7 @@ pub use schema::{Index, Projection, Schema};
 use size::units;
 pub use size::{item_size, to_item};
 
-pub type Item = BTreeMap<String, Value>;
+pub use super::Item;
 
 pub const WRITE_UNIT_BYTES: u64 = 1024;
 pub const READ_UNIT_BYTES: u64 = 4096;

@@ -5,7 +5,7 @@
 //! `[n]`; values only as `:placeholders`. Anything else is an error, never a guess. Conditions are
 //! not evaluated: whether a conditional write succeeded is moto's answer.
 
-use super::dynamo::Item;
+use super::Item;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq)]

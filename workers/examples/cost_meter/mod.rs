@@ -34,6 +34,9 @@ use std::time::{Duration, Instant};
 
 use session::{Session, progress};
 
+/// A DynamoDB item in the wire's JSON (`{"S": …}` values), as recorded requests carry them.
+pub type Item = BTreeMap<String, Value>;
+
 /// Memory of the stack's functions (cdk/lib/dispatcher.ts, cdk/lib/sweeper.ts,
 /// cdk/lib/mcp-server.ts: the reply settler); workers take their tool's `memory_mb` from the catalog.
 pub const DISPATCHER_MB: f64 = 256.0;
