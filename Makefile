@@ -31,7 +31,7 @@ test: venv test-rust test-cdk lint ## install what the tests need, then run ever
 	@echo "make test: all passed"
 
 # The Rust tests: the libraries', binaries' and test files' under cargo-nextest (several at once,
-# one moto for all, the timing-bound ones alone: .config/nextest.toml, scripts/with-moto.sh), then
+# a few motos for all, the timing-bound ones alone: .config/nextest.toml, scripts/with-moto.sh), then
 # the benches' and examples' smoke runs and the doc tests.
 TEST_ENV := PATH="$(VENV_BIN):$$PATH" ASYNCTOOLS_REQUIRE_MOTO=1 ASYNCTOOLS_REQUIRE_CHROMIUM=1
 FEATURES := --features asynctools/fault-injection
