@@ -11,6 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+mod hooked;
+
+pub use hooked::{Hooked, StoreHook};
+
 /// `ASYNCTOOLS_MOTO_SERVER`, else `<workspace>/.venv/bin/moto_server`, if it exists.
 pub fn find_moto_server() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("ASYNCTOOLS_MOTO_SERVER") {

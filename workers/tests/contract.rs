@@ -13,6 +13,7 @@ use workers::ports::{
     update_with_retry,
 };
 use workers::record::{ErrorKind, NewTask, Outcome, TaskError};
+use workers::testkit::{Hooked, StoreHook};
 use workers::{StoreError, TaskRecord, TaskStatus};
 
 fn record_of(owner: &str, conversation: &str, created_at_ms: u64) -> TaskRecord {
@@ -1124,83 +1125,34 @@ contract_suite!(memory, Kind::Memory);
 contract_suite!(moto, Kind::Moto);
 
 /// A store whose every write loses a race, as under a writer that never stops.
-struct AlwaysConflicts(workers::memory::MemoryStore);
+struct AlwaysConflicts;
 
 #[async_trait::async_trait]
-impl TaskStore for AlwaysConflicts {
-    async fn create(&self, record: &TaskRecord) -> Result<CreateOutcome, StoreError> {
-        self.0.create(record).await
-    }
-    async fn get(&self, task_id: &str) -> Result<Option<TaskRecord>, StoreError> {
-        self.0.get(task_id).await
-    }
-    async fn transition(&self, current: &TaskRecord, _next: &TaskRecord) -> Result<(), StoreError> {
+impl StoreHook for AlwaysConflicts {
+    async fn transition(
+        &self,
+        _inner: &dyn TaskStore,
+        current: &TaskRecord,
+        _next: &TaskRecord,
+    ) -> Result<(), StoreError> {
         Err(StoreError::Conflict(current.task_id.clone()))
     }
-    async fn list_by_conversation(
-        &self,
-        owner: &str,
-        conversation_id: &str,
-        limit: u32,
-        cursor: Option<&Cursor>,
-    ) -> Result<TaskPage, StoreError> {
-        self.0
-            .list_by_conversation(owner, conversation_id, limit, cursor)
-            .await
-    }
-    async fn list_open(
-        &self,
-        shard: u32,
-        limit: u32,
-        cursor: Option<&Cursor>,
-    ) -> Result<TaskPage, StoreError> {
-        self.0.list_open(shard, limit, cursor).await
-    }
-    async fn list_undelivered(
-        &self,
-        owner: &str,
-        consumer: &str,
-        limit: u32,
-        cursor: Option<&Cursor>,
-    ) -> Result<TaskPage, StoreError> {
-        self.0
-            .list_undelivered(owner, consumer, limit, cursor)
-            .await
-    }
-    async fn finished_runs(
-        &self,
-        tool: &str,
-        since_ms: u64,
-        limit: u32,
-        cursor: Option<&str>,
-    ) -> Result<RunPage, StoreError> {
-        self.0.finished_runs(tool, since_ms, limit, cursor).await
-    }
+    // The one-write paths lose the race as every write here does.
     async fn claim_pending(
         &self,
-        claim: &workers::ports::PendingClaim<'_>,
+        _inner: &dyn TaskStore,
+        _claim: &workers::ports::PendingClaim<'_>,
     ) -> Result<Option<TaskRecord>, StoreError> {
-        // Loses the race as every write here does.
-        let _ = claim;
         Ok(None)
     }
     async fn deliver(
         &self,
-        task_id: &str,
-        owner: &str,
-        now_ms: u64,
+        _inner: &dyn TaskStore,
+        _task_id: &str,
+        _owner: &str,
+        _now_ms: u64,
     ) -> Result<Option<TaskRecord>, StoreError> {
-        let _ = (task_id, owner, now_ms);
         Ok(None)
-    }
-    async fn acquire_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now_ms: u64,
-        until_ms: u64,
-    ) -> Result<bool, StoreError> {
-        self.0.acquire_lease(name, holder, now_ms, until_ms).await
     }
 }
 
@@ -1228,8 +1180,11 @@ async fn finished_runs_cross_dynamodb_scan_pages() {
 
 #[tokio::test]
 async fn update_with_retry_gives_up_after_the_conflict_budget() {
-    let store = AlwaysConflicts(
-        workers::memory::MemoryStore::with_settings(common::never_expiring_store()).unwrap(),
+    let store = Hooked::new(
+        Arc::new(
+            workers::memory::MemoryStore::with_settings(common::never_expiring_store()).unwrap(),
+        ),
+        AlwaysConflicts,
     );
     let r = record("conv-x", 1_000);
     store.create(&r).await.unwrap();

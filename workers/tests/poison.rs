@@ -27,12 +27,13 @@ use std::time::Duration;
 use workers::clock::now_ms;
 use workers::error::StoreError;
 use workers::limits::{ASIDE_SHARD, MAX_ERROR_MESSAGE_BYTES, MAX_MESSAGE_BYTES, MAX_RESULT_BYTES};
-use workers::ports::{Cursor, RunPage, TaskPage, TaskStore};
+use workers::ports::TaskStore;
 use workers::protocol::{check_result, json_len, sent_json_len};
 use workers::record::{ErrorKind, NewTask, Outcome};
 use workers::sweeper::{
     MAX_REPORTED_ERRORS, Remedy, SweepReport, SweepSettings, find_stuck, sweep,
 };
+use workers::testkit::{Hooked, StoreHook};
 use workers::{
     Backend, DispatcherSettings, ResultMessage, TaskRecord, TaskStatus, ToolBox, WorkerSettings,
 };
@@ -584,20 +585,16 @@ async fn moto_lambda_errors_are_cut_and_recorded_as_what_they_are() {
 
 /// The harness's store, refusing any terminal record that carries a result as too large: what a
 /// store does with an item over its limit.
-struct RefusesResults(Arc<dyn TaskStore>);
+struct RefusesResults;
 
 #[async_trait]
-impl TaskStore for RefusesResults {
-    async fn create(
+impl StoreHook for RefusesResults {
+    async fn transition(
         &self,
-        record: &TaskRecord,
-    ) -> Result<workers::ports::CreateOutcome, StoreError> {
-        self.0.create(record).await
-    }
-    async fn get(&self, task_id: &str) -> Result<Option<TaskRecord>, StoreError> {
-        self.0.get(task_id).await
-    }
-    async fn transition(&self, current: &TaskRecord, next: &TaskRecord) -> Result<(), StoreError> {
+        inner: &dyn TaskStore,
+        current: &TaskRecord,
+        next: &TaskRecord,
+    ) -> Result<(), StoreError> {
         if next.status.is_terminal() && next.result.is_some() {
             return Err(StoreError::TooLarge {
                 task_id: next.task_id.clone(),
@@ -605,69 +602,7 @@ impl TaskStore for RefusesResults {
                 limit: workers::limits::MAX_RECORD_BYTES,
             });
         }
-        self.0.transition(current, next).await
-    }
-    async fn list_by_conversation(
-        &self,
-        owner: &str,
-        conversation_id: &str,
-        limit: u32,
-        cursor: Option<&Cursor>,
-    ) -> Result<TaskPage, StoreError> {
-        self.0
-            .list_by_conversation(owner, conversation_id, limit, cursor)
-            .await
-    }
-    async fn list_open(
-        &self,
-        shard: u32,
-        limit: u32,
-        cursor: Option<&Cursor>,
-    ) -> Result<TaskPage, StoreError> {
-        self.0.list_open(shard, limit, cursor).await
-    }
-    async fn list_undelivered(
-        &self,
-        owner: &str,
-        consumer: &str,
-        limit: u32,
-        cursor: Option<&Cursor>,
-    ) -> Result<TaskPage, StoreError> {
-        self.0
-            .list_undelivered(owner, consumer, limit, cursor)
-            .await
-    }
-    async fn finished_runs(
-        &self,
-        tool: &str,
-        since_ms: u64,
-        limit: u32,
-        cursor: Option<&str>,
-    ) -> Result<RunPage, StoreError> {
-        self.0.finished_runs(tool, since_ms, limit, cursor).await
-    }
-    async fn claim_pending(
-        &self,
-        claim: &workers::ports::PendingClaim<'_>,
-    ) -> Result<Option<TaskRecord>, StoreError> {
-        self.0.claim_pending(claim).await
-    }
-    async fn deliver(
-        &self,
-        task_id: &str,
-        owner: &str,
-        now_ms: u64,
-    ) -> Result<Option<TaskRecord>, StoreError> {
-        self.0.deliver(task_id, owner, now_ms).await
-    }
-    async fn acquire_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now_ms: u64,
-        until_ms: u64,
-    ) -> Result<bool, StoreError> {
-        self.0.acquire_lease(name, holder, now_ms, until_ms).await
+        inner.transition(current, next).await
     }
 }
 
@@ -676,7 +611,7 @@ impl TaskStore for RefusesResults {
 /// its place, after one run.
 async fn a_terminal_write_refused_for_its_size_ends_failed_after_one_run(h: Harness) {
     let backend = Backend {
-        store: Arc::new(RefusesResults(h.backend.store.clone())),
+        store: Arc::new(Hooked::new(h.backend.store.clone(), RefusesResults)),
         ..h.backend.clone()
     };
     let counting = Arc::new(Counting::default());

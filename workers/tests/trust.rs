@@ -10,10 +10,9 @@ use common::*;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use workers::ports::{
-    CreateOutcome, Cursor, MessageQueue, QueueDepth, ReceivedMessage, RunPage, TaskPage, TaskStore,
-};
+use workers::ports::{MessageQueue, QueueDepth, ReceivedMessage, TaskStore};
 use workers::sweeper::{SweepSettings, sweep};
+use workers::testkit::{Hooked, StoreHook};
 use workers::{
     Dispatcher, DispatcherSettings, QueueError, StoreError, TaskRecord, TaskRequest, TaskStatus,
     ToolBox,
@@ -110,90 +109,21 @@ async fn a_lost_enqueue_answers_with_the_task_which_then_runs_once(h: Harness) {
 
 /// The store, with its reads delayed while `delay` is set.
 struct SlowReads {
-    inner: Arc<dyn TaskStore>,
     delay: std::sync::Mutex<Option<Duration>>,
 }
 
 #[async_trait]
-impl TaskStore for SlowReads {
-    async fn create(&self, record: &TaskRecord) -> Result<CreateOutcome, StoreError> {
-        self.inner.create(record).await
-    }
-    async fn get(&self, task_id: &str) -> Result<Option<TaskRecord>, StoreError> {
+impl StoreHook for SlowReads {
+    async fn get(
+        &self,
+        inner: &dyn TaskStore,
+        task_id: &str,
+    ) -> Result<Option<TaskRecord>, StoreError> {
         let delay = *self.delay.lock().unwrap();
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
         }
-        self.inner.get(task_id).await
-    }
-    async fn transition(&self, current: &TaskRecord, next: &TaskRecord) -> Result<(), StoreError> {
-        self.inner.transition(current, next).await
-    }
-    async fn list_by_conversation(
-        &self,
-        owner: &str,
-        conversation_id: &str,
-        limit: u32,
-        cursor: Option<&Cursor>,
-    ) -> Result<TaskPage, StoreError> {
-        self.inner
-            .list_by_conversation(owner, conversation_id, limit, cursor)
-            .await
-    }
-    async fn list_open(
-        &self,
-        shard: u32,
-        limit: u32,
-        cursor: Option<&Cursor>,
-    ) -> Result<TaskPage, StoreError> {
-        self.inner.list_open(shard, limit, cursor).await
-    }
-    async fn list_undelivered(
-        &self,
-        owner: &str,
-        consumer: &str,
-        limit: u32,
-        cursor: Option<&Cursor>,
-    ) -> Result<TaskPage, StoreError> {
-        self.inner
-            .list_undelivered(owner, consumer, limit, cursor)
-            .await
-    }
-    async fn claim_pending(
-        &self,
-        claim: &workers::ports::PendingClaim<'_>,
-    ) -> Result<Option<TaskRecord>, StoreError> {
-        self.inner.claim_pending(claim).await
-    }
-    async fn deliver(
-        &self,
-        task_id: &str,
-        owner: &str,
-        now_ms: u64,
-    ) -> Result<Option<TaskRecord>, StoreError> {
-        self.inner.deliver(task_id, owner, now_ms).await
-    }
-    async fn acquire_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now_ms: u64,
-        until_ms: u64,
-    ) -> Result<bool, StoreError> {
-        self.inner
-            .acquire_lease(name, holder, now_ms, until_ms)
-            .await
-    }
-    async fn finished_runs(
-        &self,
-        tool: &str,
-        since_ms: u64,
-        limit: u32,
-        cursor: Option<&str>,
-    ) -> Result<RunPage, StoreError> {
-        self.inner
-            .finished_runs(tool, since_ms, limit, cursor)
-            .await
+        inner.get(task_id).await
     }
 }
 
@@ -221,10 +151,12 @@ async fn a_crashed_workers_task_comes_back_within_its_recovery_period(h: Harness
     // The doomed worker reads the task half a second after receiving its message (a store slow
     // under load): its lease, which starts at the claim, outlasts the message's hiding, which
     // started at the receive.
-    let slow = Arc::new(SlowReads {
-        inner: backend.store.clone(),
-        delay: std::sync::Mutex::new(Some(Duration::from_millis(500))),
-    });
+    let slow = Arc::new(Hooked::new(
+        backend.store.clone(),
+        SlowReads {
+            delay: std::sync::Mutex::new(Some(Duration::from_millis(500))),
+        },
+    ));
     let mut backend = backend.clone();
     backend.store = slow.clone();
     let backend = &backend;
@@ -243,7 +175,7 @@ async fn a_crashed_workers_task_comes_back_within_its_recovery_period(h: Harness
     .await;
     let killed = std::time::Instant::now();
     doomed.abort();
-    *slow.delay.lock().unwrap() = None;
+    *slow.hook.delay.lock().unwrap() = None;
     let heir = start("heir");
     let taken = wait_for(backend, &task_id, Duration::from_secs(30), |r| {
         r.lease_owner.as_deref() == Some("heir")

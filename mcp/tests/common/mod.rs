@@ -70,97 +70,21 @@ impl Stack {
 
 /// The backend's store, noting the id of every task created through it.
 struct NotingStore {
-    inner: Arc<dyn workers::ports::TaskStore>,
     created: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 #[async_trait::async_trait]
-impl workers::ports::TaskStore for NotingStore {
+impl workers::testkit::StoreHook for NotingStore {
     async fn create(
         &self,
+        inner: &dyn workers::ports::TaskStore,
         record: &workers::TaskRecord,
     ) -> Result<workers::ports::CreateOutcome, workers::StoreError> {
-        let outcome = self.inner.create(record).await?;
+        let outcome = inner.create(record).await?;
         if outcome == workers::ports::CreateOutcome::Created {
             self.created.lock().unwrap().push(record.task_id.clone());
         }
         Ok(outcome)
-    }
-    async fn get(&self, task_id: &str) -> Result<Option<workers::TaskRecord>, workers::StoreError> {
-        self.inner.get(task_id).await
-    }
-    async fn transition(
-        &self,
-        current: &workers::TaskRecord,
-        next: &workers::TaskRecord,
-    ) -> Result<(), workers::StoreError> {
-        self.inner.transition(current, next).await
-    }
-    async fn list_by_conversation(
-        &self,
-        owner: &str,
-        conversation_id: &str,
-        limit: u32,
-        cursor: Option<&workers::ports::Cursor>,
-    ) -> Result<workers::ports::TaskPage, workers::StoreError> {
-        self.inner
-            .list_by_conversation(owner, conversation_id, limit, cursor)
-            .await
-    }
-    async fn list_open(
-        &self,
-        shard: u32,
-        limit: u32,
-        cursor: Option<&workers::ports::Cursor>,
-    ) -> Result<workers::ports::TaskPage, workers::StoreError> {
-        self.inner.list_open(shard, limit, cursor).await
-    }
-    async fn list_undelivered(
-        &self,
-        owner: &str,
-        consumer: &str,
-        limit: u32,
-        cursor: Option<&workers::ports::Cursor>,
-    ) -> Result<workers::ports::TaskPage, workers::StoreError> {
-        self.inner
-            .list_undelivered(owner, consumer, limit, cursor)
-            .await
-    }
-    async fn claim_pending(
-        &self,
-        claim: &workers::ports::PendingClaim<'_>,
-    ) -> Result<Option<workers::TaskRecord>, workers::StoreError> {
-        self.inner.claim_pending(claim).await
-    }
-    async fn deliver(
-        &self,
-        task_id: &str,
-        owner: &str,
-        now_ms: u64,
-    ) -> Result<Option<workers::TaskRecord>, workers::StoreError> {
-        self.inner.deliver(task_id, owner, now_ms).await
-    }
-    async fn acquire_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now_ms: u64,
-        until_ms: u64,
-    ) -> Result<bool, workers::StoreError> {
-        self.inner
-            .acquire_lease(name, holder, now_ms, until_ms)
-            .await
-    }
-    async fn finished_runs(
-        &self,
-        tool: &str,
-        since_ms: u64,
-        limit: u32,
-        cursor: Option<&str>,
-    ) -> Result<workers::ports::RunPage, workers::StoreError> {
-        self.inner
-            .finished_runs(tool, since_ms, limit, cursor)
-            .await
     }
 }
 
@@ -248,10 +172,12 @@ async fn start_with(
     http: HttpOptions,
 ) -> Stack {
     let created = Arc::new(std::sync::Mutex::new(Vec::new()));
-    backend.store = Arc::new(NotingStore {
-        inner: backend.store.clone(),
-        created: created.clone(),
-    });
+    backend.store = Arc::new(workers::testkit::Hooked::new(
+        backend.store.clone(),
+        NotingStore {
+            created: created.clone(),
+        },
+    ));
     let principal = match &options.principals {
         Principals::Fixed(caller) => caller.clone(),
         Principals::TrustedHeader(_) => Caller::new(PRINCIPAL).unwrap(),
