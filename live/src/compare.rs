@@ -6,7 +6,7 @@ use crate::records::LiveRun;
 use crate::values::{METRICS, Stats, Values, measured_values, simulate_values, unit};
 use serde::Serialize;
 use sim::Scenario;
-use sim::model::policy::PolicyKind;
+use sim::model::policy::PolicyRole;
 use sim::model::time::Nanos;
 use std::fmt::Write as _;
 
@@ -131,7 +131,9 @@ impl LiveReport {
         let mut differences = Vec::new();
         for (b, base) in o.policies.iter().enumerate() {
             for (a, other) in o.policies.iter().enumerate() {
-                if base.kind != PolicyKind::Sync || other.kind != PolicyKind::Async {
+                if base.kind.role() != PolicyRole::Baseline
+                    || other.kind.role() != PolicyRole::Candidate
+                {
                     continue;
                 }
                 for (m, metric) in METRICS.iter().map(|m| m.name()).enumerate() {

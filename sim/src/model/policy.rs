@@ -65,6 +65,19 @@ impl Policy {
         self
     }
 
+    /// Neither batched nor streamed: the kind as the contract first describes it.
+    pub fn is_plain(&self) -> bool {
+        self.batch_window == 0 && !self.streamed
+    }
+
+    /// Whether `baseline` against `candidate` is the comparison a report leads with: the plain
+    /// sync loop against async in any form.
+    pub fn is_headline(baseline: &Policy, candidate: &Policy) -> bool {
+        baseline.kind.role() == PolicyRole::Baseline
+            && baseline.is_plain()
+            && candidate.kind.role() == PolicyRole::Candidate
+    }
+
     /// Parses `sync`, `async`, `sequential`, each optionally followed by `+stream`.
     pub fn parse(text: &str) -> Result<Policy, String> {
         let (kind, streamed) = match text.trim().strip_suffix("+stream") {
@@ -88,6 +101,32 @@ impl Policy {
         }
     }
 
+    /// Reads back exactly what [`Policy::name`] writes (results and reports keep policies by
+    /// name, batch windows included, which [`Policy::parse`] does not take); `None` otherwise.
+    pub fn from_name(name: &str) -> Option<Policy> {
+        let (base, streamed) = match name.strip_suffix("+stream") {
+            Some(base) => (base, true),
+            None => (name, false),
+        };
+        let policy = match base
+            .strip_prefix("async+batch(")
+            .and_then(|w| w.strip_suffix(')'))
+        {
+            Some(window) => {
+                let window = crate::model::duration::parse(window).ok()?.as_nanos();
+                Policy::ASYNC.with_batch_window(Nanos::try_from(window).ok()?)
+            }
+            None => Policy {
+                kind: base.parse().ok()?,
+                batch_window: 0,
+                streamed: false,
+            },
+        }
+        .with_streaming(streamed);
+        // Spellings `parse` forgives ("seq", spaces) are not names.
+        (policy.name() == name).then_some(policy)
+    }
+
     fn base_name(&self) -> String {
         match (self.kind, self.batch_window) {
             (PolicyKind::Sequential, _) => "sequential".into(),
@@ -104,6 +143,25 @@ impl Policy {
 impl fmt::Display for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name())
+    }
+}
+
+/// A kind's side in the comparison this project is about: does async beat the usual sync loop?
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyRole {
+    Baseline,
+    Candidate,
+    Neither,
+}
+
+impl PolicyKind {
+    /// Exhaustive, so a new kind must decide which side of the headline it takes.
+    pub fn role(self) -> PolicyRole {
+        match self {
+            PolicyKind::Sync => PolicyRole::Baseline,
+            PolicyKind::Async => PolicyRole::Candidate,
+            PolicyKind::Sequential => PolicyRole::Neither,
+        }
     }
 }
 
@@ -154,4 +212,60 @@ pub fn pairs(n: usize) -> Vec<(usize, usize)> {
     (0..n)
         .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Nanos = 1_000_000;
+
+    #[test]
+    fn every_name_reads_back_as_its_policy() {
+        let batched = Policy::ASYNC.with_batch_window(100 * MS);
+        let odd_window = Policy::ASYNC.with_batch_window(1_500 * MS);
+        for p in [
+            Policy::SEQUENTIAL,
+            Policy::SYNC,
+            Policy::ASYNC,
+            batched.clone(),
+            odd_window,
+        ] {
+            for p in [p.clone(), p.with_streaming(true)] {
+                assert_eq!(
+                    Policy::from_name(&p.name()),
+                    Some(p.clone()),
+                    "{}",
+                    p.name()
+                );
+            }
+        }
+        assert_eq!(batched.name(), "async+batch(100ms)");
+        // What `parse` forgives, or nothing writes, is not a name.
+        for text in [
+            "seq",
+            " sync",
+            "async+batch(0s)",
+            "async+batch(soon)",
+            "async+",
+            "",
+            "x",
+        ] {
+            assert_eq!(Policy::from_name(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_headline_is_plain_sync_against_any_async() {
+        let sync_stream = Policy::SYNC.with_streaming(true);
+        let batched = Policy::ASYNC
+            .with_batch_window(100 * MS)
+            .with_streaming(true);
+        assert!(Policy::is_headline(&Policy::SYNC, &Policy::ASYNC));
+        assert!(Policy::is_headline(&Policy::SYNC, &batched));
+        assert!(!Policy::is_headline(&sync_stream, &Policy::ASYNC));
+        assert!(!Policy::is_headline(&Policy::ASYNC, &Policy::SYNC));
+        assert!(!Policy::is_headline(&Policy::SEQUENTIAL, &Policy::ASYNC));
+        assert!(!Policy::is_headline(&Policy::SYNC, &Policy::SEQUENTIAL));
+    }
 }

@@ -9,6 +9,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::model::policy::{Policy, PolicyKind};
+
 mod sweep;
 mod timeline;
 
@@ -34,16 +36,26 @@ fn fail<E: std::fmt::Display>(chart: &'static str) -> impl Fn(E) -> ChartError {
     }
 }
 
-/// Colour-blind-safe colours (Okabe–Ito) for the policies everyone compares.
-pub fn policy_color(name: &str) -> RGBColor {
-    match name {
-        "sequential" => RGBColor(120, 120, 120),
-        "sync" => RGBColor(230, 159, 0),
-        "async" => RGBColor(0, 114, 178),
-        n if n.starts_with("async") => RGBColor(0, 158, 115),
-        _ => RGBColor(204, 121, 167),
+/// Colour-blind-safe colours (Okabe–Ito) for the policies everyone compares; every batched or
+/// streamed async shares one, and the rarer variants a neutral one.
+pub fn policy_color(policy: &Policy) -> RGBColor {
+    // Exhaustive, so a new kind must pick its colour.
+    match (policy.kind, policy.is_plain()) {
+        (PolicyKind::Sequential, true) => RGBColor(120, 120, 120),
+        (PolicyKind::Sync, true) => RGBColor(230, 159, 0),
+        (PolicyKind::Async, true) => RGBColor(0, 114, 178),
+        (PolicyKind::Async, false) => RGBColor(0, 158, 115),
+        (PolicyKind::Sequential | PolicyKind::Sync, false) => OTHER_POLICY,
     }
 }
+
+/// Charts are drawn from reports, which name their policies; a name no policy writes gets the
+/// neutral colour rather than an error.
+fn named_policy_color(name: &str) -> RGBColor {
+    Policy::from_name(name).map_or(OTHER_POLICY, |p| policy_color(&p))
+}
+
+const OTHER_POLICY: RGBColor = RGBColor(204, 121, 167);
 
 const IDLE: RGBColor = RGBColor(213, 94, 0);
 const GRID: RGBColor = RGBColor(225, 225, 225);
@@ -105,7 +117,7 @@ pub fn cdf(x_label: &str, series: &[CdfSeries], x_max: f64) -> Result<String> {
             .draw()
             .map_err(fail(C))?;
         for s in series {
-            let color = policy_color(&s.name);
+            let color = named_policy_color(&s.name);
             // Step to the right edge so a policy whose tail is cut still reaches the frame.
             let mut points: Vec<(f64, f64)> =
                 s.points.iter().map(|&(x, y)| (x.min(x_max), y)).collect();
@@ -213,9 +225,9 @@ pub fn speedups(rows: &[Interval], baseline: &str, candidate: &str) -> Result<St
                 continue;
             }
             let color = if r.low > 1.0 {
-                policy_color(candidate)
+                named_policy_color(candidate)
             } else if r.high < 1.0 {
-                policy_color(baseline)
+                named_policy_color(baseline)
             } else {
                 RGBColor(120, 120, 120)
             };
@@ -352,4 +364,41 @@ fn legend_row(
         x += 22 + (name.chars().count() as f64 * 6.6) as i32 + 20;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_plain_policy_has_its_own_colour_and_names_agree() {
+        let plain = [Policy::SEQUENTIAL, Policy::SYNC, Policy::ASYNC];
+        let batched = Policy::ASYNC.with_batch_window(100_000_000);
+        let mut colors: Vec<RGBColor> = plain.iter().map(policy_color).collect();
+        colors.push(policy_color(&batched));
+        colors.push(OTHER_POLICY);
+        for (i, c) in colors.iter().enumerate() {
+            assert!(!colors[..i].contains(c), "colour {c:?} is used twice");
+        }
+        // The published charts' colours, so a report's look does not drift.
+        assert_eq!(policy_color(&Policy::SYNC), RGBColor(230, 159, 0));
+        assert_eq!(policy_color(&Policy::ASYNC), RGBColor(0, 114, 178));
+        assert_eq!(
+            policy_color(&Policy::ASYNC.with_streaming(true)),
+            policy_color(&batched)
+        );
+        assert_eq!(
+            policy_color(&Policy::SYNC.with_streaming(true)),
+            OTHER_POLICY
+        );
+        for p in [plain.to_vec(), vec![batched.with_streaming(true)]].concat() {
+            assert_eq!(
+                named_policy_color(&p.name()),
+                policy_color(&p),
+                "{}",
+                p.name()
+            );
+        }
+        assert_eq!(named_policy_color("no such policy"), OTHER_POLICY);
+    }
 }

@@ -1,7 +1,11 @@
 //! Charts for sweeps and costs: speedup lines with confidence bands, heatmaps over two
 //! parameters, and cost against latency.
 
-use super::{GRID, IDLE, INK, Result, anchored, axis_number, fail, policy_color, svg, text};
+use super::{
+    GRID, IDLE, INK, Result, anchored, axis_number, fail, named_policy_color, policy_color, svg,
+    text,
+};
+use crate::model::policy::Policy;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
@@ -52,7 +56,7 @@ pub fn sweep_line(
             .label_style(text(12))
             .draw()
             .map_err(fail(C))?;
-        let color = policy_color("async");
+        let color = policy_color(&Policy::ASYNC);
         let pts: Vec<&(f64, f64, f64, f64)> =
             series.points.iter().filter(|p| p.1.is_finite()).collect();
         let mut band: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.3)).collect();
@@ -225,9 +229,9 @@ pub fn diverging(ratio: f64, span: f64) -> RGBColor {
     }
     let t = (ratio.log2() / span.max(1e-9)).clamp(-1.0, 1.0);
     let (end, t) = if t >= 0.0 {
-        (policy_color("async"), t)
+        (policy_color(&Policy::ASYNC), t)
     } else {
-        (policy_color("sync"), -t)
+        (policy_color(&Policy::SYNC), -t)
     };
     let mix = |a: u8| (255.0 + (a as f64 - 255.0) * t * 0.85).round() as u8;
     RGBColor(mix(end.0), mix(end.1), mix(end.2))
@@ -274,7 +278,7 @@ pub fn cost_latency(points: &[CostPoint], x_label: &str, y_label: &str) -> Resul
             .draw()
             .map_err(fail(C))?;
         for p in finite() {
-            let color = policy_color(&p.policy);
+            let color = named_policy_color(&p.policy);
             chart
                 .draw_series([Circle::new((p.usd, p.seconds), 7, color.filled())])
                 .map_err(fail(C))?;

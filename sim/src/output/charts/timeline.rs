@@ -1,7 +1,7 @@
 //! The timeline chart: one sample session under each policy, lane by lane.
 
 use super::{
-    GRID, IDLE, INK, Result, anchored, axis_number, fail, legend_row, policy_color, svg, text,
+    GRID, IDLE, INK, Result, anchored, axis_number, fail, legend_row, named_policy_color, svg, text,
 };
 use crate::run::samples::{CallLabel, SampleSession};
 use plotters::prelude::*;
@@ -91,7 +91,7 @@ pub fn timeline(sample: &SampleSession, policy_names: &[String]) -> Result<Strin
         };
         for (p, trace) in sample.traces.iter().enumerate() {
             let name = policy_names.get(p).cloned().unwrap_or_default();
-            let color = policy_color(&name);
+            let color = named_policy_color(&name);
             let s = |ns: u64| ns as f64 / 1e9;
             let model_y = lane_y(p, 0);
             let top = model_y + 0.5;

@@ -1,6 +1,7 @@
 //! Reports: the results of a run as JSON (the stable schema), a terminal table, Markdown or CSV.
 
 use crate::input::scenario::Scenario;
+use crate::model::policy::Policy;
 use crate::run::metrics::{Estimate, Metric, Stream, Unit};
 use crate::run::tally::RunResults;
 use serde::Serialize;
@@ -250,7 +251,11 @@ impl Report {
     pub fn headline(&self) -> Option<&Comparison> {
         self.comparisons
             .iter()
-            .find(|c| c.baseline == "sync" && c.candidate.starts_with("async"))
+            .find(|c| {
+                Policy::from_name(&c.baseline)
+                    .zip(Policy::from_name(&c.candidate))
+                    .is_some_and(|(baseline, candidate)| Policy::is_headline(&baseline, &candidate))
+            })
             .or_else(|| self.comparisons.last())
     }
 }
