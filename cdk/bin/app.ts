@@ -8,6 +8,9 @@
 //   -c dispatcherReservedConcurrency=N   1..=1000, default 100
 //   -c mcp=false                         no MCP server, reply settler or `mcp` consumer (default true)
 //   -c mcpReservedConcurrency=N          1..=1000, default 50
+//   -c maxOpenTasks=N|off                a principal's open tasks at most, 1..=1000, default 100
+//   -c ownerScope=session|role           who owns an assumed role's tasks, default session
+//   -c taskIndexProjection=keys|all      what the task table's indexes hold, default keys
 //   -c toolTargets='{"tool": {"url": "https://..."}}'
 //                                        this stage's function / url / auth_secret of `lambda`
 //                                        and `http` tools, over the catalog's

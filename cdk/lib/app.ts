@@ -6,11 +6,13 @@ import { AsyncToolsStack, type AsyncToolsStackProps } from './asynctools-stack';
 import { CONSUMERS_KEY, parseConsumers } from './consumers';
 import {
   DEFAULT_MCP_RESERVED_CONCURRENCY,
+  MAX_OPEN_TASKS_KEY,
   MCP_KEY,
   MCP_RESERVED_CONCURRENCY_KEY,
   OWNER_SCOPE_KEY,
   TASK_INDEX_PROJECTION_KEY,
   parseFlag,
+  parseMaxOpenTasks,
   parseOwnerScope,
   parseTaskIndexProjection,
   parseReservedConcurrency,
@@ -38,7 +40,8 @@ export interface CreateAppOptions {
   readonly skipBundling?: boolean;
   /**
    * Extra context, as `-c key=value` would give. Read from it: `dev`, `alarmEmail`, `consumers`,
-   * `dispatcherReservedConcurrency`, `mcp`, `mcpReservedConcurrency`, `ownerScope`, `toolTargets`.
+   * `dispatcherReservedConcurrency`, `maxOpenTasks`, `mcp`, `mcpReservedConcurrency`, `ownerScope`,
+   * `taskIndexProjection`, `toolTargets`.
    */
   readonly context?: Record<string, unknown>;
   /** Overrides of the stack props (tests pass a temporary catalog). */
@@ -68,6 +71,7 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: As
     DEFAULT_MCP_RESERVED_CONCURRENCY,
   );
   const ownerScope = parseOwnerScope(app.node.tryGetContext(OWNER_SCOPE_KEY));
+  const maxOpenTasks = parseMaxOpenTasks(app.node.tryGetContext(MAX_OPEN_TASKS_KEY));
   const taskIndexProjection = parseTaskIndexProjection(app.node.tryGetContext(TASK_INDEX_PROJECTION_KEY));
   // Checked against the catalog by the stack, which loads it.
   const toolTargets = parseToolTargets(app.node.tryGetContext(TOOL_TARGETS_KEY));
@@ -79,6 +83,7 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: As
     mcp,
     mcpReservedConcurrency,
     ownerScope,
+    maxOpenTasks,
     taskIndexProjection,
     toolTargets,
     ...options.stackProps,

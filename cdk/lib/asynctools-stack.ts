@@ -13,7 +13,14 @@ import { AlarmTopic } from './alarm-topic';
 import { Alarms } from './alarms';
 import { type Catalog, loadCatalog, type ToolSpec } from './catalog';
 import { type Consumer, DEFAULT_CONSUMERS, MCP_CONSUMER, withMcpConsumer } from './consumers';
-import { DEFAULT_DISPATCHER_RESERVED_CONCURRENCY, DEFAULT_MCP_RESERVED_CONCURRENCY, type OwnerScope, type TaskIndexProjection } from './context';
+import {
+  DEFAULT_DISPATCHER_RESERVED_CONCURRENCY,
+  DEFAULT_MAX_OPEN_TASKS,
+  DEFAULT_MCP_RESERVED_CONCURRENCY,
+  type MaxOpenTasks,
+  type OwnerScope,
+  type TaskIndexProjection,
+} from './context';
 import { OpsDashboard } from './dashboard';
 import { Dispatcher } from './dispatcher';
 import { checkEnvironmentSize, checkWorkerEnvironmentSize, QUEUE_MAP_CARRIERS } from './env-size';
@@ -59,6 +66,11 @@ export interface AsyncToolsStackProps extends StackProps {
   readonly mcpReservedConcurrency?: number;
   /** Who owns an assumed role's tasks: the caller's session, or the role (lib/context.ts). @default 'session' */
   readonly ownerScope?: OwnerScope;
+  /**
+   * Each principal's open tasks (submitted, result not yet published) at most, in 1..=1000, or
+   * `off` for no limit; the dispatcher and the MCP server enforce it (lib/context.ts). @default 100
+   */
+  readonly maxOpenTasks?: MaxOpenTasks;
   /** What the task table's indexes hold (lib/context.ts). @default 'keys' */
   readonly taskIndexProjection?: TaskIndexProjection;
   /**
@@ -107,6 +119,7 @@ export class AsyncToolsStack extends Stack {
     const topic = new AlarmTopic(this, 'AlarmTopic', { email: props.alarmEmail }).topic;
     const alarms = new Alarms(new actions.SnsAction(topic));
     const table = new TaskTable(this, 'TaskTable', { dev, projection: props.taskIndexProjection ?? 'keys' });
+    const maxOpenTasks = props.maxOpenTasks ?? DEFAULT_MAX_OPEN_TASKS;
     const replyQueues = new ReplyQueues(this, 'ReplyQueues', {
       consumers,
       alarms,
@@ -125,6 +138,7 @@ export class AsyncToolsStack extends Stack {
       workQueues,
       replyQueues,
       ownerScope: props.ownerScope,
+      maxOpenTasks,
       reservedConcurrency: props.dispatcherReservedConcurrency ?? DEFAULT_DISPATCHER_RESERVED_CONCURRENCY,
     });
     alarms.functionErrors(dispatcher, dispatcher.function, 'dispatcher');
@@ -143,6 +157,7 @@ export class AsyncToolsStack extends Stack {
           workQueues,
           replyQueues,
           ownerScope: props.ownerScope,
+          maxOpenTasks,
           reservedConcurrency: props.mcpReservedConcurrency ?? DEFAULT_MCP_RESERVED_CONCURRENCY,
           mcpManifestPath: path.resolve(CDK_ROOT, props.mcpManifestPath ?? '../mcp/Cargo.toml'),
           workersManifestPath: manifestPath,

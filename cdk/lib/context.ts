@@ -43,6 +43,41 @@ export function parseOwnerScope(value: unknown): OwnerScope {
 }
 
 /**
+ * `-c maxOpenTasks=N` or `-c maxOpenTasks=off`: how many open tasks (submitted, result not yet
+ * published) each principal may have; a submit past it is refused. The dispatcher and the MCP server
+ * read it as ASYNCTOOLS_MAX_OPEN_TASKS (workers/src/lambda/env.rs DispatcherEnv::from_env).
+ */
+export const MAX_OPEN_TASKS_KEY = 'maxOpenTasks';
+/**
+ * The deployed default and the highest limit one may set: workers/src/limits.rs
+ * DEFAULT_MAX_OPEN_TASKS and MAX_OPEN_TASKS_LIMIT (test/shared-constants.test.ts checks they agree).
+ */
+export const DEFAULT_MAX_OPEN_TASKS = 100;
+export const MAX_OPEN_TASKS_LIMIT = 1000;
+/** A principal's open tasks at most, or `off`: no limit. */
+export type MaxOpenTasks = number | 'off';
+
+export function parseMaxOpenTasks(value: unknown): MaxOpenTasks {
+  if (value === undefined) return DEFAULT_MAX_OPEN_TASKS;
+  if (value === 'off') return 'off';
+  // A string from the CLI (`-c maxOpenTasks=25`), a number from cdk.json or the tests.
+  const n = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_OPEN_TASKS_LIMIT) {
+    throw new ContextError(MAX_OPEN_TASKS_KEY, `${JSON.stringify(value)} is neither "off" nor a whole number in 1..=${MAX_OPEN_TASKS_LIMIT}`);
+  }
+  return n;
+}
+
+/**
+ * The value of ASYNCTOOLS_MAX_OPEN_TASKS: the number as text, or `off`. Checked again, so a stack
+ * prop out of range fails the synth as the context would, not the function's start.
+ */
+export function maxOpenTasksEnv(value: MaxOpenTasks = DEFAULT_MAX_OPEN_TASKS): string {
+  const checked = parseMaxOpenTasks(value);
+  return checked === 'off' ? 'off' : String(checked);
+}
+
+/**
  * `-c taskIndexProjection=all`: what the task table's indexes hold. `keys` (the default): keys only,
  * the cheaper (docs/cost.md). `all`: whole records, as stacks deployed before keys-only had; it lets
  * such a stack with a retained table deploy this version without rebuilding its indexes (the code

@@ -7,7 +7,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { OwnerScope } from './context';
+import { type MaxOpenTasks, maxOpenTasksEnv, type OwnerScope } from './context';
 import { queueUrlsJson } from './queue-with-dlq';
 import type { ReplyQueues } from './reply-queues';
 import { RustLambda } from './rust-lambda';
@@ -24,6 +24,11 @@ export interface DispatcherResources {
   readonly replyQueues: ReplyQueues;
   /** Who owns an assumed role's tasks (lib/context.ts). @default 'session' */
   readonly ownerScope?: OwnerScope;
+  /**
+   * Each principal's open tasks at most, or `off` (lib/context.ts); the places are items in the
+   * table, taken at submit and given back by whoever publishes the result. @default 100
+   */
+  readonly maxOpenTasks?: MaxOpenTasks;
 }
 
 /** The environment the dispatcher code reads (workers/src/lambda/env.rs: DispatcherEnv). */
@@ -34,6 +39,7 @@ export function dispatcherEnvironment(scope: Construct, r: DispatcherResources):
     ASYNCTOOLS_REPLY_QUEUES: r.replyQueues.environment,
     ASYNCTOOLS_TASK_TTL_DAYS: String(TASK_TTL_DAYS),
     ASYNCTOOLS_OWNER_SCOPE: r.ownerScope ?? 'session',
+    ASYNCTOOLS_MAX_OPEN_TASKS: maxOpenTasksEnv(r.maxOpenTasks),
   };
 }
 

@@ -30,12 +30,17 @@ export interface TaskTableProps {
   readonly projection: TaskIndexProjection;
 }
 
-// Item actions only. UpdateItem for the two hot writes made without a read (a worker's claim of a
-// PENDING task, the hand-over's delivered mark); every other write is a full conditional PutItem on
-// the record's revision. No ConditionCheckItem: the only transaction (TransactWriteItems is not an
-// IAM action; each item in it is authorized by its own action) holds Puts. No Query on the base
-// table: its key is the task id, so GetItem already reads anything a Query could. BatchGetItem only
-// for the roles that query an index (the indexes hold keys; a listed page's records are read by id).
+// Item actions only. UpdateItem for the writes made without a read:
+// - a worker's claim of a PENDING task, and the hand-over's delivered mark;
+// - a principal's open-task places (`task_id = "open#<owner>"`, a string set of task ids:
+//   workers/src/aws/dynamo/side_items.rs), taken at submit by the dispatcher and the MCP server, and
+//   given back by whoever publishes the task's result: the worker, the dispatcher or the MCP server
+//   (a cancel), and the sweeper (a result it republishes for a worker that died).
+// So every role that writes the table has it. Every other write is a full conditional PutItem on the
+// record's revision. No ConditionCheckItem: the only transaction (TransactWriteItems is not an IAM
+// action; each item in it is authorized by its own action) holds Puts. No Query on the base table:
+// its key is the task id, so GetItem already reads anything a Query could. BatchGetItem only for the
+// roles that query an index (the indexes hold keys; a listed page's records are read by id).
 const ITEM_READ_WRITE = ['dynamodb:GetItem', 'dynamodb:PutItem'];
 const ITEM_UPDATE = ['dynamodb:UpdateItem'];
 const LISTED_READ = ['dynamodb:BatchGetItem'];
@@ -95,9 +100,13 @@ export class TaskTable extends Construct {
     this.grant(grantee, { update: true, queryIndexes: ['byOwnerConversation', 'undelivered'] });
   }
 
-  /** The sweeper finds open tasks and re-enqueues or republishes them. */
+  /**
+   * The sweeper finds open tasks and re-enqueues or republishes them; publishing a result gives
+   * its owner's open-task place back (UpdateItem). Without it the give-back is refused and the place
+   * stays taken until the dispatcher takes it back at the owner's limit.
+   */
   grantSweeperAccess(grantee: iam.IGrantable): void {
-    this.grant(grantee, { update: false, queryIndexes: ['openTasks'] });
+    this.grant(grantee, { update: true, queryIndexes: ['openTasks'] });
   }
 
   private grant(grantee: iam.IGrantable, rights: { update: boolean; queryIndexes: TaskIndex[] }): void {

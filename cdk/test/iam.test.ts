@@ -117,11 +117,11 @@ describe('IAM policies', () => {
 
 // Exact action sets, as the AWS grants render them.
 const ITEMS = ['dynamodb:GetItem', 'dynamodb:PutItem'];
-// A claim or a delivered mark without a read first (workers/src/aws/dynamo.rs).
+// A claim, a delivered mark, or an open-task place taken or given back, without a read first
+// (workers/src/aws/dynamo.rs, dynamo/side_items.rs).
 const ITEMS_UPDATE = [...ITEMS, 'dynamodb:UpdateItem'];
 // (Sorted, as grantsOf returns them.)
 // The indexes hold keys: whoever lists reads the records by id.
-const ITEMS_LISTED = ['dynamodb:BatchGetItem', ...ITEMS];
 const ITEMS_UPDATE_LISTED = ['dynamodb:BatchGetItem', ...ITEMS_UPDATE];
 const QUERY = ['dynamodb:Query'];
 const SEND = ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'];
@@ -170,9 +170,15 @@ describe('exact grants of each function', () => {
     });
   });
 
-  it('sweeper: items, Query on open_tasks, send to every work and reply queue', () => {
-    assert.deepEqual(grantsOf(s, outputId(s, 'SweeperArn')), {
-      TaskTableName: ITEMS_LISTED,
+  it('sweeper: items (UpdateItem too), Query on open_tasks only, send to every work and reply queue', () => {
+    const grants = grantsOf(s, outputId(s, 'SweeperArn'));
+    // UpdateItem: a result the sweeper republishes (its worker died) gives the owner's open-task
+    // place back with an UpdateItem on `open#<owner>`; without it AWS refuses that write and the
+    // place stays taken until the dispatcher takes it back at the owner's limit. (It had no
+    // UpdateItem before the open-task limit: it never claims or marks delivered.)
+    assert.ok(grants['TaskTableName']?.includes('dynamodb:UpdateItem'), 'the sweeper gives open-task places back');
+    assert.deepEqual(grants, {
+      TaskTableName: ITEMS_UPDATE_LISTED,
       'TaskTableName/index/open_tasks': QUERY,
       ...each('WorkQueueUrl', SEND),
       ...each('ReplyQueueUrl', SEND),

@@ -76,11 +76,11 @@ describe('MCP server function', () => {
     assert.equal(codeSource(fnId), path.join(REPO, 'mcp'));
   });
 
-  it('environment: exactly the dispatcher\'s five variables, the consumer and the maximum wait (timeout - 30 s)', () => {
+  it('environment: exactly the dispatcher\'s six variables, the consumer and the maximum wait (timeout - 30 s)', () => {
     const [, fn] = mcpServer();
     const vars = env(fn);
     assert.deepEqual(Object.keys(vars).sort(), [
-      'ASYNCTOOLS_MCP_CONSUMER', 'ASYNCTOOLS_MCP_MAX_WAIT_S', 'ASYNCTOOLS_OWNER_SCOPE', 'ASYNCTOOLS_REPLY_QUEUES', 'ASYNCTOOLS_TABLE', 'ASYNCTOOLS_TASK_TTL_DAYS', 'ASYNCTOOLS_WORK_QUEUES',
+      'ASYNCTOOLS_MAX_OPEN_TASKS', 'ASYNCTOOLS_MCP_CONSUMER', 'ASYNCTOOLS_MCP_MAX_WAIT_S', 'ASYNCTOOLS_OWNER_SCOPE', 'ASYNCTOOLS_REPLY_QUEUES', 'ASYNCTOOLS_TABLE', 'ASYNCTOOLS_TASK_TTL_DAYS', 'ASYNCTOOLS_WORK_QUEUES',
     ]);
     assert.deepEqual(vars['ASYNCTOOLS_TABLE'], { Ref: outputId(s, 'TaskTableName') });
     assert.equal(vars['ASYNCTOOLS_TASK_TTL_DAYS'], '7');
@@ -89,7 +89,8 @@ describe('MCP server function', () => {
     assert.equal(vars['ASYNCTOOLS_MCP_MAX_WAIT_S'], '870');
     // The same queue maps as the dispatcher's, with every tool and every consumer (mcp included).
     const dispatcher = env(resource(outputId(s, 'DispatcherArn')));
-    for (const key of ['ASYNCTOOLS_TABLE', 'ASYNCTOOLS_TASK_TTL_DAYS', 'ASYNCTOOLS_OWNER_SCOPE']) assert.deepEqual(vars[key], dispatcher[key], key);
+    assert.equal(vars['ASYNCTOOLS_MAX_OPEN_TASKS'], '100');
+    for (const key of ['ASYNCTOOLS_TABLE', 'ASYNCTOOLS_TASK_TTL_DAYS', 'ASYNCTOOLS_OWNER_SCOPE', 'ASYNCTOOLS_MAX_OPEN_TASKS']) assert.deepEqual(vars[key], dispatcher[key], key);
     for (const key of ['ASYNCTOOLS_WORK_QUEUES', 'ASYNCTOOLS_REPLY_QUEUES']) assert.deepEqual(resolveJsonEnv(vars[key]), resolveJsonEnv(dispatcher[key]), key);
     assert.deepEqual(Object.keys(resolveJsonEnv(vars['ASYNCTOOLS_WORK_QUEUES'])), s.stack.catalog.tools.map((t) => t.name));
     assert.deepEqual(resolveJsonEnv(vars['ASYNCTOOLS_REPLY_QUEUES']), {

@@ -23,12 +23,15 @@
 //   limits.rs   DEFAULT_CONSUMER "default" = consumers.ts DEFAULT_CONSUMERS (its one name)
 //   limits.rs   DEFAULT_TASK_TTL_DAYS 7  = dispatcher.ts TASK_TTL_DAYS (within 1..=MAX_TASK_TTL_DAYS)
 //   limits.rs   DEFAULT_SWEEP_OLDER_THAN_S 60 = sweeper.ts SWEEP_OLDER_THAN_S
+//   limits.rs   DEFAULT_MAX_OPEN_TASKS 100 = context.ts DEFAULT_MAX_OPEN_TASKS (the `maxOpenTasks` default)
+//   limits.rs   MAX_OPEN_TASKS_LIMIT 1000 = context.ts MAX_OPEN_TASKS_LIMIT (the end of `maxOpenTasks`' range)
 //   limits.rs   MAX_RECEIVE_BATCH 10     >= mcp-server.ts SETTLER_BATCH_SIZE (also within catalog.rs BATCH_SIZE)
 //   catalog.rs  MAX_CONCURRENCY start 2  = mcp-server.ts SETTLER_MAX_CONCURRENCY (the event source minimum)
 //   limits.rs   MAX_VISIBILITY_TIMEOUT_S >= every queue visibility the stack sets (work queues at their
 //               largest timeout_s, mcp-server.ts SETTLER_VISIBILITY_TIMEOUT)
 // A synthesized stack is checked against the Rust values as well: worker timeouts, work queue
-// visibility timeouts, ASYNCTOOLS_TASK_TTL_DAYS, ASYNCTOOLS_SWEEP_OLDER_THAN_S, the settler's event source.
+// visibility timeouts, ASYNCTOOLS_TASK_TTL_DAYS, ASYNCTOOLS_SWEEP_OLDER_THAN_S, ASYNCTOOLS_MAX_OPEN_TASKS
+// (the dispatcher's and the MCP server's), the settler's event source.
 //
 // Not covered, having no named Rust constant in these files: the Lambda function name and qualifier
 // lengths (64, 128: literals in catalog.rs check_function) behind FUNCTION_NAME_PATTERN and
@@ -39,6 +42,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { CATALOG_VERSION, LIMITS, loadCatalog, MAX_ATTEMPTS, MAX_URL_LENGTH, NAME_PATTERN as TOOL_NAME_PATTERN, parseCatalog, RECOVERY_S } from '../lib/catalog';
 import { DEFAULT_CONSUMERS, MAX_CONSUMERS, NAME_PATTERN as CONSUMER_NAME_PATTERN, parseConsumers } from '../lib/consumers';
+import { DEFAULT_MAX_OPEN_TASKS, MAX_OPEN_TASKS_LIMIT, parseMaxOpenTasks } from '../lib/context';
 import { TASK_TTL_DAYS } from '../lib/dispatcher';
 import { MCP_TIMEOUT, SETTLER_BATCH_SIZE, SETTLER_MAX_CONCURRENCY, SETTLER_VISIBILITY_TIMEOUT } from '../lib/mcp-server';
 import { SWEEP_OLDER_THAN_S } from '../lib/sweeper';
@@ -253,6 +257,17 @@ describe('constants shared with workers/src/limits.rs', () => {
     assert.equal(SWEEP_OLDER_THAN_S, rustInt(limits, 'DEFAULT_SWEEP_OLDER_THAN_S'), 'lib/sweeper.ts SWEEP_OLDER_THAN_S');
   });
 
+  it('open tasks: DEFAULT_MAX_OPEN_TASKS, MAX_OPEN_TASKS_LIMIT (and maxOpenTasks accepts exactly 1..=MAX_OPEN_TASKS_LIMIT)', () => {
+    const limit = rustInt(limits, 'MAX_OPEN_TASKS_LIMIT');
+    assert.equal(DEFAULT_MAX_OPEN_TASKS, rustInt(limits, 'DEFAULT_MAX_OPEN_TASKS'), 'lib/context.ts DEFAULT_MAX_OPEN_TASKS');
+    assert.equal(MAX_OPEN_TASKS_LIMIT, limit, 'lib/context.ts MAX_OPEN_TASKS_LIMIT');
+    assert.ok(DEFAULT_MAX_OPEN_TASKS >= 1 && DEFAULT_MAX_OPEN_TASKS <= limit);
+    assert.equal(parseMaxOpenTasks(String(limit)), limit);
+    assert.equal(parseMaxOpenTasks('1'), 1);
+    assert.throws(() => parseMaxOpenTasks(String(limit + 1)), new RegExp(`in 1\\.\\.=${limit}`));
+    assert.throws(() => parseMaxOpenTasks('0'), /maxOpenTasks/);
+  });
+
   it('batches: the settler\'s and the catalog\'s batch sizes are at most MAX_RECEIVE_BATCH', () => {
     const max = rustInt(limits, 'MAX_RECEIVE_BATCH');
     assert.ok(SETTLER_BATCH_SIZE >= 1 && SETTLER_BATCH_SIZE <= max, `SETTLER_BATCH_SIZE ${SETTLER_BATCH_SIZE} outside 1..=${max}`);
@@ -359,6 +374,14 @@ describe('the synthesized stack uses the Rust values', () => {
     assert.equal(dispatcher.Properties['Environment'].Variables.ASYNCTOOLS_TASK_TTL_DAYS, String(rustInt(limits, 'DEFAULT_TASK_TTL_DAYS')));
     const [, sweeper] = withEnv('ASYNCTOOLS_SWEEP_OLDER_THAN_S');
     assert.equal(sweeper.Properties['Environment'].Variables.ASYNCTOOLS_SWEEP_OLDER_THAN_S, String(rustInt(limits, 'DEFAULT_SWEEP_OLDER_THAN_S')));
+  });
+
+  it('ASYNCTOOLS_MAX_OPEN_TASKS = DEFAULT_MAX_OPEN_TASKS on the dispatcher and the MCP server', () => {
+    const expected = String(rustInt(limits, 'DEFAULT_MAX_OPEN_TASKS'));
+    for (const key of ['DispatcherArn', 'McpFunctionArn']) {
+      const fn = s.resources[outputId(s, key)]!;
+      assert.equal(fn.Properties['Environment'].Variables.ASYNCTOOLS_MAX_OPEN_TASKS, expected, key);
+    }
   });
 
   it('the settler\'s event source: batch within MAX_RECEIVE_BATCH, concurrency at MAX_CONCURRENCY\'s minimum', () => {

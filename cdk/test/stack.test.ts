@@ -244,13 +244,43 @@ describe('functions', () => {
     );
   });
 
+  it('-c maxOpenTasks sets ASYNCTOOLS_MAX_OPEN_TASKS of the dispatcher and the MCP server (default 100, or off); anything else is refused', () => {
+    const openTasksOf = (from: Synthesized) => {
+      const mcp = single(
+        ofType(from.resources, 'AWS::Lambda::Function').filter(([, f]) => f.Properties['Environment']?.Variables?.ASYNCTOOLS_MCP_CONSUMER === 'mcp'),
+        'MCP server function',
+      );
+      return [dispatcher(from), mcp].map(([, fn]) => fn.Properties['Environment'].Variables.ASYNCTOOLS_MAX_OPEN_TASKS);
+    };
+    assert.deepEqual(openTasksOf(s), ['100', '100'], 'the default');
+    for (const [value, expected] of [['off', 'off'], ['25', '25'], [25, '25'], ['1', '1'], [1000, '1000']] as const) {
+      assert.deepEqual(openTasksOf(synth({ context: { maxOpenTasks: value } })), [expected, expected], String(value));
+    }
+    // Only the functions that take places read it.
+    const holders = ofType(s.resources, 'AWS::Lambda::Function').filter(([, f]) => f.Properties['Environment']?.Variables?.ASYNCTOOLS_MAX_OPEN_TASKS !== undefined);
+    assert.equal(holders.length, 2);
+    for (const bad of ['0', '1001', 'lots', 0, 1001, 2.5, '-3', '', 'OFF', true]) {
+      assert.throws(
+        () => synth({ context: { maxOpenTasks: bad } }),
+        (e: unknown) =>
+          e instanceof ContextError &&
+          e.message.includes('"maxOpenTasks"') &&
+          e.message.includes(`${JSON.stringify(bad)} is neither "off" nor a whole number in 1..=1000`),
+        String(bad),
+      );
+    }
+  });
+
   it('dispatcher: environment (work and reply queues as JSON, TTL days), reserved concurrency 100, Function URL with AWS_IAM', () => {
     const [fnId, fn] = dispatcher();
     const env = fn.Properties['Environment'].Variables;
-    assert.deepEqual(Object.keys(env).sort(), ['ASYNCTOOLS_OWNER_SCOPE', 'ASYNCTOOLS_REPLY_QUEUES', 'ASYNCTOOLS_TABLE', 'ASYNCTOOLS_TASK_TTL_DAYS', 'ASYNCTOOLS_WORK_QUEUES']);
+    assert.deepEqual(Object.keys(env).sort(), [
+      'ASYNCTOOLS_MAX_OPEN_TASKS', 'ASYNCTOOLS_OWNER_SCOPE', 'ASYNCTOOLS_REPLY_QUEUES', 'ASYNCTOOLS_TABLE', 'ASYNCTOOLS_TASK_TTL_DAYS', 'ASYNCTOOLS_WORK_QUEUES',
+    ]);
     assert.deepEqual(env.ASYNCTOOLS_TABLE, { Ref: fromOutput('TaskTableName')[0] });
     assert.equal(env.ASYNCTOOLS_TASK_TTL_DAYS, '7');
     assert.equal(env.ASYNCTOOLS_OWNER_SCOPE, 'session', 'each caller is their own owner by default');
+    assert.equal(env.ASYNCTOOLS_MAX_OPEN_TASKS, '100', 'each principal has at most 100 open tasks by default');
     assert.deepEqual(resolveJsonEnv(env.ASYNCTOOLS_WORK_QUEUES), urlsOf('WorkQueueUrl', tools));
     assert.deepEqual(resolveJsonEnv(env.ASYNCTOOLS_REPLY_QUEUES), urlsOf('ReplyQueueUrl', DEFAULT_CONSUMERS));
     assert.equal(fn.Properties['ReservedConcurrentExecutions'], 100);

@@ -64,9 +64,16 @@ impl FrontDoor {
         } else {
             scope.handle().to_string()
         };
-        let ack = self
-            .submit(&scope.caller, &request, conversation_id)
-            .await?;
+        let ack = match self.submit(&scope.caller, &request, conversation_id).await {
+            Ok(ack) => ack,
+            Err(e) => match errors::quota_refusal(&e) {
+                Some(refusal) => {
+                    let text = ContentBlock::text(refusal.to_string());
+                    return Ok(CallToolResult::error(vec![text]).into());
+                }
+                None => return Err(e),
+            },
+        };
         let hold = scope.hold(&ack.task_id);
         let limit = if blocking {
             settings.max_wait

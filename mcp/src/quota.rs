@@ -77,42 +77,5 @@ impl FrontDoor {
     }
 }
 
-/// Counts a refusal: a log line, and on Lambda a CloudWatch metric (`QuotaRefusals`, dimension
-/// `Quota`) in the Embedded Metric Format.
-pub fn refused(quota: &str) {
-    tracing::warn!(quota, "a per-principal limit refused a call");
-    if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
-        println!("{}", emf_line(quota, workers::clock::now_ms()));
-    }
-}
-
-fn emf_line(quota: &str, now_ms: u64) -> String {
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": now_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": "AsyncTools",
-                "Dimensions": [["Quota"]],
-                "Metrics": [{"Name": "QuotaRefusals", "Unit": "Count"}]
-            }]
-        },
-        "Quota": quota,
-        "QuotaRefusals": 1,
-    })
-    .to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_metric_line_names_the_quota() {
-        let line: serde_json::Value =
-            serde_json::from_str(&super::emf_line("waiting_calls", 7)).unwrap();
-        assert_eq!(line["Quota"], "waiting_calls");
-        assert_eq!(line["QuotaRefusals"], 1);
-        assert_eq!(
-            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0],
-            "Quota"
-        );
-    }
-}
+/// Counts a refusal (a log line, and the `QuotaRefusals` metric on Lambda).
+pub use workers::quota::refused;

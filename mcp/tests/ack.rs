@@ -444,3 +444,44 @@ async fn waiting_calls_are_limited_per_principal() {
     bob.cancel().await.unwrap();
     stack.stop().await;
 }
+
+/// Issue 24, item 8: one principal's open tasks are limited; past the limit a call is refused with
+/// a clear error the model reads (an `isError` result, nothing stored), another principal is not
+/// affected, and a finished task gives its place back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn open_tasks_are_limited_per_principal() {
+    let header = mcp::identity::HeaderName::from_static(PRINCIPAL_HEADER);
+    let mut options = common::options(Principals::TrustedHeader(header));
+    options.dispatcher.max_open_tasks = Some(2);
+    let stack = common::memory_stack_with(options).await;
+    let alice = plain(&stack, Some("local:alice")).await;
+    let bob = plain(&stack, Some("local:bob")).await;
+    let research = |latency_ms: u64| json!({"topic": "quota", "latency_ms": latency_ms});
+    for latency_ms in [600, 600] {
+        let ack = answer(&alice, "research", research(latency_ms)).await;
+        assert_eq!(ack.is_error, Some(false), "{ack:?}");
+    }
+    let third = answer(&alice, "research", research(10)).await;
+    assert_eq!(third.is_error, Some(true), "{third:?}");
+    assert!(
+        text(&third).contains("too many open tasks") && text(&third).contains("2 tasks"),
+        "{}",
+        text(&third)
+    );
+    let bobs = answer(&bob, "research", research(10)).await;
+    assert_eq!(bobs.is_error, Some(false), "bob has places of his own");
+    // Once alice's tasks are done, their places are back.
+    let mut admitted = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let again = answer(&alice, "research", research(10)).await;
+        if again.is_error == Some(false) {
+            admitted = true;
+            break;
+        }
+    }
+    assert!(admitted, "alice's places came back when her tasks finished");
+    alice.cancel().await.unwrap();
+    bob.cancel().await.unwrap();
+    stack.stop().await;
+}

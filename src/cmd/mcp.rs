@@ -94,6 +94,11 @@ pub struct ServeArgs {
     /// --principal-header (many callers), none otherwise (every session is --principal).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     max_waiting_calls: Option<u32>,
+    /// How many open tasks (submitted, result not yet out) one principal may hold; more submits
+    /// are refused with a clear error. Counted in the task table, so the limit holds across
+    /// server instances. Default: 100 with --principal-header, none otherwise.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(workers::limits::MAX_OPEN_TASKS_LIMIT)))]
+    max_open_tasks: Option<u32>,
     /// Also accept browser requests from this Origin (repeatable, exactly as browsers send it,
     /// e.g. https://app.example.com); loopback origins are always accepted, others get 403.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
@@ -164,6 +169,10 @@ async fn serve(args: ServeArgs) -> CmdResult {
     };
     options.settings.inline_within = args.inline_within;
     options.settings.channels = args.channels;
+    options.dispatcher.max_open_tasks = args.max_open_tasks.or(args
+        .principal_header
+        .as_ref()
+        .map(|_| workers::limits::DEFAULT_MAX_OPEN_TASKS));
     options.settings.max_waiting_calls = args.max_waiting_calls.or(args
         .principal_header
         .as_ref()

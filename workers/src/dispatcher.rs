@@ -12,6 +12,7 @@ use crate::protocol::{
     SubmitAck, TaskRequest, WorkMessage, check_consumer_name, check_conversation_id,
     check_principal, check_task_id,
 };
+use crate::quota::PlaceChecks;
 use crate::record::{NewTask, TaskRecord};
 use crate::replies::ReplyQueues;
 use crate::results::{Publication, ensure_published};
@@ -27,6 +28,10 @@ pub struct DispatcherSettings {
     pub clock: SharedClock,
     /// Who owns an IAM caller's tasks: the caller (role and session), or the role.
     pub owner_scope: OwnerScope,
+    /// Open tasks (submitted, result not yet published) one principal may hold at most
+    /// (1..=`MAX_OPEN_TASKS_LIMIT`); a submit past it is refused (`PipelineError::QuotaExceeded`).
+    /// `None`: no limit, and no write for it (see `quota`).
+    pub max_open_tasks: Option<u32>,
 }
 
 impl Default for DispatcherSettings {
@@ -35,6 +40,7 @@ impl Default for DispatcherSettings {
             task_ttl_days: DEFAULT_TASK_TTL_DAYS,
             clock: system(),
             owner_scope: OwnerScope::Session,
+            max_open_tasks: None,
         }
     }
 }
@@ -108,6 +114,14 @@ impl DispatcherSettings {
                 format!("{} is outside 1..={MAX_TASK_TTL_DAYS}", self.task_ttl_days),
             ));
         }
+        if let Some(limit) = self.max_open_tasks
+            && !(1..=MAX_OPEN_TASKS_LIMIT).contains(&limit)
+        {
+            return Err(InputError::new(
+                "max_open_tasks",
+                format!("{limit} is outside 1..={MAX_OPEN_TASKS_LIMIT}"),
+            ));
+        }
         Ok(())
     }
 }
@@ -116,6 +130,17 @@ impl DispatcherSettings {
 /// dispatcher dies before sending, the task's work message (redelivered after this lease) sends it.
 const CANCEL_PUBLISHER: &str = "dispatcher:cancel";
 const CANCEL_PUBLISH_LEASE_MS: u64 = 5_000;
+
+fn open_tasks_refusal(limit: u32) -> PipelineError {
+    PipelineError::QuotaExceeded {
+        quota: "open_tasks",
+        message: format!(
+            "too many open tasks: you already have {limit} tasks whose results are not out yet, \
+             the limit per caller. Wait for some to finish (or cancel ones you no longer need), \
+             then submit again."
+        ),
+    }
+}
 
 /// One of a caller's slots (`Dispatcher::take_slot`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +164,7 @@ pub struct Dispatcher {
     work_queues: BTreeMap<String, Arc<dyn MessageQueue>>,
     replies: Arc<ReplyQueues>,
     settings: DispatcherSettings,
+    place_checks: PlaceChecks,
 }
 
 impl Dispatcher {
@@ -167,6 +193,7 @@ impl Dispatcher {
             work_queues,
             replies,
             settings,
+            place_checks: PlaceChecks::default(),
         })
     }
 
@@ -199,7 +226,7 @@ impl Dispatcher {
             .check_arguments(&request.arguments)?;
         let reply_to = request.consumer().to_string();
         self.replies.get(&reply_to)?;
-        let record = TaskRecord::pending(
+        let mut record = TaskRecord::pending(
             NewTask {
                 task_id: ulid::Ulid::generate().to_string(),
                 owner: caller.principal.clone(),
@@ -213,7 +240,38 @@ impl Dispatcher {
             now,
             self.settings.task_ttl_days,
         );
-        match self.store.create(&record).await? {
+        if let Some(limit) = self.settings.max_open_tasks {
+            if !self
+                .take_open_place(caller, &record.task_id, limit, now)
+                .await?
+            {
+                // A retry of a task already submitted is answered with it, limit or not.
+                if let Some(key) = &record.idempotency_key
+                    && let Some(existing) = self
+                        .store
+                        .task_for_key(&caller.principal, &record.conversation_id, key)
+                        .await?
+                {
+                    return self.answer_existing(caller, &record, existing).await;
+                }
+                crate::quota::refused("open_tasks");
+                return Err(open_tasks_refusal(limit));
+            }
+            record.holds_open_place = true;
+        }
+        let created = self.store.create(&record).await;
+        if record.holds_open_place && !matches!(created, Ok(CreateOutcome::Created)) {
+            // Not created (an error, or the idempotency key's task answers): the place goes back.
+            let ids = [record.task_id.clone()];
+            if let Err(e) = self
+                .store
+                .release_open_places(&caller.principal, &ids)
+                .await
+            {
+                tracing::warn!(error = %e, "open-task place of an uncreated task not given back; taken back at the limit");
+            }
+        }
+        match created? {
             CreateOutcome::Created => {
                 crate::fault::point("after-create");
                 // The task is in the table: answer with it whatever happens to the enqueue. A
@@ -226,31 +284,65 @@ impl Dispatcher {
                 Ok(SubmitAck::for_record(&record, false))
             }
             CreateOutcome::Existing(existing) => {
-                // Idempotency items are keyed by owner: `existing` is the caller's own task.
-                debug_assert!(caller.owns(&existing));
-                let same_request = existing.tool == record.tool
-                    && existing.arguments == record.arguments
-                    && existing.deadline_ms == record.deadline_ms
-                    && existing.reply_to == record.reply_to;
-                if !same_request {
-                    return Err(InputError::new(
-                        "idempotency_key",
-                        format!(
-                            "{:?} was already used in conversation {} for a different request \
-                             (tool, arguments, deadline or reply_to differ)",
-                            record.idempotency_key.as_deref().unwrap_or_default(),
-                            existing.conversation_id,
-                        ),
-                    )
-                    .into());
-                }
-                if existing.status == TaskStatus::Pending {
-                    self.enqueue(&existing).await?;
-                    self.note_enqueued(&existing).await;
-                }
-                Ok(SubmitAck::for_record(&existing, true))
+                self.answer_existing(caller, &record, *existing).await
             }
         }
+    }
+
+    /// The answer to a submit whose idempotency key names `existing`: the same task if `record`
+    /// asks for the same thing (enqueued again while it is PENDING), a refusal otherwise.
+    async fn answer_existing(
+        &self,
+        caller: &Caller,
+        record: &TaskRecord,
+        existing: TaskRecord,
+    ) -> Result<SubmitAck, PipelineError> {
+        // Idempotency items are keyed by owner: `existing` is the caller's own task.
+        debug_assert!(caller.owns(&existing));
+        let same_request = existing.tool == record.tool
+            && existing.arguments == record.arguments
+            && existing.deadline_ms == record.deadline_ms
+            && existing.reply_to == record.reply_to;
+        if !same_request {
+            return Err(InputError::new(
+                "idempotency_key",
+                format!(
+                    "{:?} was already used in conversation {} for a different request \
+                     (tool, arguments, deadline or reply_to differ)",
+                    record.idempotency_key.as_deref().unwrap_or_default(),
+                    existing.conversation_id,
+                ),
+            )
+            .into());
+        }
+        if existing.status == TaskStatus::Pending {
+            self.enqueue(&existing).await?;
+            self.note_enqueued(&existing).await;
+        }
+        Ok(SubmitAck::for_record(&existing, true))
+    }
+
+    /// Takes a place among the caller's open tasks (at most `limit`) for `task_id`: false when
+    /// all are taken.
+    async fn take_open_place(
+        &self,
+        caller: &Caller,
+        task_id: &str,
+        limit: u32,
+        now_ms: u64,
+    ) -> Result<bool, PipelineError> {
+        // The places live as long as the tasks may, plus a day.
+        let expires_at = now_ms / 1000 + (u64::from(self.settings.task_ttl_days) + 1) * 86_400;
+        Ok(crate::quota::take_place(
+            self.store.as_ref(),
+            &self.place_checks,
+            &caller.principal,
+            task_id,
+            limit,
+            expires_at,
+            now_ms,
+        )
+        .await?)
     }
 
     async fn enqueue(&self, record: &TaskRecord) -> Result<(), PipelineError> {

@@ -80,6 +80,13 @@ pub enum PipelineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// A per-principal limit (`quota`, e.g. `open_tasks`) refused the call; nothing was stored.
+    /// The message says the limit and what to do (HTTP 429).
+    #[error("{message}")]
+    QuotaExceeded {
+        quota: &'static str,
+        message: String,
+    },
 }
 
 impl PipelineError {
@@ -98,6 +105,7 @@ impl PipelineError {
             self,
             PipelineError::Input(_)
                 | PipelineError::NotFound(_)
+                | PipelineError::QuotaExceeded { .. }
                 | PipelineError::Queue(QueueError::Input(_))
         )
     }

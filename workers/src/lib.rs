@@ -22,6 +22,7 @@ pub mod memory;
 pub mod poller;
 pub mod ports;
 pub mod protocol;
+pub mod quota;
 pub mod record;
 pub mod replies;
 pub mod results;

@@ -104,6 +104,20 @@ pub const MAX_CONSUMER_NAME_CHARS: usize = 32;
 pub const DEFAULT_CONSUMER: &str = "default";
 /// Principals (task owners): an IAM ARN or a local name.
 pub const MAX_PRINCIPAL_CHARS: usize = 512;
+/// A principal's open tasks (submitted, result not yet published) the dispatcher admits at most
+/// when it limits them (`DispatcherSettings::max_open_tasks`): the highest limit one may set, and
+/// the deployed default. The places are task ids in one item (~27 bytes each): 1,000 of them stay
+/// far below DynamoDB's item limit.
+pub const MAX_OPEN_TASKS_LIMIT: u32 = 1_000;
+pub const DEFAULT_MAX_OPEN_TASKS: u32 = 100;
+/// When a principal's open-task places are all taken, the dispatcher checks the tasks holding them
+/// (a place whose task ended without giving it back, e.g. a worker killed after its terminal write,
+/// is taken back) at most this often per principal, so a caller at its limit cannot make each
+/// refused submit cost a read per place.
+pub const OPEN_PLACES_CHECK_INTERVAL_MS: u64 = 30_000;
+/// A place whose task is not in the store is taken back only once its id (a ULID: its creation
+/// time) is this old, since its create may still be on its way.
+pub const OPEN_PLACE_GRACE_MS: u64 = 60_000;
 /// One sweep reads at most this many open tasks (its budget; default [`DEFAULT_SWEEP_TASKS`]),
 /// shared by the shards a page at a time, so one crowded shard cannot use the others' share.
 pub const MAX_SWEEP_TASKS: u32 = 10_000;

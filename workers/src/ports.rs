@@ -100,6 +100,15 @@ pub trait TaskStore: Send + Sync {
     /// A strongly consistent read.
     async fn get(&self, task_id: &str) -> Result<Option<TaskRecord>, StoreError>;
 
+    /// The task `owner` created with idempotency `key` in `conversation_id`, if any (strongly
+    /// consistent): what `create` would answer `Existing` with.
+    async fn task_for_key(
+        &self,
+        owner: &str,
+        conversation_id: &str,
+        key: &str,
+    ) -> Result<Option<TaskRecord>, StoreError>;
+
     /// Replaces `current` with `next` if the stored record still has `current`'s revision and status;
     /// `StoreError::Conflict` otherwise. `next` must be a legal successor of `current`.
     async fn transition(&self, current: &TaskRecord, next: &TaskRecord) -> Result<(), StoreError>;
@@ -166,6 +175,26 @@ pub trait TaskStore: Send + Sync {
         now_ms: u64,
         until_ms: u64,
     ) -> Result<bool, StoreError>;
+
+    /// Takes a place for `task_id` among `owner`'s open tasks if fewer than `limit` are taken, or
+    /// if it holds one already: true when it holds one now, false when all are taken. One
+    /// conditional write; the places are kept until `expires_at` (epoch seconds, renewed by every
+    /// take). What the dispatcher's open-task quota counts with (`Dispatcher::submit`).
+    async fn take_open_place(
+        &self,
+        owner: &str,
+        task_id: &str,
+        limit: u32,
+        expires_at: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives back the places `task_ids` hold among `owner`'s open tasks; ids holding none are
+    /// ignored, so giving one back twice is harmless. One write.
+    async fn release_open_places(&self, owner: &str, task_ids: &[String])
+    -> Result<(), StoreError>;
+
+    /// The task ids holding places among `owner`'s open tasks (a strongly consistent read).
+    async fn open_places(&self, owner: &str) -> Result<Vec<String>, StoreError>;
 
     /// Run times of `tool`'s tasks, every owner and conversation: SUCCEEDED, run by a single
     /// worker (`attempts == 1`: a task taken over after a crash keeps its first start, so its

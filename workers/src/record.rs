@@ -123,6 +123,10 @@ pub struct TaskRecord {
     /// Set by the sweeper when its remedy for the task failed (see [`SetAside`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_aside: Option<SetAside>,
+    /// Holds a place in its owner's open-task quota (`DispatcherSettings::max_open_tasks`), given
+    /// back when its result is published (`results`). Set at creation, never changed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub holds_open_place: bool,
     /// Epoch seconds: the DynamoDB TTL attribute.
     pub expires_at: u64,
 }
@@ -212,6 +216,7 @@ impl TaskRecord {
             delivered: false,
             enqueued_at_ms: now_ms,
             set_aside: None,
+            holds_open_place: false,
             expires_at: now_ms / 1000 + u64::from(ttl_days) * 86_400,
         }
     }
@@ -493,7 +498,8 @@ impl TaskRecord {
             && next.conversation_id == self.conversation_id
             && next.tool == self.tool
             && next.arguments == self.arguments
-            && next.created_at_ms == self.created_at_ms;
+            && next.created_at_ms == self.created_at_ms
+            && next.holds_open_place == self.holds_open_place;
         // Published and delivered never go back to false within a terminal state.
         let flags_forward = !same_terminal
             || ((next.result_published || !self.result_published)

@@ -5,6 +5,7 @@ use crate::clock::Clock;
 use crate::error::{InputError, PipelineError, StoreError};
 use crate::ports::{TaskStore, Updated, update_with_retry};
 use crate::protocol::ResultMessage;
+use crate::quota;
 use crate::record::TaskRecord;
 use crate::replies::ReplyQueues;
 
@@ -70,24 +71,28 @@ pub async fn ensure_published(
     // Someone else may write meanwhile (a router marking it delivered, a sweeper): the result is
     // out either way; it is noted on the latest revision.
     let sent = record.clone();
-    match update_with_retry(store, record, |r| {
+    let noted = match update_with_retry(store, record, |r| {
         (!r.result_published).then(|| r.mark_published(clock.now_ms()))
     })
     .await
     {
-        Ok(Updated::Written(r) | Updated::Unchanged(r)) => Ok(Publication::Published(r)),
-        Ok(Updated::Missing) => Ok(Publication::Published(sent.mark_published(clock.now_ms()))),
+        Ok(Updated::Written(r) | Updated::Unchanged(r)) => r,
+        Ok(Updated::Missing) => sent.mark_published(clock.now_ms()),
         // Out of retries: the message is out; the note is left to the sweeper.
-        Err(StoreError::Conflict(_)) => Ok(Publication::Published(sent)),
-        Err(e) => Err(e.into()),
-    }
+        Err(StoreError::Conflict(_)) => sent,
+        Err(e) => return Err(e.into()),
+    };
+    quota::give_back_place(store, &noted).await;
+    Ok(Publication::Published(noted))
 }
 
 /// Sends the result of a terminal `record` already noted as published in its terminal write
 /// (`TaskRecord::announced`), unless it was handed over already. A failed send loses only the
-/// message: the consumer reconciles the result from the table.
-pub async fn send_announced(replies: &ReplyQueues, record: &TaskRecord) {
+/// message: the consumer reconciles the result from the table. Gives back the task's open-task
+/// place (the task has ended).
+pub async fn send_announced(store: &dyn TaskStore, replies: &ReplyQueues, record: &TaskRecord) {
     debug_assert!(record.status.is_terminal() && record.result_published);
+    quota::give_back_place(store, record).await;
     if record.delivered {
         return;
     }

@@ -385,7 +385,7 @@ impl Worker {
                         && record.attempts == held.attempts
                     {
                         crate::fault::point("after-finish");
-                        send_announced(&self.replies, &record).await;
+                        send_announced(self.store.as_ref(), &self.replies, &record).await;
                         return Ok(Disposition::Done(format!(
                             "task {} is {}",
                             record.task_id, record.status

@@ -1077,6 +1077,120 @@ async fn deliver_marks_once_for_the_owner(h: Harness) {
     );
 }
 
+/// A principal's open-task places: at most `limit` per owner whatever the concurrency, a retaken
+/// place is a retry, giving back is idempotent, and the places are invisible to task reads.
+async fn open_places_are_at_most_the_limit_per_owner(h: Harness) {
+    let store = h.backend.store.clone();
+    let ids: Vec<String> = (0..3)
+        .map(|i| format!("01J0000000000000000000000{i}"))
+        .collect();
+    for id in &ids {
+        assert!(
+            store
+                .take_open_place(ALICE, id, 3, 9_999_999_999)
+                .await
+                .unwrap()
+        );
+    }
+    let fourth = "01J00000000000000000000003";
+    assert!(
+        !store
+            .take_open_place(ALICE, fourth, 3, 9_999_999_999)
+            .await
+            .unwrap(),
+        "full"
+    );
+    assert!(
+        store
+            .take_open_place(ALICE, &ids[0], 3, 9_999_999_999)
+            .await
+            .unwrap(),
+        "a place already held is a retry, not a new one"
+    );
+    assert!(
+        store
+            .take_open_place(BOB, fourth, 3, 9_999_999_999)
+            .await
+            .unwrap(),
+        "each owner has its own places"
+    );
+    let mut held = store.open_places(ALICE).await.unwrap();
+    held.sort();
+    assert_eq!(held, ids);
+
+    let back = [ids[1].clone(), "01J0000000000000000000NONE".to_string()];
+    store.release_open_places(ALICE, &back).await.unwrap();
+    store.release_open_places(ALICE, &back).await.unwrap();
+    assert_eq!(
+        store.open_places(ALICE).await.unwrap().len(),
+        2,
+        "given back once"
+    );
+    assert!(
+        store
+            .take_open_place(ALICE, fourth, 3, 9_999_999_999)
+            .await
+            .unwrap()
+    );
+
+    // Giving back what an owner never held creates nothing; the places are no task.
+    store
+        .release_open_places("carol", &[fourth.to_string()])
+        .await
+        .unwrap();
+    assert!(store.open_places("carol").await.unwrap().is_empty());
+    assert_eq!(store.get(&format!("open#{ALICE}")).await.unwrap(), None);
+    let page = store
+        .list_by_conversation(ALICE, "default", 10, None)
+        .await
+        .unwrap();
+    assert!(page.tasks.is_empty());
+
+    // Twenty takers at once for five places: exactly five win.
+    let takers = (0..20).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let id = format!("01J1000000000000000000{i:04}");
+            store
+                .take_open_place("dave", &id, 5, 9_999_999_999)
+                .await
+                .unwrap()
+        })
+    });
+    let mut won = 0;
+    for taker in takers {
+        won += usize::from(taker.await.unwrap());
+    }
+    assert_eq!(won, 5);
+    assert_eq!(store.open_places("dave").await.unwrap().len(), 5);
+}
+
+/// The task an idempotency key names, for its owner and conversation only; a record holding an
+/// open-task place round-trips with it.
+async fn task_for_key_finds_the_keyed_task_of_its_owner(h: Harness) {
+    let store = &h.backend.store;
+    let mut r = record("conv-key", 1_000);
+    r.idempotency_key = Some("key-1".into());
+    r.holds_open_place = true;
+    store.create(&r).await.unwrap();
+    let found = store
+        .task_for_key(ALICE, "conv-key", "key-1")
+        .await
+        .unwrap();
+    assert_eq!(found, Some(r.clone()));
+    for (owner, conversation, key) in [
+        (BOB, "conv-key", "key-1"),
+        (ALICE, "conv-other", "key-1"),
+        (ALICE, "conv-key", "key-2"),
+    ] {
+        assert_eq!(
+            store.task_for_key(owner, conversation, key).await.unwrap(),
+            None,
+            "{owner} {conversation} {key}"
+        );
+    }
+}
+
 macro_rules! contract_suite {
     ($module:ident, $kind:expr) => {
         mod $module {
@@ -1107,6 +1221,8 @@ macro_rules! contract_suite {
                 leases_have_one_holder_at_a_time,
                 claim_pending_writes_exactly_the_claimed_record,
                 deliver_marks_once_for_the_owner,
+                open_places_are_at_most_the_limit_per_owner,
+                task_for_key_finds_the_keyed_task_of_its_owner,
             );
         }
     };

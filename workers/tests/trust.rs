@@ -196,7 +196,138 @@ async fn a_crashed_workers_task_comes_back_within_its_recovery_period(h: Harness
     assert!(recovered <= bound, "{recovered:?} > {bound:?}");
 }
 
+/// Item 8: one principal could fill the queues. Its open tasks (submitted, result not out) are
+/// limited: past the limit a submit is refused with a clear error (HTTP 429) and nothing is
+/// stored; each principal has its own limit; a finished or cancelled task gives its place back;
+/// a place whose task ended without giving it back (or never came to be) is taken back at the
+/// limit.
+async fn open_tasks_of_one_principal_are_limited(h: Harness) {
+    use workers::PipelineError;
+    let backend = &h.backend;
+    let limited = |limit| {
+        let settings = DispatcherSettings {
+            max_open_tasks: Some(limit),
+            ..DispatcherSettings::default()
+        };
+        backend.dispatcher(ToolBox::builtin(), settings).unwrap()
+    };
+    let dispatcher = limited(3);
+    let request = |i: usize| {
+        let mut request = TaskRequest::new("c-quota", "synthetic", json!({"echo": i}));
+        request.idempotency_key = Some(format!("k{i}"));
+        request
+    };
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let ack = dispatcher.submit(&alice(), request(i)).await.unwrap();
+        assert!(get(backend, &ack.task_id).await.holds_open_place);
+        ids.push(ack.task_id);
+    }
+    let refused = dispatcher.submit(&alice(), request(3)).await.unwrap_err();
+    assert!(
+        matches!(&refused, PipelineError::QuotaExceeded { quota: "open_tasks", message } if message.contains("3 tasks")),
+        "{refused:?}"
+    );
+    let listed = dispatcher
+        .list(&alice(), "c-quota", 100, None)
+        .await
+        .unwrap();
+    assert_eq!(listed.tasks.len(), 3, "nothing stored on a refusal");
+    let http = workers::lambda::http::route(
+        &dispatcher,
+        Some(&alice()),
+        "POST",
+        "/tasks",
+        &Default::default(),
+        Some(&serde_json::to_string(&request(4)).unwrap()),
+    )
+    .await;
+    assert_eq!(http.status, 429, "{:?}", http.body);
+    assert!(
+        http.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("too many open tasks")
+    );
+    let retry = dispatcher.submit(&alice(), request(0)).await.unwrap();
+    assert_eq!(
+        retry.task_id, ids[0],
+        "a retry of an open task is no new task"
+    );
+    dispatcher
+        .submit(&bob(), request(0))
+        .await
+        .expect("bob has places of his own");
+
+    // A cancelled task gives its place back.
+    dispatcher.cancel(&alice(), &ids[2]).await.unwrap();
+    ids[2] = dispatcher
+        .submit(&alice(), request(5))
+        .await
+        .unwrap()
+        .task_id;
+
+    // A task that ended without giving its place back (its worker killed after the terminal
+    // write) is found when the limit is reached, and its place taken back.
+    let pending = get(backend, &ids[1]).await;
+    let claimed = pending.claim("killed", 2_000, 60_000).unwrap();
+    backend.store.transition(&pending, &claimed).await.unwrap();
+    let ended = claimed
+        .finish(workers::record::Outcome::Succeeded(json!(1)), 3_000)
+        .unwrap();
+    backend.store.transition(&claimed, &ended).await.unwrap();
+    assert!(
+        matches!(
+            dispatcher.submit(&alice(), request(6)).await,
+            Err(PipelineError::QuotaExceeded { .. })
+        ),
+        "alice's places were checked at her first refusal, moments ago: not again so soon"
+    );
+    let sixth = limited(3).submit(&alice(), request(6)).await.unwrap();
+    let mut held = backend.store.open_places(ALICE).await.unwrap();
+    held.sort();
+    let mut expected = vec![ids[0].clone(), ids[2].clone(), sixth.task_id.clone()];
+    expected.sort();
+    assert_eq!(held, expected);
+
+    // A place whose task never came to be (a dispatcher killed between the take and the create)
+    // is taken back once its id is past the grace; a principal is checked at most once a while.
+    let carol = workers::Caller::new("carol").unwrap();
+    let ghost = ulid::Ulid::from_parts(1_000, 7).to_string();
+    assert!(
+        backend
+            .store
+            .take_open_place("carol", &ghost, 1, 9_999_999_999)
+            .await
+            .unwrap()
+    );
+    let single = limited(1);
+    let first = single.submit(&carol, request(0)).await.unwrap();
+    assert!(matches!(
+        single.submit(&carol, request(1)).await,
+        Err(PipelineError::QuotaExceeded { .. })
+    ));
+    assert_eq!(
+        backend.store.open_places("carol").await.unwrap(),
+        vec![first.task_id]
+    );
+
+    // Workers run the open tasks; each gives its place back as its result goes out.
+    let workers = pool(backend, &ToolBox::builtin(), "w", 2);
+    let gave_back = eventually(Duration::from_secs(30), || async {
+        backend.store.open_places(ALICE).await.unwrap().is_empty()
+            && backend.store.open_places("carol").await.unwrap().is_empty()
+    })
+    .await;
+    workers.stop().await;
+    assert!(gave_back, "{:?}", backend.store.open_places(ALICE).await);
+    for id in [&ids[0], &ids[2], &sixth.task_id] {
+        assert!(finished(&get(backend, id).await));
+    }
+}
+
 on_every_backend!(
     a_lost_enqueue_answers_with_the_task_which_then_runs_once,
     a_crashed_workers_task_comes_back_within_its_recovery_period,
+    open_tasks_of_one_principal_are_limited,
 );

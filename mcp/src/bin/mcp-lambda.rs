@@ -19,6 +19,7 @@ async fn main() -> Result<(), Error> {
     let dispatcher_settings = DispatcherSettings {
         task_ttl_days: env.dispatcher.task_ttl_days,
         owner_scope: env.dispatcher.owner_scope,
+        max_open_tasks: env.dispatcher.max_open_tasks,
         ..DispatcherSettings::default()
     };
     let tools = ToolBox::for_catalog(&backend.catalog, Some(&sdk)).await?;

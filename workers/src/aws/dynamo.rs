@@ -143,10 +143,6 @@ fn conditional_update(
     }
 }
 
-fn lease_item(name: &str) -> String {
-    format!("lease#{name}")
-}
-
 fn idempotency_key_item(owner: &str, conversation_id: &str, key: &str) -> String {
     format!("idem#{owner}#{conversation_id}#{key}")
 }
@@ -190,26 +186,34 @@ impl DynamoStore {
         key: &str,
     ) -> Result<CreateOutcome, StoreError> {
         let idem_key = idempotency_key_item(&record.owner, &record.conversation_id, key);
-        let item = self
-            .get_raw(&idem_key)
+        let existing = self
+            .keyed_task(&idem_key)
             .await?
             .ok_or_else(|| StoreError::Corrupt {
                 key: idem_key.clone(),
                 message: "the idempotency write was refused but the item is missing".into(),
             })?;
+        Ok(CreateOutcome::Existing(Box::new(existing)))
+    }
+
+    /// The task an idempotency item (`idem_key`) points at; `None` without the item.
+    async fn keyed_task(&self, idem_key: &str) -> Result<Option<TaskRecord>, StoreError> {
+        let Some(item) = self.get_raw(idem_key).await? else {
+            return Ok(None);
+        };
         let idem: IdempotencyItem =
             serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
-                key: idem_key.clone(),
+                key: idem_key.to_string(),
                 message: e.to_string(),
             })?;
         let existing =
             self.get(&idem.target_task_id)
                 .await?
                 .ok_or_else(|| StoreError::Corrupt {
-                    key: idem_key,
+                    key: idem_key.to_string(),
                     message: format!("points at missing task {}", idem.target_task_id),
                 })?;
-        Ok(CreateOutcome::Existing(Box::new(existing)))
+        Ok(Some(existing))
     }
 }
 
@@ -475,42 +479,39 @@ impl TaskStore for DynamoStore {
         now_ms: u64,
         until_ms: u64,
     ) -> Result<bool, StoreError> {
-        // An item of its own beside the tasks (no task attributes, so no index and no `get` sees
-        // it), gone a day after its last holder let it lapse.
-        let item = HashMap::from([
-            ("task_id".to_string(), AttributeValue::S(lease_item(name))),
-            ("holder".to_string(), AttributeValue::S(holder.to_string())),
-            (
-                "held_until_ms".to_string(),
-                AttributeValue::N(until_ms.to_string()),
-            ),
-            (
-                "expires_at".to_string(),
-                AttributeValue::N((until_ms / 1000 + 86_400).to_string()),
-            ),
-        ]);
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(task_id) OR held_until_ms <= :now OR holder = :holder",
-            )
-            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
-            .expression_attribute_values(":holder", AttributeValue::S(holder.to_string()))
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(backend("PutItem (lease)", aws_sdk_dynamodb::Error::from(e))),
-        }
+        self.lease(name, holder, now_ms, until_ms).await
+    }
+
+    async fn task_for_key(
+        &self,
+        owner: &str,
+        conversation_id: &str,
+        key: &str,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        self.keyed_task(&idempotency_key_item(owner, conversation_id, key))
+            .await
+    }
+
+    async fn take_open_place(
+        &self,
+        owner: &str,
+        task_id: &str,
+        limit: u32,
+        expires_at: u64,
+    ) -> Result<bool, StoreError> {
+        self.take_place(owner, task_id, limit, expires_at).await
+    }
+
+    async fn release_open_places(
+        &self,
+        owner: &str,
+        task_ids: &[String],
+    ) -> Result<(), StoreError> {
+        self.release_places(owner, task_ids).await
+    }
+
+    async fn open_places(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+        self.places(owner).await
     }
 
     async fn list_undelivered(
@@ -593,6 +594,7 @@ impl TaskStore for DynamoStore {
 }
 
 mod reads;
+mod side_items;
 
 use reads::run_time;
 

@@ -20,6 +20,7 @@ async fn main() -> Result<(), Error> {
     let settings = DispatcherSettings {
         task_ttl_days: env.task_ttl_days,
         owner_scope: env.owner_scope,
+        max_open_tasks: env.max_open_tasks,
         ..DispatcherSettings::default()
     };
     let tools = ToolBox::for_catalog(&backend.catalog, Some(&sdk)).await?;

@@ -3,7 +3,7 @@
 use crate::aws::{parse_reply_queues, parse_work_queues};
 use crate::catalog::Catalog;
 use crate::error::InputError;
-use crate::limits::DEFAULT_TASK_TTL_DAYS;
+use crate::limits::{DEFAULT_MAX_OPEN_TASKS, DEFAULT_TASK_TTL_DAYS, MAX_OPEN_TASKS_LIMIT};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -14,6 +14,9 @@ pub struct DispatcherEnv {
     pub task_ttl_days: u32,
     /// `ASYNCTOOLS_OWNER_SCOPE`: `session` (default) or `role`.
     pub owner_scope: crate::dispatcher::OwnerScope,
+    /// `ASYNCTOOLS_MAX_OPEN_TASKS`: a principal's open tasks at most (default
+    /// `DEFAULT_MAX_OPEN_TASKS`); `off`: no limit.
+    pub max_open_tasks: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -120,12 +123,30 @@ impl DispatcherEnv {
             Some(text) => crate::dispatcher::OwnerScope::parse(&text)
                 .map_err(|e| InputError::new("ASYNCTOOLS_OWNER_SCOPE", e.message))?,
         };
+        let max_open_tasks = match get("ASYNCTOOLS_MAX_OPEN_TASKS").filter(|v| !v.trim().is_empty())
+        {
+            None => Some(DEFAULT_MAX_OPEN_TASKS),
+            Some(text) if text.trim() == "off" => None,
+            Some(text) => Some(
+                text.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_OPEN_TASKS_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        InputError::new(
+                            "ASYNCTOOLS_MAX_OPEN_TASKS",
+                            format!("{text:?} is neither \"off\" nor a whole number in 1..={MAX_OPEN_TASKS_LIMIT}"),
+                        )
+                    })?,
+            ),
+        };
         Ok(DispatcherEnv {
             table: required(&get, "ASYNCTOOLS_TABLE")?,
             work_queue_urls,
             reply_queue_urls: parse_reply_queues(&required(&get, "ASYNCTOOLS_REPLY_QUEUES")?)?,
             task_ttl_days,
             owner_scope,
+            max_open_tasks,
         })
     }
 }
@@ -219,6 +240,31 @@ mod tests {
         .unwrap();
         assert_eq!(e.task_ttl_days, 7);
         assert_eq!(e.work_queue_urls["research"], "http://q/research");
+        assert_eq!(e.max_open_tasks, Some(DEFAULT_MAX_OPEN_TASKS));
+    }
+
+    #[test]
+    fn the_open_task_limit_is_a_number_in_range_or_off() {
+        let queues = queues();
+        let with = |value: &str| {
+            DispatcherEnv::from_env(
+                env(&[
+                    ("ASYNCTOOLS_TABLE", "T"),
+                    ("ASYNCTOOLS_WORK_QUEUES", queues.as_str()),
+                    ("ASYNCTOOLS_REPLY_QUEUES", REPLIES),
+                    ("ASYNCTOOLS_MAX_OPEN_TASKS", value),
+                ]),
+                Catalog::embedded(),
+            )
+            .map(|e| e.max_open_tasks)
+        };
+        assert_eq!(with("5"), Ok(Some(5)));
+        assert_eq!(with(" off "), Ok(None));
+        for bad in ["0", "1001", "many", "-1"] {
+            let err = with(bad).unwrap_err();
+            assert_eq!(err.field, "ASYNCTOOLS_MAX_OPEN_TASKS", "{bad}");
+            assert!(err.message.contains("1..=1000"), "{err}");
+        }
     }
 
     #[test]

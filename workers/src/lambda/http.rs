@@ -37,6 +37,7 @@ fn error(status: u16, message: impl std::fmt::Display) -> Reply {
 fn from_pipeline(e: PipelineError) -> Reply {
     match &e {
         PipelineError::NotFound(_) => error(404, e),
+        PipelineError::QuotaExceeded { .. } => error(429, e),
         _ if e.is_caller_error() => error(400, e),
         _ => error(500, e.incident()),
     }

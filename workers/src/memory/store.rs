@@ -357,6 +357,65 @@ impl TaskStore for MemoryStore {
         Ok(free)
     }
 
+    async fn task_for_key(
+        &self,
+        owner: &str,
+        conversation_id: &str,
+        key: &str,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        let now = self.now_ms();
+        let mut inner = self.lock_at(now);
+        let idem = (
+            owner.to_string(),
+            conversation_id.to_string(),
+            key.to_string(),
+        );
+        let Some(task_id) = inner.idempotency.get(&idem).cloned() else {
+            return Ok(None);
+        };
+        Ok(inner.live(&task_id, now).cloned())
+    }
+
+    async fn take_open_place(
+        &self,
+        owner: &str,
+        task_id: &str,
+        limit: u32,
+        // Places go with their tasks here: a record dropped at its TTL gives its place back.
+        _expires_at: u64,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock_at(self.now_ms());
+        let places = inner.open_places.entry(owner.to_string()).or_default();
+        let taken = places.contains(task_id) || places.len() < limit as usize;
+        if taken {
+            places.insert(task_id.to_string());
+        } else if places.is_empty() {
+            inner.open_places.remove(owner);
+        }
+        Ok(taken)
+    }
+
+    async fn release_open_places(
+        &self,
+        owner: &str,
+        task_ids: &[String],
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock_at(self.now_ms());
+        for task_id in task_ids {
+            inner.release_open_place(owner, task_id);
+        }
+        Ok(())
+    }
+
+    async fn open_places(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+        let inner = self.lock_at(self.now_ms());
+        Ok(inner
+            .open_places
+            .get(owner)
+            .map(|places| places.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
     async fn list_undelivered(
         &self,
         owner: &str,

@@ -77,6 +77,15 @@ impl<H: StoreHook> TaskStore for Hooked<H> {
         self.hook.get(self.inner.as_ref(), task_id).await
     }
 
+    async fn task_for_key(
+        &self,
+        owner: &str,
+        conversation_id: &str,
+        key: &str,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        self.inner.task_for_key(owner, conversation_id, key).await
+    }
+
     async fn transition(&self, current: &TaskRecord, next: &TaskRecord) -> Result<(), StoreError> {
         self.hook
             .transition(self.inner.as_ref(), current, next)
@@ -144,6 +153,30 @@ impl<H: StoreHook> TaskStore for Hooked<H> {
         self.inner
             .acquire_lease(name, holder, now_ms, until_ms)
             .await
+    }
+
+    async fn take_open_place(
+        &self,
+        owner: &str,
+        task_id: &str,
+        limit: u32,
+        expires_at: u64,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .take_open_place(owner, task_id, limit, expires_at)
+            .await
+    }
+
+    async fn release_open_places(
+        &self,
+        owner: &str,
+        task_ids: &[String],
+    ) -> Result<(), StoreError> {
+        self.inner.release_open_places(owner, task_ids).await
+    }
+
+    async fn open_places(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.open_places(owner).await
     }
 
     async fn finished_runs(

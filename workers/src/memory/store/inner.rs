@@ -24,6 +24,9 @@ pub(super) struct Inner {
     /// Lease name -> (holder, held until, epoch ms). Few: one per router replica set and per
     /// principal's waiting slot.
     pub(super) leases: HashMap<String, (String, u64)>,
+    /// Owner -> the task ids holding places among its open tasks (`TaskStore::take_open_place`);
+    /// bounded by the quota's limit per owner, and an owner with none has no entry.
+    pub(super) open_places: HashMap<String, BTreeSet<String>>,
     /// (expires_at, task_id): the order records expire in.
     pub(super) expiry: BTreeSet<(u64, String)>,
     pub(super) bytes: u64,
@@ -199,7 +202,20 @@ impl Inner {
                 self.idempotency.remove(&idem);
             }
         }
+        if record.holds_open_place {
+            let owner = record.owner.clone();
+            self.release_open_place(&owner, task_id);
+        }
         self.bytes -= held.bytes;
+    }
+
+    pub(super) fn release_open_place(&mut self, owner: &str, task_id: &str) {
+        if let Some(places) = self.open_places.get_mut(owner) {
+            places.remove(task_id);
+            if places.is_empty() {
+                self.open_places.remove(owner);
+            }
+        }
     }
 
     /// Drops up to `max` records expired at `now_ms`, earliest first; returns how many.
