@@ -55,7 +55,7 @@ fmt: ## format the Rust code
 lint: ## rustfmt check, clippy with warnings as errors, no import cycles between modules
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
-	python3 scripts/module-cycles.py src sim/src workers/src live/src mcp/src
+	python3 scripts/module-cycles.py src sim/src workers/src workers/aws/src workers/hosts/src live/src mcp/src
 
 chromium: ## headless Chromium for the report.html browser test (Debian's package)
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }

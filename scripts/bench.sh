@@ -84,7 +84,7 @@ if [ "${BENCH_COST:-1}" != 0 ]; then
   echo
   echo "== cost per task on AWS, counted on moto (docs/cost.md), $(date -u +%Y-%m-%d)"
   if [ -x .venv/bin/moto_server ]; then
-    cargo build --release --quiet -p workers --example cost_meter
+    cargo build --release --quiet -p workers-core --example cost_meter
     meter=(target/release/examples/cost_meter --asynctools "$new" --quiet
       --tasks "${BENCH_COST_TASKS:-50}" --idle "${BENCH_COST_IDLE_S:-60}")
     [ -n "$old" ] && meter+=(--base "$old" --base-label base)
@@ -97,5 +97,5 @@ fi
 if [ -f workers/benches/pipeline.rs ]; then
   echo
   echo "== task pipeline"
-  PATH="$PWD/.venv/bin:$PATH" cargo bench --quiet -p workers --bench pipeline
+  PATH="$PWD/.venv/bin:$PATH" cargo bench --quiet -p workers-core --bench pipeline
 fi

@@ -45,7 +45,14 @@ fn plant_import(file: &Path, line: &str) {
 
 #[test]
 fn the_real_sources_pass() {
-    for krate in ["sim", "workers"] {
+    for krate in [
+        "sim",
+        "workers",
+        "workers/aws",
+        "workers/hosts",
+        "live",
+        "mcp",
+    ] {
         let (code, out) = lint_copy(krate, |_| {});
         assert_eq!(code, 0, "{krate}: {out}");
     }
@@ -69,10 +76,55 @@ fn the_simulators_model_importing_its_runner_fails() {
 #[test]
 fn the_pipelines_core_importing_an_adapter_fails() {
     let (code, out) = lint_copy("workers", |src| {
-        plant_import(&src.join("dispatcher.rs"), "use crate::aws::dynamo;")
+        plant_import(
+            &src.join("dispatcher.rs"),
+            "use crate::memory::MemoryStore;",
+        )
     });
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("dispatcher imports aws"), "{out}");
+    assert!(
+        out.contains("dispatcher imports memory, a layer above it"),
+        "{out}"
+    );
+}
+
+/// The names of the `[dependencies]` of a crate's manifest.
+fn dependencies(crate_dir: &str) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join(crate_dir).join("Cargo.toml")).unwrap();
+    let manifest: toml::Table = text.parse().unwrap();
+    manifest["dependencies"]
+        .as_table()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// Across the pipeline's crates Cargo keeps the direction (core ← adapters ← hosts): a crate can
+/// only name what its manifest lists. This holds the manifests to it.
+#[test]
+fn the_pipelines_crates_depend_only_downward() {
+    let core = dependencies("workers");
+    let reaches_out = |name: &String| {
+        name.starts_with("aws") || name.starts_with("lambda") || name.starts_with("workers")
+    };
+    assert!(
+        !core.iter().any(reaches_out),
+        "workers-core must know no AWS, Lambda runtime or other pipeline crate: {core:?}"
+    );
+    let adapters = dependencies("workers/aws");
+    assert!(adapters.contains(&"workers-core".to_string()));
+    assert!(
+        !adapters
+            .iter()
+            .any(|d| d == "workers" || d.starts_with("lambda")),
+        "workers-aws must not know the hosts: {adapters:?}"
+    );
+    let hosts = dependencies("workers/hosts");
+    for needed in ["workers-core", "workers-aws"] {
+        assert!(hosts.contains(&needed.to_string()), "{hosts:?}");
+    }
 }
 
 #[test]

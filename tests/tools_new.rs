@@ -185,7 +185,7 @@ fn a_new_tool_gets_its_file_its_registration_and_its_catalog_entry() {
     );
 
     for step in [
-        "cargo test -p workers web_search",
+        "cargo test -p workers-core web_search",
         "tasks submit web-search --args '{\"text\": \"hello\"}' --backend memory",
         "make synth",
         "docs/tools.md",

@@ -42,7 +42,7 @@ export interface AsyncToolsStackProps extends StackProps {
   readonly catalogPath?: string;
   /**
    * The Rust package with the `dispatcher-lambda`, `worker-lambda`, `sweeper-lambda` and
-   * `reply-settler-lambda` binaries. @default ../workers/Cargo.toml
+   * `reply-settler-lambda` binaries. @default ../workers/hosts/Cargo.toml
    */
   readonly workersManifestPath?: string;
   /** The Rust package with the `mcp-lambda` binary. @default ../mcp/Cargo.toml */
@@ -95,7 +95,7 @@ export class AsyncToolsStack extends Stack {
     });
     this.catalog = loadCatalog(path.resolve(CDK_ROOT, props.catalogPath ?? '../workers/tools.toml'));
     this.tools = applyToolTargets(this.catalog.tools, props.toolTargets ?? new Map());
-    const manifestPath = path.resolve(CDK_ROOT, props.workersManifestPath ?? '../workers/Cargo.toml');
+    const manifestPath = path.resolve(CDK_ROOT, props.workersManifestPath ?? '../workers/hosts/Cargo.toml');
     const dev = props.dev ?? false;
     const mcp = props.mcp ?? true;
     const consumers = mcp ? withMcpConsumer(props.consumers ?? DEFAULT_CONSUMERS) : (props.consumers ?? DEFAULT_CONSUMERS);

@@ -45,7 +45,7 @@ export function parseOwnerScope(value: unknown): OwnerScope {
 /**
  * `-c maxOpenTasks=N` or `-c maxOpenTasks=off`: how many open tasks (submitted, result not yet
  * published) each principal may have; a submit past it is refused. The dispatcher and the MCP server
- * read it as ASYNCTOOLS_MAX_OPEN_TASKS (workers/src/lambda/env.rs DispatcherEnv::from_env).
+ * read it as ASYNCTOOLS_MAX_OPEN_TASKS (workers/hosts/src/lambda/env.rs DispatcherEnv::from_env).
  */
 export const MAX_OPEN_TASKS_KEY = 'maxOpenTasks';
 /**

@@ -31,7 +31,7 @@ export interface DispatcherResources {
   readonly maxOpenTasks?: MaxOpenTasks;
 }
 
-/** The environment the dispatcher code reads (workers/src/lambda/env.rs: DispatcherEnv). */
+/** The environment the dispatcher code reads (workers/hosts/src/lambda/env.rs: DispatcherEnv). */
 export function dispatcherEnvironment(scope: Construct, r: DispatcherResources): Record<string, string> {
   return {
     ASYNCTOOLS_TABLE: r.table.table.tableName,

@@ -58,7 +58,7 @@ export interface McpServerProps extends DispatcherResources {
   readonly reservedConcurrency: number;
   /** mcp/Cargo.toml: the package with the `mcp-lambda` binary. */
   readonly mcpManifestPath: string;
-  /** workers/Cargo.toml: the package with the `reply-settler-lambda` binary. */
+  /** workers/hosts/Cargo.toml: the package with the `reply-settler-lambda` binary. */
   readonly workersManifestPath: string;
   readonly architecture: lambda.Architecture;
   readonly logRetention: logs.RetentionDays;

@@ -9,7 +9,7 @@ import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 
 export interface RustLambdaProps {
-  /** workers/Cargo.toml or mcp/Cargo.toml: the package whose binary this function runs. */
+  /** workers/hosts/Cargo.toml or mcp/Cargo.toml: the package whose binary this function runs. */
   readonly manifestPath: string;
   readonly binaryName: string;
   readonly description: string;

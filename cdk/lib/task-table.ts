@@ -33,7 +33,7 @@ export interface TaskTableProps {
 // Item actions only. UpdateItem for the writes made without a read:
 // - a worker's claim of a PENDING task, and the hand-over's delivered mark;
 // - a principal's open-task places (`task_id = "open#<owner>"`, a string set of task ids:
-//   workers/src/aws/dynamo/side_items.rs), taken at submit by the dispatcher and the MCP server, and
+//   workers/aws/src/dynamo/side_items.rs), taken at submit by the dispatcher and the MCP server, and
 //   given back by whoever publishes the task's result: the worker, the dispatcher or the MCP server
 //   (a cancel), and the sweeper (a result it republishes for a worker that died).
 // So every role that writes the table has it. Every other write is a full conditional PutItem on the

@@ -118,7 +118,7 @@ describe('IAM policies', () => {
 // Exact action sets, as the AWS grants render them.
 const ITEMS = ['dynamodb:GetItem', 'dynamodb:PutItem'];
 // A claim, a delivered mark, or an open-task place taken or given back, without a read first
-// (workers/src/aws/dynamo.rs, dynamo/side_items.rs).
+// (workers/aws/src/dynamo.rs, dynamo/side_items.rs).
 const ITEMS_UPDATE = [...ITEMS, 'dynamodb:UpdateItem'];
 // (Sorted, as grantsOf returns them.)
 // The indexes hold keys: whoever lists reads the records by id.

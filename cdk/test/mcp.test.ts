@@ -142,14 +142,14 @@ describe('MCP server function', () => {
 });
 
 describe('MCP reply settler', () => {
-  it('timeout 30 s, 128 MB, no reserved concurrency, environment: the table and consumer mcp, built from workers/', () => {
+  it('timeout 30 s, 128 MB, no reserved concurrency, environment: the table and consumer mcp, built from workers/hosts/', () => {
     const [fnId, fn] = settler();
     assert.equal(fn.Properties['Timeout'], 30);
     assert.equal(fn.Properties['MemorySize'], 128);
     assert.deepEqual(fn.Properties['Architectures'], ['arm64']);
     assert.equal(fn.Properties['ReservedConcurrentExecutions'], undefined);
     assert.deepEqual(env(fn), { ASYNCTOOLS_TABLE: { Ref: outputId(s, 'TaskTableName') }, ASYNCTOOLS_CONSUMER: 'mcp' });
-    assert.equal(codeSource(fnId), path.join(REPO, 'workers'));
+    assert.equal(codeSource(fnId), path.join(REPO, 'workers', 'hosts'));
   });
 
   it('reads the mcp reply queue: batch 10, maximum concurrency 2, ReportBatchItemFailures', () => {
@@ -254,7 +254,7 @@ describe('the mcp context flag and the mcp consumer', () => {
   });
 
   it('mcpManifestPath chooses the Rust package the MCP server is built from', () => {
-    const other = synth({ stackProps: { mcpManifestPath: '../workers/Cargo.toml' } });
-    assert.equal(codeSource(mcpServer(other)[0], other), path.join(REPO, 'workers'));
+    const other = synth({ stackProps: { mcpManifestPath: '../workers/hosts/Cargo.toml' } });
+    assert.equal(codeSource(mcpServer(other)[0], other), path.join(REPO, 'workers', 'hosts'));
   });
 });

@@ -17,7 +17,7 @@ pub struct RuntimeOptions {
     /// Workers for every catalog tool in this process: needed with the memory backend, optional
     /// against AWS (where the stack's Lambda workers run the tools).
     pub local_workers: Option<PoolOptions>,
-    /// The tools' implementations (`ToolBox::for_catalog` for a catalog with Lambda- or
+    /// The tools' implementations (`workers::tools::for_catalog` for a catalog with Lambda- or
     /// HTTP-backed tools).
     pub tools: ToolBox,
 }

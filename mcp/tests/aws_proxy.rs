@@ -22,7 +22,7 @@
 //! `task_cancel` of the caller's own task and of a foreign one.
 
 #[allow(dead_code)]
-#[path = "../../workers/tests/lambda_runtime/emulator.rs"]
+#[path = "../../workers/hosts/tests/lambda_runtime/emulator.rs"]
 mod emulator;
 
 mod function_url;

@@ -11,7 +11,7 @@
 //! `ASYNCTOOLS_REQUIRE_MOTO=1` (as `make test` sets).
 
 #[allow(dead_code)]
-#[path = "../../workers/tests/lambda_runtime/emulator.rs"]
+#[path = "../../workers/hosts/tests/lambda_runtime/emulator.rs"]
 mod emulator;
 
 mod common;

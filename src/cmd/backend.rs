@@ -124,7 +124,7 @@ pub(crate) fn catalog() -> Result<Arc<Catalog>, CmdError> {
 /// (the backend's) reaches Lambda and Secrets Manager; without it the default AWS configuration
 /// is loaded when a tool needs one.
 pub(crate) async fn tool_box(sdk: Option<&workers::aws::SdkConfig>) -> Result<ToolBox, CmdError> {
-    ToolBox::for_catalog(&*catalog()?, sdk)
+    workers::tools::for_catalog(&*catalog()?, sdk)
         .await
         .map_err(CmdError::input)
 }

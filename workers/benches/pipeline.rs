@@ -1,4 +1,4 @@
-//! Pipeline benchmark (`cargo bench -p workers --bench pipeline`).
+//! Pipeline benchmark (`cargo bench -p workers-core --bench pipeline`).
 //!
 //! In memory: the dispatcher's acknowledgement latency (p50/p99 of `submit`), and end-to-end tasks
 //! per second from submit through the workers to the owner's router handing each result over
@@ -499,7 +499,7 @@ fn main() {
         let smoke = runtime.block_on(measure_memory(200, 500, 2));
         assert!(smoke.rows.iter().all(|r| r.tasks == 500 && r.seconds > 0.0));
         println!(
-            "pipeline bench smoke run passed (run `cargo bench -p workers --bench pipeline` to measure)"
+            "pipeline bench smoke run passed (run `cargo bench -p workers-core --bench pipeline` to measure)"
         );
         return;
     }

@@ -1,25 +1,21 @@
-//! The asynctools task pipeline: a tool call is acknowledged at once with a task id, a worker runs the
-//! tool from a queue, the task's state lives in a store, and the result is published on a results
-//! queue the moment it is ready. See `workers/README.md` for the protocol, the state machine, the
-//! ports and the exactly-once argument.
+//! The asynctools task pipeline's core: a tool call is acknowledged at once with a task id, a worker
+//! runs the tool from a queue, the task's state lives in a store, and the result is published on a
+//! results queue the moment it is ready. This crate knows no AWS: the ports (`ports`) are
+//! implemented here in memory (`memory`) and on DynamoDB/SQS in `workers-aws`; the `workers` crate
+//! (workers/hosts) assembles them into backends, the local worker and the Lambda handlers, and
+//! re-exports this crate. See `workers/README.md` for the protocol, the state machine, the ports and
+//! the exactly-once argument.
 
 pub mod api;
-pub mod aws;
-pub mod backend;
 pub mod catalog;
 pub mod claim;
-pub mod client;
 pub mod clock;
 pub mod delivery;
-pub mod demo;
 pub mod dispatcher;
 pub mod error;
 pub mod fault;
-pub mod lambda;
 pub mod limits;
-pub mod local;
 pub mod memory;
-pub mod poller;
 pub mod ports;
 pub mod protocol;
 pub mod quota;
@@ -28,15 +24,10 @@ pub mod replies;
 pub mod results;
 pub mod state;
 pub mod sweeper;
-/// Test support (a moto per test process, a provisioned backend): tests, benches, examples only.
-#[cfg(any(test, feature = "testkit"))]
-pub mod testkit;
 pub mod tools;
 pub mod worker;
 
-pub use backend::{AwsConnection, AwsTarget, Backend, BackendKind, MemorySettings};
 pub use catalog::{Catalog, ToolSpec};
-pub use client::{ClientError, TaskClient};
 pub use clock::{Clock, FakeClock, SharedClock, SystemClock};
 pub use delivery::{ResultRouter, ResultSink};
 pub use dispatcher::{Caller, CancelOutcome, Dispatcher, DispatcherSettings, OwnerScope};

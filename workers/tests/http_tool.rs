@@ -580,7 +580,7 @@ async fn through_the_pipeline_tasks_succeed_fail_and_time_out() {
     );
     let catalog = Arc::new(Catalog::parse(&text).unwrap());
     let backend = Backend::in_memory(catalog.clone());
-    let tools = ToolBox::for_catalog(&catalog, None).await.unwrap();
+    let tools = workers::tools::for_catalog(&catalog, None).await.unwrap();
     let dispatcher = backend
         .dispatcher(tools.clone(), DispatcherSettings::default())
         .unwrap();
@@ -726,7 +726,9 @@ async fn a_missing_secret_fails_the_task_naming_it() {
     );
     let catalog = Arc::new(Catalog::parse(&text).unwrap());
     let backend = Backend::in_memory(catalog.clone());
-    let tools = ToolBox::for_catalog(&catalog, Some(&sdk)).await.unwrap();
+    let tools = workers::tools::for_catalog(&catalog, Some(&sdk))
+        .await
+        .unwrap();
     let dispatcher = backend
         .dispatcher(tools.clone(), DispatcherSettings::default())
         .unwrap();

@@ -5,7 +5,7 @@
 //!
 //! `ASYNCTOOLS_SOAK_CALLS` (default 4,000) calls in rounds of 500, each with an 8 KiB echo, so its
 //! arguments and its result are 16 KiB of every record. 100,000 calls take a few minutes in a
-//! debug build: `ASYNCTOOLS_SOAK_CALLS=100000 cargo test -p workers --test memory_soak -- --nocapture`.
+//! debug build: `ASYNCTOOLS_SOAK_CALLS=100000 cargo test -p workers-core --test memory_soak -- --nocapture`.
 
 use serde_json::json;
 use std::sync::Arc;

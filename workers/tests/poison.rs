@@ -515,7 +515,7 @@ async fn lambda_errors_are_cut_and_recorded_as_what_they_are(kind: Kind) {
     };
     let fake = FakeLambda::start().await;
     let sdk = workers::aws::sdk_config(&workers::aws::AwsSettings::emulator(&fake.url)).await;
-    let tools = ToolBox::for_catalog(&backend.catalog, Some(&sdk))
+    let tools = workers::tools::for_catalog(&backend.catalog, Some(&sdk))
         .await
         .unwrap();
     let d = backend

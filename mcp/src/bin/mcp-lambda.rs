@@ -7,7 +7,7 @@ use mcp::server::Settings;
 use mcp::{FrontDoor, Principals};
 use std::sync::Arc;
 use workers::aws::{AwsSettings, sdk_config};
-use workers::{Backend, Catalog, DispatcherSettings, ToolBox};
+use workers::{Backend, Catalog, DispatcherSettings};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -22,7 +22,7 @@ async fn main() -> Result<(), Error> {
         max_open_tasks: env.dispatcher.max_open_tasks,
         ..DispatcherSettings::default()
     };
-    let tools = ToolBox::for_catalog(&backend.catalog, Some(&sdk)).await?;
+    let tools = workers::tools::for_catalog(&backend.catalog, Some(&sdk)).await?;
     let dispatcher = backend.dispatcher(tools, dispatcher_settings)?;
     let mut settings = Settings::new(env.dispatcher.task_ttl_days);
     settings.consumer = env.consumer.clone();

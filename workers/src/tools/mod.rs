@@ -2,22 +2,18 @@
 //! and runs them; the worker bounds every run by the tool's timeout.
 
 pub mod custom;
-pub mod http;
-pub mod lambda;
 mod research;
 pub mod scaffold;
 mod schema;
 mod sentiment;
 pub mod synthetic;
 
-pub use http::HttpTool;
-pub use lambda::LambdaTool;
 pub use research::Research;
 pub use schema::SchemaCheck;
 pub use sentiment::{Sentiment, analyze};
 pub use synthetic::Synthetic;
 
-use crate::catalog::{Catalog, ToolKind};
+use crate::catalog::Catalog;
 use crate::error::InputError;
 use async_trait::async_trait;
 use serde_json::Value;
@@ -110,40 +106,6 @@ impl ToolBox {
         custom::register(ToolBox { tools })
     }
 
-    /// The built-in tools, plus one per catalog entry of kind `lambda` or `http` (which need `sdk`
-    /// to reach Lambda or Secrets Manager; `None` loads the default AWS configuration, and only
-    /// when such a tool needs it). Fails on a catalog tool it cannot build, naming it.
-    pub async fn for_catalog(
-        catalog: &Catalog,
-        sdk: Option<&aws_config::SdkConfig>,
-    ) -> Result<ToolBox, InputError> {
-        let mut tools = ToolBox::builtin();
-        let needs_aws = catalog.tools().iter().any(|t| {
-            t.kind == ToolKind::Lambda || (t.kind == ToolKind::Http && t.auth_secret.is_some())
-        });
-        let loaded;
-        let sdk = match sdk {
-            Some(sdk) => Some(sdk),
-            None if needs_aws => {
-                loaded = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .load()
-                    .await;
-                Some(&loaded)
-            }
-            None => None,
-        };
-        for spec in catalog.tools() {
-            let tool: Arc<dyn Tool> = match spec.kind {
-                ToolKind::Builtin => continue,
-                ToolKind::Lambda => Arc::new(LambdaTool::new(spec, sdk.expect("loaded above"))?),
-                ToolKind::Http => Arc::new(HttpTool::new(spec, sdk)?),
-            };
-            tools = tools.with(&spec.name, tool);
-        }
-        tools.covers(catalog)?;
-        Ok(tools)
-    }
-
     /// Adds or replaces a tool (tests use it to count executions).
     pub fn with(mut self, name: &str, tool: Arc<dyn Tool>) -> Self {
         self.tools.insert(name.to_string(), tool);
@@ -177,8 +139,8 @@ impl ToolBox {
     }
 }
 
-/// Argument helpers shared by the tools: each error names the argument.
-pub(crate) mod args {
+/// Argument helpers shared by the tools (here and the AWS-backed ones): each error names the argument.
+pub mod args {
     use crate::error::InputError;
     use serde_json::Value;
 

@@ -8,7 +8,7 @@
 //! Needs cargo-lambda (`make venv-lambda`); skipped without it unless ASYNCTOOLS_REQUIRE_MOTO=1.
 
 #[allow(dead_code)]
-#[path = "../../../../workers/tests/lambda_runtime/emulator.rs"]
+#[path = "../../../../workers/hosts/tests/lambda_runtime/emulator.rs"]
 mod emulator;
 
 use serde_json::{Value, json};
@@ -17,9 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use workers::aws::{AwsSettings, sdk_config};
 use workers::poller::{PoolOptions, WorkerPool};
-use workers::{
-    Backend, Caller, Catalog, DispatcherSettings, TaskRecord, TaskRequest, TaskStatus, ToolBox,
-};
+use workers::{Backend, Caller, Catalog, DispatcherSettings, TaskRecord, TaskRequest, TaskStatus};
 
 const TEST: &str = "word_count_as_a_tool";
 
@@ -106,7 +104,7 @@ async fn word_count_runs_as_an_async_tool() {
 
     let catalog = Arc::new(catalog());
     let backend = Backend::in_memory(catalog.clone());
-    let tools = ToolBox::for_catalog(&catalog, Some(&sdk))
+    let tools = workers::tools::for_catalog(&catalog, Some(&sdk))
         .await
         .expect("the tools build");
     let dispatcher = backend

@@ -518,7 +518,7 @@ fn next_steps(root: &Path, names: &Names, changes: &[Change]) -> String {
         "\nNext:
   1. Implement it in {CUSTOM_DIR}/{module}.rs (check_arguments, run); describe it and
      its arguments in {CATALOG} (description, input_schema: MCP clients read both).
-  2. Test it:     cargo test -p workers {module}
+  2. Test it:     cargo test -p workers-core {module}
   3. Run it:      cargo run -- tasks submit {tool} --args '{{\"text\": \"hello\"}}' --backend memory
      (the catalog and the tools are compiled in: run the rebuilt binary)
   4. Deploy it:   make synth && make deploy (the stack gives it a queue, a DLQ, a worker function

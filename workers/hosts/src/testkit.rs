@@ -20,7 +20,7 @@ pub fn find_moto_server() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("ASYNCTOOLS_MOTO_SERVER") {
         return Some(PathBuf::from(path)).filter(|p| p.exists());
     }
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     Some(workspace.join(".venv/bin/moto_server")).filter(|p| p.exists())
 }
 
@@ -79,7 +79,8 @@ impl MotoServer {
         // With the venv's python beside moto_server, run it through scripts/moto_atomic.py:
         // moto's DynamoDB writes are not atomic under concurrent requests, DynamoDB's are.
         let python = path.with_file_name("python");
-        let wrapper = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/moto_atomic.py");
+        let wrapper =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/moto_atomic.py");
         let program: Vec<&std::ffi::OsStr> = if python.exists() && wrapper.exists() {
             vec![python.as_os_str(), wrapper.as_os_str()]
         } else {

@@ -10,7 +10,6 @@ use crate::error::{InputError, PipelineError};
 use crate::protocol::{SubmitAck, TaskRequest};
 use crate::record::TaskRecord;
 use crate::state::TaskStatus;
-use crate::tools::ToolBox;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
@@ -78,7 +77,7 @@ impl TaskClient {
             return Ok(TaskClient::Remote(Box::new(client)));
         }
         let backend = &connection.backend;
-        let tools = ToolBox::for_catalog(&backend.catalog, Some(&connection.sdk)).await?;
+        let tools = crate::tools::for_catalog(&backend.catalog, Some(&connection.sdk)).await?;
         let dispatcher = backend.dispatcher(tools, DispatcherSettings::default())?;
         Ok(TaskClient::InProcess {
             dispatcher: Box::new(dispatcher),

@@ -8,7 +8,6 @@ use crate::delivery::VecSink;
 use crate::dispatcher::{Caller, DispatcherSettings};
 use crate::poller::{PoolOptions, WorkerPool};
 use crate::protocol::{ResultMessage, SubmitAck, TaskRequest};
-use crate::tools::ToolBox;
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::io::Write;
@@ -52,7 +51,7 @@ impl Transcript<'_> {
 pub async fn run_demo(out: &mut (dyn Write + Send), options: &DemoOptions) -> Result<DemoReport> {
     let catalog = Arc::new(Catalog::embedded().clone());
     let backend = Backend::in_memory(catalog.clone());
-    let tools = ToolBox::for_catalog(&catalog, None).await?;
+    let tools = crate::tools::for_catalog(&catalog, None).await?;
     let dispatcher = backend.dispatcher(tools.clone(), DispatcherSettings::default())?;
     let mut pool_options = PoolOptions::new("demo-worker");
     pool_options.wait = Duration::from_secs(1);

@@ -185,7 +185,7 @@ impl Emulator {
     /// Starts the emulator and waits (at most `ready_within`) until it accepts connections.
     pub fn start(cargo_lambda: &Path, log_dir: &Path, ready_within: Duration) -> Emulator {
         let port = free_port();
-        let manifest = workspace().join("workers/Cargo.toml");
+        let manifest = workspace().join("workers/hosts/Cargo.toml");
         let args: Vec<OsString> = [
             "lambda",
             "watch",

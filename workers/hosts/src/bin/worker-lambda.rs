@@ -6,7 +6,7 @@ use std::sync::Arc;
 use workers::aws::{AwsSettings, Resources, sdk_config};
 use workers::lambda::env::WorkerEnv;
 use workers::lambda::sqs::handle_sqs_event;
-use workers::{Backend, Catalog, ToolBox, WorkerSettings};
+use workers::{Backend, Catalog, WorkerSettings};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -33,7 +33,7 @@ async fn main() -> Result<(), Error> {
         std::env::var("AWS_LAMBDA_LOG_STREAM_NAME").unwrap_or_default(),
         ulid::Ulid::generate()
     );
-    let tools = ToolBox::for_catalog(&backend.catalog, Some(&sdk)).await?;
+    let tools = workers::tools::for_catalog(&backend.catalog, Some(&sdk)).await?;
     let worker = Arc::new(backend.worker(
         &env.tool,
         &tools,

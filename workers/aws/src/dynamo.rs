@@ -143,10 +143,6 @@ fn conditional_update(
     }
 }
 
-fn idempotency_key_item(owner: &str, conversation_id: &str, key: &str) -> String {
-    format!("idem#{owner}#{conversation_id}#{key}")
-}
-
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoStore {
@@ -178,42 +174,6 @@ impl DynamoStore {
             .await
             .map_err(|e| backend("GetItem", aws_sdk_dynamodb::Error::from(e)))?;
         Ok(out.item)
-    }
-
-    async fn existing_for_key(
-        &self,
-        record: &TaskRecord,
-        key: &str,
-    ) -> Result<CreateOutcome, StoreError> {
-        let idem_key = idempotency_key_item(&record.owner, &record.conversation_id, key);
-        let existing = self
-            .keyed_task(&idem_key)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt {
-                key: idem_key.clone(),
-                message: "the idempotency write was refused but the item is missing".into(),
-            })?;
-        Ok(CreateOutcome::Existing(Box::new(existing)))
-    }
-
-    /// The task an idempotency item (`idem_key`) points at; `None` without the item.
-    async fn keyed_task(&self, idem_key: &str) -> Result<Option<TaskRecord>, StoreError> {
-        let Some(item) = self.get_raw(idem_key).await? else {
-            return Ok(None);
-        };
-        let idem: IdempotencyItem =
-            serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
-                key: idem_key.to_string(),
-                message: e.to_string(),
-            })?;
-        let existing =
-            self.get(&idem.target_task_id)
-                .await?
-                .ok_or_else(|| StoreError::Corrupt {
-                    key: idem_key.to_string(),
-                    message: format!("points at missing task {}", idem.target_task_id),
-                })?;
-        Ok(Some(existing))
     }
 }
 
@@ -595,6 +555,8 @@ impl TaskStore for DynamoStore {
 
 mod reads;
 mod side_items;
+
+use side_items::idempotency_key_item;
 
 use reads::run_time;
 

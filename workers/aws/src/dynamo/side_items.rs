@@ -1,11 +1,14 @@
 //! Items beside the tasks, each with no task attributes (so no index and no `get` sees it) and a
-//! TTL: leases (`task_id = "lease#<name>"`, `TaskStore::acquire_lease`), and a principal's
+//! TTL: idempotency keys (`task_id = "idem#<owner>#<conversation>#<key>"`, naming the task a key
+//! created), leases (`task_id = "lease#<name>"`, `TaskStore::acquire_lease`), and a principal's
 //! open-task places (`task_id = "open#<owner>"`, `TaskStore::take_open_place`): a string set of the
 //! task ids holding places, so a take is one conditional `UpdateItem` whatever the limit, and
 //! giving a place back twice changes nothing.
 
-use super::{DynamoStore, backend};
+use super::{DynamoStore, IdempotencyItem, backend};
 use crate::error::StoreError;
+use crate::ports::{CreateOutcome, TaskStore};
+use crate::record::TaskRecord;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
@@ -28,11 +31,54 @@ where
         .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
+pub(super) fn idempotency_key_item(owner: &str, conversation_id: &str, key: &str) -> String {
+    format!("idem#{owner}#{conversation_id}#{key}")
+}
+
 fn lease_item(name: &str) -> String {
     format!("lease#{name}")
 }
 
 impl DynamoStore {
+    pub(super) async fn existing_for_key(
+        &self,
+        record: &TaskRecord,
+        key: &str,
+    ) -> Result<CreateOutcome, StoreError> {
+        let idem_key = idempotency_key_item(&record.owner, &record.conversation_id, key);
+        let existing = self
+            .keyed_task(&idem_key)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                key: idem_key.clone(),
+                message: "the idempotency write was refused but the item is missing".into(),
+            })?;
+        Ok(CreateOutcome::Existing(Box::new(existing)))
+    }
+
+    /// The task an idempotency item (`idem_key`) points at; `None` without the item.
+    pub(super) async fn keyed_task(
+        &self,
+        idem_key: &str,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        let Some(item) = self.get_raw(idem_key).await? else {
+            return Ok(None);
+        };
+        let idem: IdempotencyItem =
+            serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+                key: idem_key.to_string(),
+                message: e.to_string(),
+            })?;
+        let existing =
+            self.get(&idem.target_task_id)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: idem_key.to_string(),
+                    message: format!("points at missing task {}", idem.target_task_id),
+                })?;
+        Ok(Some(existing))
+    }
+
     pub(super) async fn lease(
         &self,
         name: &str,

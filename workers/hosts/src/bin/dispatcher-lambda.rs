@@ -7,7 +7,7 @@ use std::sync::Arc;
 use workers::aws::{AwsSettings, sdk_config};
 use workers::lambda::env::DispatcherEnv;
 use workers::lambda::http::handle_function_url;
-use workers::{Backend, Catalog, DispatcherSettings, ToolBox};
+use workers::{Backend, Catalog, DispatcherSettings};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -23,7 +23,7 @@ async fn main() -> Result<(), Error> {
         max_open_tasks: env.max_open_tasks,
         ..DispatcherSettings::default()
     };
-    let tools = ToolBox::for_catalog(&backend.catalog, Some(&sdk)).await?;
+    let tools = workers::tools::for_catalog(&backend.catalog, Some(&sdk)).await?;
     let dispatcher = Arc::new(backend.dispatcher(tools, settings)?);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<LambdaFunctionUrlRequest>| {
