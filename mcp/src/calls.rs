@@ -64,7 +64,14 @@ impl FrontDoor {
         } else {
             scope.handle().to_string()
         };
-        let ack = match self.submit(&scope.caller, &request, conversation_id).await {
+        // Held before the task exists: a fast tool can finish before `submit` returns, and the
+        // result pump must not push what this call is about to answer with itself.
+        let task_id = workers::dispatcher::new_task_id();
+        let mut hold = scope.hold(&task_id);
+        let ack = match self
+            .submit(&scope.caller, &request, conversation_id, task_id)
+            .await
+        {
             Ok(ack) => ack,
             Err(e) => match errors::quota_refusal(&e) {
                 Some(refusal) => {
@@ -74,7 +81,9 @@ impl FrontDoor {
                 None => return Err(e),
             },
         };
-        let hold = scope.hold(&ack.task_id);
+        if hold.as_ref().is_some_and(|h| h.task_id() != ack.task_id) {
+            hold = scope.hold(&ack.task_id);
+        }
         let limit = if blocking {
             settings.max_wait
         } else if self
@@ -145,6 +154,7 @@ impl FrontDoor {
         caller: &Caller,
         request: &CallToolRequestParams,
         conversation_id: String,
+        task_id: String,
     ) -> Result<SubmitAck, McpError> {
         let catalog = self.inner.dispatcher.catalog();
         if catalog.get(&request.name).is_err() {
@@ -162,7 +172,7 @@ impl FrontDoor {
         let ack = self
             .inner
             .dispatcher
-            .submit(caller, task)
+            .submit_as(caller, task, task_id)
             .await
             .map_err(errors::pipeline)?;
         self.inner.hub.note_owner(&caller.principal);

@@ -161,7 +161,10 @@ impl FrontDoor {
             ));
         }
         let conversation = tasks_conversation(scope.handle());
-        let ack = self.submit(&scope.caller, params, conversation).await?;
+        let task_id = workers::dispatcher::new_task_id();
+        let ack = self
+            .submit(&scope.caller, params, conversation, task_id)
+            .await?;
         let bound = self.settings().inline_within;
         if !self.hub().latencies.worth_waiting(&params.name, bound) {
             let task = status::acknowledged(&ack, self.timing());

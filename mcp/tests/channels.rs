@@ -171,3 +171,83 @@ async fn without_channels_nothing_is_pushed_and_task_results_has_it() {
     client.cancel().await.unwrap();
     stack.stop().await;
 }
+
+/// A work queue whose sends return only `delay` after the message is out, as a slow network
+/// would: the task can run, finish and be routed before `submit` returns to its caller.
+struct SlowSends {
+    inner: std::sync::Arc<dyn workers::ports::MessageQueue>,
+    delay: Duration,
+}
+
+#[async_trait::async_trait]
+impl workers::ports::MessageQueue for SlowSends {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    async fn send(&self, body: &str) -> Result<String, workers::QueueError> {
+        let sent = self.inner.send(body).await;
+        tokio::time::sleep(self.delay).await;
+        sent
+    }
+    async fn receive(
+        &self,
+        max_messages: u32,
+        wait: Duration,
+        visibility: Option<Duration>,
+    ) -> Result<Vec<workers::ports::ReceivedMessage>, workers::QueueError> {
+        self.inner.receive(max_messages, wait, visibility).await
+    }
+    async fn delete(&self, receipt_handle: &str) -> Result<(), workers::QueueError> {
+        self.inner.delete(receipt_handle).await
+    }
+    async fn change_visibility(
+        &self,
+        receipt_handle: &str,
+        timeout: Duration,
+    ) -> Result<(), workers::QueueError> {
+        self.inner.change_visibility(receipt_handle, timeout).await
+    }
+    async fn depth(&self) -> Result<workers::ports::QueueDepth, workers::QueueError> {
+        self.inner.depth().await
+    }
+}
+
+/// A fast tool's result is answered inline by its call, once: not also pushed as a channel event
+/// when it finishes before `submit` has returned (the call held its task only after `submit`
+/// returned, so the push won the hand-over and the inline answer showed the result a second time;
+/// seen on a loaded machine in `tests/mcp_stdio.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_result_that_lands_before_submit_returns_is_handed_over_once() {
+    let mut backend =
+        workers::Backend::in_memory(std::sync::Arc::new(workers::Catalog::embedded().clone()));
+    for queue in backend.work_queues.values_mut() {
+        *queue = std::sync::Arc::new(SlowSends {
+            inner: queue.clone(),
+            delay: Duration::from_millis(500),
+        });
+    }
+    let runtime = mcp::Runtime::start(backend, with_channels()).expect("runtime");
+    let (client_side, server_side) = tokio::io::duplex(1 << 16);
+    let (server_read, server_write) = tokio::io::split(server_side);
+    let server = tokio::spawn(mcp::stdio::serve_lines(
+        runtime.door.clone(),
+        server_read,
+        server_write,
+    ));
+    let (sender, mut events) = mpsc::unbounded_channel();
+    let client = Listener(sender)
+        .serve(tokio::io::split(client_side))
+        .await
+        .expect("connects over the pipe");
+    let params = common::call("sentiment", json!({"text": "what a great day"}));
+    let answer = match client.call_tool_once(params).await.expect("tools/call") {
+        CallToolResponse::Complete(answer) => answer.structured_content.unwrap(),
+        other => panic!("expected the result inline, got {other:?}"),
+    };
+    assert_eq!(answer["sentiment"], "positive", "{answer}");
+    let event = tokio::time::timeout(Duration::from_secs(1), events.recv()).await;
+    assert!(event.is_err(), "pushed as well: {event:?}");
+    client.cancel().await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    runtime.stop().await;
+}

@@ -1,6 +1,7 @@
 //! The dispatcher: validates a tool call, records it PENDING, enqueues it and answers at once.
 //! Also `get`, `list` and `cancel`. The same code runs in the Lambda handler and in the CLI.
 
+pub use crate::caller::{Caller, OwnerScope};
 use crate::catalog::Catalog;
 use crate::clock::{SharedClock, system};
 use crate::error::{InputError, PipelineError, StoreError};
@@ -9,8 +10,7 @@ use crate::ports::{
     CreateOutcome, MessageQueue, TaskPage, TaskStore, Updated, check_list_args, update_with_retry,
 };
 use crate::protocol::{
-    SubmitAck, TaskRequest, WorkMessage, check_consumer_name, check_conversation_id,
-    check_principal, check_task_id,
+    SubmitAck, TaskRequest, WorkMessage, check_consumer_name, check_conversation_id, check_task_id,
 };
 use crate::quota::PlaceChecks;
 use crate::record::{NewTask, TaskRecord};
@@ -45,67 +45,6 @@ impl Default for DispatcherSettings {
     }
 }
 
-/// How much of an assumed role's ARN (`arn:aws:sts::<account>:assumed-role/<role>/<session>`) is
-/// the owner. The session name is who is calling: the user of an IAM Identity Center permission
-/// set (`AWSReservedSSO_<set>_<id>/alice@example.com`), a federated user, or the name an agent
-/// gave its session; many people share one role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OwnerScope {
-    /// The full caller identity, role and session: each person is their own owner (the default).
-    #[default]
-    Session,
-    /// The role alone: every session of the role is one owner. For agent fleets that restart under
-    /// new session names and must keep their tasks; everyone who can assume the role shares them.
-    Role,
-}
-
-impl OwnerScope {
-    pub fn parse(text: &str) -> Result<OwnerScope, InputError> {
-        match text.trim() {
-            "session" => Ok(OwnerScope::Session),
-            "role" => Ok(OwnerScope::Role),
-            other => Err(InputError::new(
-                "owner_scope",
-                format!("{other:?} is neither \"session\" nor \"role\""),
-            )),
-        }
-    }
-}
-
-/// Who is calling: the IAM principal behind a Function URL request, or an explicit local name. Every
-/// task belongs to the caller that submitted it; to any other caller it does not exist.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    pub principal: String,
-}
-
-impl Caller {
-    pub fn new(principal: impl Into<String>) -> Result<Caller, InputError> {
-        let principal = principal.into();
-        check_principal(&principal)?;
-        Ok(Caller { principal })
-    }
-
-    /// The owner recorded for an IAM caller: the whole ARN (with `OwnerScope::Session`), or for
-    /// an assumed role without its session name (`OwnerScope::Role`).
-    pub fn from_iam_arn(arn: &str, scope: OwnerScope) -> Result<Caller, InputError> {
-        let principal = match (scope, arn.split_once(":assumed-role/")) {
-            (OwnerScope::Role, Some((prefix, rest))) => {
-                let role = rest.split('/').next().unwrap_or(rest);
-                format!("{prefix}:assumed-role/{role}")
-            }
-            _ => arn.to_string(),
-        };
-        Caller::new(principal)
-    }
-
-    /// Whether `record` is this caller's (every read, list and hand-over is scoped by it).
-    pub fn owns(&self, record: &TaskRecord) -> bool {
-        record.owner == self.principal
-    }
-}
-
 impl DispatcherSettings {
     pub fn check(&self) -> Result<(), InputError> {
         if !(1..=MAX_TASK_TTL_DAYS).contains(&self.task_ttl_days) {
@@ -130,6 +69,11 @@ impl DispatcherSettings {
 /// dispatcher dies before sending, the task's work message (redelivered after this lease) sends it.
 const CANCEL_PUBLISHER: &str = "dispatcher:cancel";
 const CANCEL_PUBLISH_LEASE_MS: u64 = 5_000;
+
+/// A fresh task id: a ULID, so ids sort by creation time.
+pub fn new_task_id() -> String {
+    ulid::Ulid::generate().to_string()
+}
 
 fn open_tasks_refusal(limit: u32) -> PipelineError {
     PipelineError::QuotaExceeded {
@@ -219,6 +163,19 @@ impl Dispatcher {
         caller: &Caller,
         request: TaskRequest,
     ) -> Result<SubmitAck, PipelineError> {
+        self.submit_as(caller, request, new_task_id()).await
+    }
+
+    /// `submit`, the new task named `task_id` (a fresh [`new_task_id`]): its caller can wait for
+    /// the task before it exists. An MCP call that answers inline holds its task, so that nobody
+    /// else hands the result over, and a fast tool may finish before `submit` returns.
+    pub async fn submit_as(
+        &self,
+        caller: &Caller,
+        request: TaskRequest,
+        task_id: String,
+    ) -> Result<SubmitAck, PipelineError> {
+        check_task_id(&task_id)?;
         let now = self.settings.clock.now_ms();
         request.validate(&self.catalog, now)?;
         self.tools
@@ -228,7 +185,7 @@ impl Dispatcher {
         self.replies.get(&reply_to)?;
         let mut record = TaskRecord::pending(
             NewTask {
-                task_id: ulid::Ulid::generate().to_string(),
+                task_id,
                 owner: caller.principal.clone(),
                 reply_to,
                 conversation_id: request.conversation_id,
@@ -297,8 +254,11 @@ impl Dispatcher {
         record: &TaskRecord,
         existing: TaskRecord,
     ) -> Result<SubmitAck, PipelineError> {
-        // Idempotency items are keyed by owner: `existing` is the caller's own task.
-        debug_assert!(caller.owns(&existing));
+        // Idempotency items are keyed by owner; a task id chosen by the caller (`submit_as`) could
+        // still name another owner's task, which does not exist for this caller.
+        if !caller.owns(&existing) {
+            return Err(InputError::new("task_id", "is taken: submit with a fresh id").into());
+        }
         let same_request = existing.tool == record.tool
             && existing.arguments == record.arguments
             && existing.deadline_ms == record.deadline_ms

@@ -7,6 +7,7 @@
 //! the exactly-once argument.
 
 pub mod api;
+pub mod caller;
 pub mod catalog;
 pub mod claim;
 pub mod clock;

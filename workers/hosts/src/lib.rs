@@ -7,7 +7,7 @@
 pub use workers_aws as aws;
 pub use workers_aws::tools;
 pub use workers_core::{
-    api, catalog, claim, clock, delivery, dispatcher, error, fault, limits, memory, ports,
+    api, caller, catalog, claim, clock, delivery, dispatcher, error, fault, limits, memory, ports,
     protocol, quota, record, replies, results, state, sweeper, worker,
 };
 
