@@ -91,10 +91,18 @@ async fn results<S: rmcp::Service<RoleClient>>(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_stdio_session_gets_each_result_pushed_once() {
-    let backend =
-        workers::Backend::in_memory(std::sync::Arc::new(workers::Catalog::embedded().clone()));
+type Client = rmcp::service::RunningService<RoleClient, Listener>;
+
+/// A channels server on `backend` with a stdio session open to it: the runtime, the client, the
+/// channel events it receives, and the server's task.
+async fn stdio_session(
+    backend: workers::Backend,
+) -> (
+    mcp::Runtime,
+    Client,
+    mpsc::UnboundedReceiver<CustomNotification>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
     let runtime = mcp::Runtime::start(backend, with_channels()).expect("runtime");
     let (client_side, server_side) = tokio::io::duplex(1 << 16);
     let (server_read, server_write) = tokio::io::split(server_side);
@@ -103,11 +111,21 @@ async fn a_stdio_session_gets_each_result_pushed_once() {
         server_read,
         server_write,
     ));
-    let (sender, mut events) = mpsc::unbounded_channel();
+    let (sender, events) = mpsc::unbounded_channel();
     let client = Listener(sender)
         .serve(tokio::io::split(client_side))
         .await
         .expect("connects over the pipe");
+    (runtime, client, events, server)
+}
+
+fn memory_backend() -> workers::Backend {
+    workers::Backend::in_memory(std::sync::Arc::new(workers::Catalog::embedded().clone()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stdio_session_gets_each_result_pushed_once() {
+    let (runtime, client, mut events, server) = stdio_session(memory_backend()).await;
     let info = client.peer().peer_info().expect("server info");
     assert!(
         info.capabilities
@@ -218,27 +236,14 @@ impl workers::ports::MessageQueue for SlowSends {
 /// seen on a loaded machine in `tests/mcp_stdio.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_result_that_lands_before_submit_returns_is_handed_over_once() {
-    let mut backend =
-        workers::Backend::in_memory(std::sync::Arc::new(workers::Catalog::embedded().clone()));
+    let mut backend = memory_backend();
     for queue in backend.work_queues.values_mut() {
         *queue = std::sync::Arc::new(SlowSends {
             inner: queue.clone(),
             delay: Duration::from_millis(500),
         });
     }
-    let runtime = mcp::Runtime::start(backend, with_channels()).expect("runtime");
-    let (client_side, server_side) = tokio::io::duplex(1 << 16);
-    let (server_read, server_write) = tokio::io::split(server_side);
-    let server = tokio::spawn(mcp::stdio::serve_lines(
-        runtime.door.clone(),
-        server_read,
-        server_write,
-    ));
-    let (sender, mut events) = mpsc::unbounded_channel();
-    let client = Listener(sender)
-        .serve(tokio::io::split(client_side))
-        .await
-        .expect("connects over the pipe");
+    let (runtime, client, mut events, server) = stdio_session(backend).await;
     let params = common::call("sentiment", json!({"text": "what a great day"}));
     let answer = match client.call_tool_once(params).await.expect("tools/call") {
         CallToolResponse::Complete(answer) => answer.structured_content.unwrap(),
