@@ -9,44 +9,19 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use workers::ports::{MessageQueue, QueueDepth, ReceivedMessage};
+use workers::ports::MessageQueue;
 use workers::replies::{ReplyQueue, ReplyQueues};
+use workers::testkit::{HookedQueue, QueueHook};
 use workers::{Backend, Catalog, QueueError};
 
-/// A queue whose sends take `delay` longer: the network hop or service time of a slower queue.
-struct SlowSend {
-    inner: Arc<dyn MessageQueue>,
-    delay: Duration,
-}
+/// Sends take this much longer: the network hop or service time of a slower queue.
+struct SlowSend(Duration);
 
 #[async_trait]
-impl MessageQueue for SlowSend {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    async fn send(&self, body: &str) -> Result<String, QueueError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.send(body).await
-    }
-    async fn receive(
-        &self,
-        max: u32,
-        wait: Duration,
-        visibility: Option<Duration>,
-    ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        self.inner.receive(max, wait, visibility).await
-    }
-    async fn delete(&self, handle: &str) -> Result<(), QueueError> {
-        self.inner.delete(handle).await
-    }
-    async fn delete_batch(&self, handles: &[String]) -> Result<(), QueueError> {
-        self.inner.delete_batch(handles).await
-    }
-    async fn change_visibility(&self, handle: &str, timeout: Duration) -> Result<(), QueueError> {
-        self.inner.change_visibility(handle, timeout).await
-    }
-    async fn depth(&self) -> Result<QueueDepth, QueueError> {
-        self.inner.depth().await
+impl QueueHook for SlowSend {
+    async fn send(&self, inner: &dyn MessageQueue, body: &str) -> Result<String, QueueError> {
+        tokio::time::sleep(self.0).await;
+        inner.send(body).await
     }
 }
 
@@ -55,10 +30,7 @@ fn backend(work_delay: Duration, results_delay: Duration) -> Backend {
     let work = b.work_queues["synthetic"].clone();
     b.work_queues.insert(
         "synthetic".into(),
-        Arc::new(SlowSend {
-            inner: work,
-            delay: work_delay,
-        }),
+        Arc::new(HookedQueue::new(work, SlowSend(work_delay))),
     );
     // `live` hands results over on the consumer "live" of a memory backend.
     let replies = b.replies.queue("live").unwrap();
@@ -66,10 +38,7 @@ fn backend(work_delay: Duration, results_delay: Duration) -> Backend {
         ReplyQueues::fixed(BTreeMap::from([(
             "live".to_string(),
             ReplyQueue {
-                queue: Arc::new(SlowSend {
-                    inner: replies,
-                    delay: results_delay,
-                }),
+                queue: Arc::new(HookedQueue::new(replies, SlowSend(results_delay))),
                 dead_letter: None,
             },
         )]))

@@ -190,43 +190,20 @@ async fn without_channels_nothing_is_pushed_and_task_results_has_it() {
     stack.stop().await;
 }
 
-/// A work queue whose sends return only `delay` after the message is out, as a slow network
-/// would: the task can run, finish and be routed before `submit` returns to its caller.
-struct SlowSends {
-    inner: std::sync::Arc<dyn workers::ports::MessageQueue>,
-    delay: Duration,
-}
+/// Sends return only `delay` after the message is out, as over a slow network: the task can run,
+/// finish and be routed before `submit` returns to its caller.
+struct SlowSends(Duration);
 
 #[async_trait::async_trait]
-impl workers::ports::MessageQueue for SlowSends {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    async fn send(&self, body: &str) -> Result<String, workers::QueueError> {
-        let sent = self.inner.send(body).await;
-        tokio::time::sleep(self.delay).await;
+impl workers::testkit::QueueHook for SlowSends {
+    async fn send(
+        &self,
+        inner: &dyn workers::ports::MessageQueue,
+        body: &str,
+    ) -> Result<String, workers::QueueError> {
+        let sent = inner.send(body).await;
+        tokio::time::sleep(self.0).await;
         sent
-    }
-    async fn receive(
-        &self,
-        max_messages: u32,
-        wait: Duration,
-        visibility: Option<Duration>,
-    ) -> Result<Vec<workers::ports::ReceivedMessage>, workers::QueueError> {
-        self.inner.receive(max_messages, wait, visibility).await
-    }
-    async fn delete(&self, receipt_handle: &str) -> Result<(), workers::QueueError> {
-        self.inner.delete(receipt_handle).await
-    }
-    async fn change_visibility(
-        &self,
-        receipt_handle: &str,
-        timeout: Duration,
-    ) -> Result<(), workers::QueueError> {
-        self.inner.change_visibility(receipt_handle, timeout).await
-    }
-    async fn depth(&self) -> Result<workers::ports::QueueDepth, workers::QueueError> {
-        self.inner.depth().await
     }
 }
 
@@ -238,10 +215,8 @@ impl workers::ports::MessageQueue for SlowSends {
 async fn a_result_that_lands_before_submit_returns_is_handed_over_once() {
     let mut backend = memory_backend();
     for queue in backend.work_queues.values_mut() {
-        *queue = std::sync::Arc::new(SlowSends {
-            inner: queue.clone(),
-            delay: Duration::from_millis(500),
-        });
+        let slow = SlowSends(Duration::from_millis(500));
+        *queue = std::sync::Arc::new(workers::testkit::HookedQueue::new(queue.clone(), slow));
     }
     let (runtime, client, mut events, server) = stdio_session(backend).await;
     let params = common::call("sentiment", json!({"text": "what a great day"}));

@@ -27,8 +27,8 @@ use workers::QueueError;
 use workers::clock::now_ms;
 use workers::delivery::StoreLedger;
 use workers::poller::{PoolOptions, WorkerPool};
-use workers::ports::{MessageQueue, QueueDepth, ReceivedMessage};
-use workers::testkit::{MotoServer, find_moto_server, provision_backend};
+use workers::ports::{MessageQueue, ReceivedMessage};
+use workers::testkit::{HookedQueue, MotoServer, QueueHook, find_moto_server, provision_backend};
 use workers::{
     Backend, Caller, Catalog, DispatcherSettings, ResultMessage, ResultRouter, ResultSink,
     TaskRequest, ToolBox,
@@ -68,49 +68,31 @@ fn cpu_seconds() -> f64 {
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
-/// The router's reply queue, counting its receives and what they bring.
-struct CountedQueue {
-    inner: Arc<dyn MessageQueue>,
+/// Counts a reply queue's receives that brought messages, and the messages they brought.
+#[derive(Default)]
+struct CountedReceives {
     receives: AtomicUsize,
     received: AtomicUsize,
 }
 
+/// The hook that counts into a shared `CountedReceives`.
+struct Counting(Arc<CountedReceives>);
+
 #[async_trait]
-impl MessageQueue for CountedQueue {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    async fn send(&self, body: &str) -> Result<String, QueueError> {
-        self.inner.send(body).await
-    }
+impl QueueHook for Counting {
     async fn receive(
         &self,
+        inner: &dyn MessageQueue,
         max_messages: u32,
         wait: Duration,
         visibility: Option<Duration>,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        let got = self.inner.receive(max_messages, wait, visibility).await?;
+        let got = inner.receive(max_messages, wait, visibility).await?;
         if !got.is_empty() {
-            self.receives.fetch_add(1, Ordering::Relaxed);
-            self.received.fetch_add(got.len(), Ordering::Relaxed);
+            self.0.receives.fetch_add(1, Ordering::Relaxed);
+            self.0.received.fetch_add(got.len(), Ordering::Relaxed);
         }
         Ok(got)
-    }
-    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
-        self.inner.delete(receipt_handle).await
-    }
-    async fn delete_batch(&self, receipt_handles: &[String]) -> Result<(), QueueError> {
-        self.inner.delete_batch(receipt_handles).await
-    }
-    async fn change_visibility(
-        &self,
-        receipt_handle: &str,
-        timeout: Duration,
-    ) -> Result<(), QueueError> {
-        self.inner.change_visibility(receipt_handle, timeout).await
-    }
-    async fn depth(&self) -> Result<QueueDepth, QueueError> {
-        self.inner.depth().await
     }
 }
 
@@ -119,25 +101,25 @@ fn spawn_router<S: ResultSink + 'static>(
     backend: &Backend,
     mut sink: S,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> (tokio::task::JoinHandle<()>, Arc<CountedQueue>) {
-    let queue = Arc::new(CountedQueue {
-        inner: backend.replies.queue(CONSUMER).unwrap(),
-        receives: AtomicUsize::new(0),
-        received: AtomicUsize::new(0),
-    });
+) -> (tokio::task::JoinHandle<()>, Arc<CountedReceives>) {
+    let counts = Arc::new(CountedReceives::default());
+    let queue = Arc::new(HookedQueue::new(
+        backend.replies.queue(CONSUMER).unwrap(),
+        Counting(counts.clone()),
+    ));
     let ledger = Arc::new(StoreLedger {
         store: backend.store.clone(),
         owner: OWNER.to_string(),
         consumer: CONSUMER.to_string(),
     });
-    let mut router = ResultRouter::new(queue.clone(), ledger, OWNER);
+    let mut router = ResultRouter::new(queue, ledger, OWNER);
     let handle = tokio::spawn(async move {
         router
             .run(&mut sink, Duration::from_secs(1), stop)
             .await
             .unwrap();
     });
-    (handle, queue)
+    (handle, counts)
 }
 
 async fn wait_until(count: &AtomicUsize, expected: usize, limit: Duration) {

@@ -10,48 +10,24 @@ use common::*;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use workers::ports::{MessageQueue, QueueDepth, ReceivedMessage, TaskStore};
+use workers::ports::{MessageQueue, TaskStore};
 use workers::sweeper::{SweepSettings, sweep};
-use workers::testkit::{Hooked, StoreHook};
+use workers::testkit::{Hooked, HookedQueue, QueueHook, StoreHook};
 use workers::{
     Dispatcher, DispatcherSettings, QueueError, StoreError, TaskRecord, TaskRequest, TaskStatus,
     ToolBox,
 };
 
-/// A work queue whose sends fail, as SQS's do when it throttles or cannot be reached.
-struct RefusingSends(Arc<dyn MessageQueue>);
+/// Sends fail, as SQS's do when it throttles or cannot be reached.
+struct RefusingSends;
 
 #[async_trait]
-impl MessageQueue for RefusingSends {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    async fn send(&self, _body: &str) -> Result<String, QueueError> {
+impl QueueHook for RefusingSends {
+    async fn send(&self, inner: &dyn MessageQueue, _body: &str) -> Result<String, QueueError> {
         Err(QueueError::Backend {
-            queue: self.0.name().to_string(),
+            queue: inner.name().to_string(),
             source: anyhow::anyhow!("ThrottlingException: Rate exceeded"),
         })
-    }
-    async fn receive(
-        &self,
-        max_messages: u32,
-        wait: Duration,
-        visibility: Option<Duration>,
-    ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        self.0.receive(max_messages, wait, visibility).await
-    }
-    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
-        self.0.delete(receipt_handle).await
-    }
-    async fn change_visibility(
-        &self,
-        receipt_handle: &str,
-        timeout: Duration,
-    ) -> Result<(), QueueError> {
-        self.0.change_visibility(receipt_handle, timeout).await
-    }
-    async fn depth(&self) -> Result<QueueDepth, QueueError> {
-        self.0.depth().await
     }
 }
 
@@ -64,7 +40,7 @@ async fn a_lost_enqueue_answers_with_the_task_which_then_runs_once(h: Harness) {
     let real = work_queues["synthetic"].clone();
     work_queues.insert(
         "synthetic".into(),
-        Arc::new(RefusingSends(real.clone())) as Arc<dyn MessageQueue>,
+        Arc::new(HookedQueue::new(real.clone(), RefusingSends)) as Arc<dyn MessageQueue>,
     );
     let dispatcher = Dispatcher::new(
         backend.catalog.clone(),

@@ -12,8 +12,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 mod hooked;
+mod hooked_queue;
 
 pub use hooked::{Hooked, StoreHook};
+pub use hooked_queue::{HookedQueue, QueueHook};
 
 /// `ASYNCTOOLS_MOTO_SERVER`, else `<workspace>/.venv/bin/moto_server`, if it exists.
 pub fn find_moto_server() -> Option<PathBuf> {
