@@ -24,7 +24,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use serde_json::{Value, json};
 use std::time::Duration;
-use workers::{Caller, SubmitAck, TaskRecord, TaskRequest};
+use workers::{Caller, PipelineError, SubmitAck, TaskRecord, TaskRequest};
 
 /// How a call waits for its task.
 pub(crate) struct Wait<'a> {
@@ -67,23 +67,21 @@ impl FrontDoor {
         // Held before the task exists: a fast tool can finish before `submit` returns, and the
         // result pump must not push what this call is about to answer with itself.
         let task_id = workers::dispatcher::new_task_id();
-        let mut hold = scope.hold(&task_id);
+        let hold = scope.hold(&task_id);
+        // A quota's refusal is an `isError` result, which the model reads.
         let ack = match self
-            .submit(&scope.caller, &request, conversation_id, task_id)
-            .await
+            .submit(&scope.caller, &request, conversation_id, task_id.clone())
+            .await?
         {
             Ok(ack) => ack,
-            Err(e) => match errors::quota_refusal(&e) {
-                Some(refusal) => {
-                    let text = ContentBlock::text(refusal.to_string());
-                    return Ok(CallToolResult::error(vec![text]).into());
-                }
-                None => return Err(e),
-            },
+            Err(PipelineError::QuotaExceeded { message, .. }) => {
+                let text = ContentBlock::text(message);
+                return Ok(CallToolResult::error(vec![text]).into());
+            }
+            Err(e) => return Err(errors::pipeline(e)),
         };
-        if hold.as_ref().is_some_and(|h| h.task_id() != ack.task_id) {
-            hold = scope.hold(&ack.task_id);
-        }
+        // No idempotency key: the task is always the new one.
+        debug_assert_eq!(ack.task_id, task_id);
         let limit = if blocking {
             settings.max_wait
         } else if self
@@ -149,13 +147,16 @@ impl FrontDoor {
         }
     }
 
+    /// Submits a call of a catalog tool as task `task_id`: `Err` for a tool the server does not
+    /// have, else the dispatcher's answer, left to the caller to report (a quota's refusal reads
+    /// differently in a `tools/call` and in the tasks extensions).
     pub(crate) async fn submit(
         &self,
         caller: &Caller,
         request: &CallToolRequestParams,
         conversation_id: String,
         task_id: String,
-    ) -> Result<SubmitAck, McpError> {
+    ) -> Result<Result<SubmitAck, PipelineError>, McpError> {
         let catalog = self.inner.dispatcher.catalog();
         if catalog.get(&request.name).is_err() {
             let mut known = catalog.names();
@@ -169,13 +170,10 @@ impl FrontDoor {
         let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
         let mut task = TaskRequest::new(conversation_id, request.name.to_string(), arguments);
         task.reply_to = Some(self.inner.settings.consumer.clone());
-        let ack = self
-            .inner
-            .dispatcher
-            .submit_as(caller, task, task_id)
-            .await
-            .map_err(errors::pipeline)?;
-        self.inner.hub.note_owner(&caller.principal);
+        let ack = self.inner.dispatcher.submit_as(caller, task, task_id).await;
+        if ack.is_ok() {
+            self.inner.hub.note_owner(&caller.principal);
+        }
         Ok(ack)
     }
 

@@ -226,12 +226,6 @@ pub struct Hold {
     task_id: String,
 }
 
-impl Hold {
-    pub fn task_id(&self) -> &str {
-        &self.task_id
-    }
-}
-
 impl Drop for Hold {
     fn drop(&mut self) {
         let offered = {

@@ -31,8 +31,8 @@ pub fn pipeline(e: PipelineError) -> McpError {
             bad_input(input)
         }
         PipelineError::NotFound(id) => unknown_task(id),
-        // A blocking `tools/call` answers it as an `isError` result instead (`calls`), so the
-        // model reads it; elsewhere (the tasks extensions) it is the request that is refused.
+        // A `tools/call` answers it as an `isError` result instead (`calls`), so the model reads
+        // it; elsewhere (the tasks extensions) it is the request that is refused.
         PipelineError::QuotaExceeded { quota, message } => {
             McpError::invalid_request(message.clone(), Some(json!({ "quota": quota })))
         }
@@ -62,12 +62,4 @@ pub fn still_working(task_id: &str, waited_s: u64) -> McpError {
         ),
         Some(json!({ "taskId": task_id, "status": "working" })),
     )
-}
-
-/// The message of a per-principal limit's refusal (`pipeline` made it), if `e` is one.
-pub fn quota_refusal(e: &McpError) -> Option<&str> {
-    e.data
-        .as_ref()
-        .is_some_and(|data| data.get("quota").is_some())
-        .then_some(e.message.as_ref())
 }

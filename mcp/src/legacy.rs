@@ -164,7 +164,8 @@ impl FrontDoor {
         let task_id = workers::dispatcher::new_task_id();
         let ack = self
             .submit(&scope.caller, params, conversation, task_id)
-            .await?;
+            .await?
+            .map_err(errors::pipeline)?;
         let bound = self.settings().inline_within;
         if !self.hub().latencies.worth_waiting(&params.name, bound) {
             let task = status::acknowledged(&ack, self.timing());

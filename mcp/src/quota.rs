@@ -8,6 +8,7 @@ use crate::server::FrontDoor;
 use std::time::Duration;
 use workers::Caller;
 use workers::dispatcher::Slot;
+use workers::quota::refused;
 
 /// A slot outlives the wait it is taken for by this much (then frees itself if not released).
 const SLOT_MARGIN: Duration = Duration::from_secs(5);
@@ -76,6 +77,3 @@ impl FrontDoor {
         }
     }
 }
-
-/// Counts a refusal (a log line, and the `QuotaRefusals` metric on Lambda).
-pub use workers::quota::refused;

@@ -75,17 +75,6 @@ pub fn new_task_id() -> String {
     ulid::Ulid::generate().to_string()
 }
 
-fn open_tasks_refusal(limit: u32) -> PipelineError {
-    PipelineError::QuotaExceeded {
-        quota: "open_tasks",
-        message: format!(
-            "too many open tasks: you already have {limit} tasks whose results are not out yet, \
-             the limit per caller. Wait for some to finish (or cancel ones you no longer need), \
-             then submit again."
-        ),
-    }
-}
-
 /// One of a caller's slots (`Dispatcher::take_slot`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slot {
@@ -211,22 +200,15 @@ impl Dispatcher {
                 {
                     return self.answer_existing(caller, &record, existing).await;
                 }
-                crate::quota::refused("open_tasks");
-                return Err(open_tasks_refusal(limit));
+                return Err(crate::quota::open_tasks_refusal(limit));
             }
             record.holds_open_place = true;
         }
         let created = self.store.create(&record).await;
         if record.holds_open_place && !matches!(created, Ok(CreateOutcome::Created)) {
             // Not created (an error, or the idempotency key's task answers): the place goes back.
-            let ids = [record.task_id.clone()];
-            if let Err(e) = self
-                .store
-                .release_open_places(&caller.principal, &ids)
-                .await
-            {
-                tracing::warn!(error = %e, "open-task place of an uncreated task not given back; taken back at the limit");
-            }
+            crate::quota::release_place(self.store.as_ref(), &caller.principal, &record.task_id)
+                .await;
         }
         match created? {
             CreateOutcome::Created => {

@@ -10,7 +10,7 @@
 //! `OPEN_PLACES_CHECK_INTERVAL_MS`) and the places of ended or missing ones are taken back. The
 //! limit is exact under any concurrency, across every instance of a deployment.
 
-use crate::error::StoreError;
+use crate::error::{PipelineError, StoreError};
 use crate::limits::{OPEN_PLACE_GRACE_MS, OPEN_PLACES_CHECK_INTERVAL_MS};
 use crate::ports::TaskStore;
 use crate::record::TaskRecord;
@@ -120,8 +120,7 @@ fn is_stale(task_id: &str, record: Option<&TaskRecord>, owner: &str, now_ms: u64
     }
 }
 
-/// Gives back the place `record` holds, once its result is out. Best effort: a place not given
-/// back is taken back when its owner next reaches the limit.
+/// Gives back the place `record` holds, once its result is out.
 pub async fn give_back_place(store: &dyn TaskStore, record: &TaskRecord) {
     if !record.holds_open_place {
         return;
@@ -130,9 +129,29 @@ pub async fn give_back_place(store: &dyn TaskStore, record: &TaskRecord) {
         record.status.is_terminal(),
         "only an ended task gives its place back"
     );
-    let ids = [record.task_id.clone()];
-    if let Err(e) = store.release_open_places(&record.owner, &ids).await {
-        tracing::warn!(task_id = %record.task_id, error = %e, "open-task place not given back; taken back when its owner next reaches the limit");
+    release_place(store, &record.owner, &record.task_id).await;
+}
+
+/// Gives back the place of `task_id` among `owner`'s open tasks: a task that ended, or one that
+/// was never created. Best effort: a place not given back is taken back when its owner next
+/// reaches the limit.
+pub async fn release_place(store: &dyn TaskStore, owner: &str, task_id: &str) {
+    let ids = [task_id.to_string()];
+    if let Err(e) = store.release_open_places(owner, &ids).await {
+        tracing::warn!(task_id, error = %e, "open-task place not given back; taken back when its owner next reaches the limit");
+    }
+}
+
+/// The refusal of a submit past `limit` open tasks, counted (`refused`).
+pub fn open_tasks_refusal(limit: u32) -> PipelineError {
+    refused("open_tasks");
+    PipelineError::QuotaExceeded {
+        quota: "open_tasks",
+        message: format!(
+            "too many open tasks: you already have {limit} tasks whose results are not out yet, \
+             the limit per caller. Wait for some to finish (or cancel ones you no longer need), \
+             then submit again."
+        ),
     }
 }
 

@@ -125,6 +125,21 @@ type UpdateResult = Result<
     aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
 >;
 
+/// A conditional UpdateItem's answer when the item written is not wanted: true when it wrote,
+/// false when its condition refused the write.
+fn conditional_write(answer: UpdateResult, context: &str) -> Result<bool, StoreError> {
+    match answer {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(backend(context, aws_sdk_dynamodb::Error::from(e))),
+    }
+}
+
 /// A conditional UpdateItem's answer (asked with `ReturnValue::AllNew`): the record written, or
 /// `None` when its condition refused the write.
 fn conditional_update(

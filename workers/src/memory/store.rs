@@ -385,12 +385,12 @@ impl TaskStore for MemoryStore {
         _expires_at: u64,
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock_at(self.now_ms());
-        let places = inner.open_places.entry(owner.to_string()).or_default();
-        let taken = places.contains(task_id) || places.len() < limit as usize;
+        let held = inner.open_places.get(owner);
+        let taken = held.is_some_and(|places| places.contains(task_id))
+            || held.map_or(0, |places| places.len()) < limit as usize;
         if taken {
+            let places = inner.open_places.entry(owner.to_string()).or_default();
             places.insert(task_id.to_string());
-        } else if places.is_empty() {
-            inner.open_places.remove(owner);
         }
         Ok(taken)
     }

@@ -5,7 +5,7 @@
 //! task ids holding places, so a take is one conditional `UpdateItem` whatever the limit, and
 //! giving a place back twice changes nothing.
 
-use super::{DynamoStore, IdempotencyItem, backend};
+use super::{DynamoStore, IdempotencyItem, backend, conditional_write};
 use crate::error::StoreError;
 use crate::ports::{CreateOutcome, TaskStore};
 use crate::record::TaskRecord;
@@ -20,15 +20,6 @@ fn places_key(owner: &str) -> String {
 
 fn places_item(owner: &str) -> AttributeValue {
     AttributeValue::S(places_key(owner))
-}
-
-fn is_condition_failure<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    e.as_service_error()
-        .and_then(|s| s.code())
-        .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
 pub(super) fn idempotency_key_item(owner: &str, conversation_id: &str, key: &str) -> String {
@@ -147,14 +138,7 @@ impl DynamoStore {
             .expression_attribute_values(":expires", AttributeValue::N(expires_at.to_string()))
             .send()
             .await;
-        match update {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(backend(
-                "UpdateItem (open places)",
-                aws_sdk_dynamodb::Error::from(e),
-            )),
-        }
+        conditional_write(update, "UpdateItem (open places)")
     }
 
     pub(super) async fn release_places(
@@ -177,14 +161,8 @@ impl DynamoStore {
             .expression_attribute_values(":ids", AttributeValue::Ss(task_ids.to_vec()))
             .send()
             .await;
-        match update {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(backend(
-                "UpdateItem (open places)",
-                aws_sdk_dynamodb::Error::from(e),
-            )),
-        }
+        // A refused write: the owner holds no places.
+        conditional_write(update, "UpdateItem (open places)").map(drop)
     }
 
     pub(super) async fn places(&self, owner: &str) -> Result<Vec<String>, StoreError> {
