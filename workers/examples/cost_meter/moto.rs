@@ -2,62 +2,37 @@
 
 use super::http::{self, base64_decode};
 use serde_json::Value;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::ffi::OsStr;
+use std::path::Path;
+use workers::testkit::MotoServer;
 
 /// A moto server on a free 127.0.0.1 port recording every request (env `MOTO_ENABLE_RECORDING`,
 /// `MOTO_RECORDER_FILEPATH`: moto's `moto_api/_internal/recorder/models.py`), stopped on drop.
+/// Started as the repository's tests start theirs (`workers::testkit::MotoServer`: through
+/// `scripts/moto_atomic.py` where the venv has it, killed when the meter dies).
 pub struct Moto {
-    child: Child,
+    _server: MotoServer,
     pub port: u16,
 }
 
 impl Moto {
-    /// `moto_server` is `.venv/bin/moto_server`; when `scripts/moto_atomic.py` sits at the
-    /// workspace root above it and the venv has `python`, moto runs through it (one lock around each
-    /// DynamoDB operation, as the repository's tests do: moto's own writes are not atomic).
     pub fn start(moto_server: &Path, recording: &Path) -> Result<Moto, String> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port: {e}"))?
-            .port();
-        let python = moto_server.with_file_name("python");
-        let wrapper = moto_server
-            .parent()
-            .and_then(Path::parent)
-            .and_then(Path::parent)
-            .map(|root| root.join("scripts/moto_atomic.py"));
-        let program: Vec<PathBuf> = match wrapper {
-            Some(w) if python.exists() && w.exists() => vec![python, w],
-            _ => vec![moto_server.to_path_buf()],
-        };
-        // The shell kills moto when our end of its stdin closes: on drop, or if the meter dies.
-        let child = Command::new("bash")
-            .args([
-                "-c",
-                r#"port=$1; shift; "$@" -H 127.0.0.1 -p "$port" </dev/null >/dev/null 2>&1 & pid=$!; read -r _; kill "$pid"; wait "$pid""#,
-                "moto-guard",
-            ])
-            .arg(port.to_string())
-            .args(&program)
-            .env("MOTO_ENABLE_RECORDING", "True")
-            .env("MOTO_RECORDER_FILEPATH", recording)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+        let env = [
+            ("MOTO_ENABLE_RECORDING", OsStr::new("True")),
+            ("MOTO_RECORDER_FILEPATH", recording.as_os_str()),
+        ];
+        let server = MotoServer::start_with_env(moto_server, &env)
             .map_err(|e| format!("cannot start moto: {e}"))?;
-        let moto = Moto { child, port };
-        let started = Instant::now();
-        while !workers::testkit::moto_answers(port) {
-            if started.elapsed() > Duration::from_secs(30) {
-                return Err(format!("moto did not answer on port {port} within 30 s"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(moto)
+        let port = server
+            .endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .ok_or_else(|| format!("moto's endpoint {} has no port", server.endpoint))?;
+        Ok(Moto {
+            _server: server,
+            port,
+        })
     }
 
     pub fn endpoint(&self) -> String {
@@ -138,13 +113,6 @@ impl Moto {
                 _ => return Ok(items),
             }
         }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
     }
 }
 

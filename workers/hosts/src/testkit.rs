@@ -77,6 +77,14 @@ impl MotoServer {
     }
 
     pub fn start(path: &std::path::Path) -> std::io::Result<MotoServer> {
+        MotoServer::start_with_env(path, &[])
+    }
+
+    /// `start`, with `env` set for moto (e.g. its request recorder: the cost meter's).
+    pub fn start_with_env(
+        path: &std::path::Path,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> std::io::Result<MotoServer> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         // With the venv's python beside moto_server, run it through scripts/moto_atomic.py:
         // moto's DynamoDB writes are not atomic under concurrent requests, DynamoDB's are.
@@ -96,6 +104,7 @@ impl MotoServer {
             ])
             .arg(port.to_string())
             .args(program)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
