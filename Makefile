@@ -16,7 +16,7 @@ OUT       ?= out/$(basename $(notdir $(SCENARIO)))
 CARGO     ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help run test test-rust test-cdk bench fmt lint chromium nextest venv venv-lambda venv-agents clients-ts synth deploy local tools-demo clean
+.PHONY: help run test test-setup test-build test-rust test-cdk lint-rest bench fmt lint chromium nextest venv venv-lambda venv-agents clients-ts synth deploy local tools-demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -27,23 +27,39 @@ run: ## compare sync and async agent loops on the research-assistant scenario (n
 	$(CARGO) run --release --quiet --no-default-features --target-dir target/run -- compare $(SCENARIO) --out $(OUT)
 	@echo "report: $(OUT)/report.html (open it in a browser), $(OUT)/report.md, $(OUT)/results.json"
 
-test: venv test-rust test-cdk lint ## install what the tests need, then run every test and check
+# Two steps. First, side by side, the installs (waiting on the network), the Rust test build (on
+# the CPU; it is clippy's check as well: CLIPPY_BUILD), the CDK app's tests and the format and
+# module checks; then the Rust tests, with the machine to themselves.
+test: ## install what the tests need, then run every test and check
+	@$(MAKE) --no-print-directory -j test-setup
+	@$(MAKE) --no-print-directory test-rust
 	@echo "make test: all passed"
+
+test-setup: venv venv-lambda venv-agents clients-ts chromium test-build test-cdk lint-rest
 
 # The Rust tests: the libraries', binaries' and test files' under cargo-nextest (several at once,
 # a few motos for all, the timing-bound ones alone: .config/nextest.toml, scripts/with-moto.sh), then
 # the benches' and examples' smoke runs and the doc tests.
 TEST_ENV := PATH="$(VENV_BIN):$$PATH" ASYNCTOOLS_REQUIRE_MOTO=1 ASYNCTOOLS_REQUIRE_CHROMIUM=1
 FEATURES := --features asynctools/fault-injection
-test-rust: venv venv-lambda venv-agents clients-ts chromium nextest
-	$(TEST_ENV) scripts/with-moto.sh $(CARGO) nextest run --workspace --lib --bins --tests $(FEATURES)
-	$(TEST_ENV) scripts/with-moto.sh $(CARGO) test --workspace --bench '*' --example '*' --no-fail-fast $(FEATURES)
-	$(CARGO) test --workspace --doc
+NEXTEST_ARGS := --workspace --lib --bins --tests $(FEATURES)
+# clippy (warnings as errors) as the compiler of the workspace's own crates, as `cargo clippy` runs
+# it: every test build is also the lint of what it builds. The same for every cargo command of
+# `make test`, or each would rebuild the workspace.
+CLIPPY_BUILD := RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+test-build: nextest
+	$(CLIPPY_BUILD) $(CARGO) nextest run --no-run $(NEXTEST_ARGS)
+	$(CLIPPY_BUILD) $(CARGO) test --no-run --workspace --bench '*' --example '*' $(FEATURES)
+
+test-rust: venv venv-lambda venv-agents clients-ts chromium test-build
+	$(CLIPPY_BUILD) $(TEST_ENV) scripts/with-moto.sh $(CARGO) nextest run $(NEXTEST_ARGS)
+	$(CLIPPY_BUILD) $(TEST_ENV) scripts/with-moto.sh $(CARGO) test --workspace --bench '*' --example '*' --no-fail-fast $(FEATURES)
+	$(CLIPPY_BUILD) $(CARGO) test --workspace --doc
 
 nextest: ## cargo-nextest, the test runner (on the base machine already; installed if not)
 	@$(CARGO) nextest --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
 
-test-cdk: ## the CDK app's tests (npm ci on first use)
+test-cdk: venv ## the CDK app's tests (npm ci on first use)
 	$(MAKE) -C cdk test VENV_BIN=$(VENV_BIN)
 
 bench: ## simulator (side by side with BENCH_BASE, default HEAD~1) and pipeline throughput
@@ -52,9 +68,12 @@ bench: ## simulator (side by side with BENCH_BASE, default HEAD~1) and pipeline 
 fmt: ## format the Rust code
 	$(CARGO) fmt --all
 
-lint: ## rustfmt check, clippy with warnings as errors, no import cycles between modules
-	$(CARGO) fmt --all -- --check
+lint: lint-rest ## rustfmt check, clippy with warnings as errors, the module layers check
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+
+# What `make test` checks besides its build's clippy.
+lint-rest:
+	$(CARGO) fmt --all -- --check
 	python3 scripts/module-cycles.py src sim/src workers/src workers/aws/src workers/hosts/src live/src mcp/src
 
 chromium: ## headless Chromium for the report.html browser test (Debian's package)

@@ -8,6 +8,7 @@ use crate::record::{TaskError, TaskRecord};
 use crate::state::TaskStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::fmt::Write as _;
 
 /// Defined with the limits, so the task record (which carries it too) needs nothing from here.
 pub use crate::limits::PROTOCOL_VERSION;
@@ -216,11 +217,7 @@ pub fn check_result(result: &Value) -> Result<(), InputError> {
 /// each character SQS refuses (3 bytes in UTF-8) as a 6-byte `\uXXXX` escape.
 pub fn sent_json_len(value: &Value) -> usize {
     let json = serde_json::to_string(value).expect("a JSON value always serializes");
-    let escaped: usize = json
-        .chars()
-        .filter(|c| !sqs_allows(*c))
-        .map(|c| 6 - c.len_utf8())
-        .sum();
+    let escaped: usize = sqs_refused(&json).map(|(_, c)| 6 - c.len_utf8()).sum();
     json.len() + escaped
 }
 
@@ -234,18 +231,33 @@ pub fn sqs_allows(c: char) -> bool {
 /// strings JSON is ASCII, and serde_json already escapes control characters, so the refused ones
 /// (U+FFFE, U+FFFF) can only stand inside strings, where the escape means the same character.
 pub fn sqs_safe_json(json: String) -> String {
-    if json.chars().all(sqs_allows) {
+    if sqs_refused(&json).next().is_none() {
         return json;
     }
     let mut out = String::with_capacity(json.len() + 16);
-    for c in json.chars() {
-        if sqs_allows(c) {
-            out.push(c);
-        } else {
-            out.push_str(&format!("\\u{:04x}", c as u32));
-        }
+    let mut copied = 0;
+    for (at, c) in sqs_refused(&json) {
+        out.push_str(&json[copied..at]);
+        // Writing to a String cannot fail.
+        let _ = write!(out, "\\u{:04x}", u32::from(c));
+        copied = at + c.len_utf8();
     }
+    out.push_str(&json[copied..]);
     out
+}
+
+/// The characters of `text` SQS refuses, with their byte offsets. In a `str` only control
+/// characters (one byte below 0x20) and U+FFFE and U+FFFF (three bytes led by 0xEF) can be, and
+/// both kinds of byte start a character, so only those are decoded: results are mostly text
+/// without either, and a scan by character cost more than the serialization.
+fn sqs_refused(text: &str) -> impl Iterator<Item = (usize, char)> + '_ {
+    text.bytes()
+        .enumerate()
+        .filter(|&(_, b)| b < 0x20 || b == 0xEF)
+        .filter_map(move |(at, _)| {
+            let c = text[at..].chars().next()?;
+            (!sqs_allows(c)).then_some((at, c))
+        })
 }
 
 /// Task ids are ULIDs (26 Crockford base32 characters, time-ordered).
@@ -458,5 +470,33 @@ impl ResultMessage {
             .map_err(|e| InputError::new("result message", format!("is malformed: {e}")))?;
         check_version("result message version", message.version)?;
         Ok(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text with the characters that matter here among ordinary ones.
+    fn text() -> impl Strategy<Value = String> {
+        let special = prop::sample::select(
+            "\u{0}\u{1f}\t\n\r\u{ef}\u{fffd}\u{fffe}\u{ffff}\u{10000}\u{e000}\"\\"
+                .chars()
+                .collect::<Vec<_>>(),
+        );
+        prop::collection::vec(prop_oneof![any::<char>(), special], 0..64)
+            .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn sqs_safe_json_keeps_the_value_and_only_allowed_characters(value in text()) {
+            let json = Value::String(value);
+            let sent = sqs_safe_json(serde_json::to_string(&json).unwrap());
+            prop_assert!(sent.chars().all(sqs_allows), "{sent:?}");
+            prop_assert_eq!(serde_json::from_str::<Value>(&sent).unwrap(), json.clone());
+            prop_assert_eq!(sent_json_len(&json), sent.len());
+        }
     }
 }

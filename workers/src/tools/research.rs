@@ -34,7 +34,7 @@ impl Tool for Research {
         Ok(())
     }
 
-    async fn run(&self, arguments: Value, _context: ToolContext) -> Result<Value, ToolFailure> {
+    async fn run(&self, arguments: Value, context: ToolContext) -> Result<Value, ToolFailure> {
         self.check_arguments(&arguments)
             .map_err(|e| ToolFailure::new(e.to_string()))?;
         let topic =
@@ -42,7 +42,13 @@ impl Tool for Research {
         let latency_ms = args::optional_u64(&arguments, "latency_ms", MAX_LATENCY_MS)
             .map_err(|e| ToolFailure::new(e.to_string()))?
             .unwrap_or(DEFAULT_LATENCY_MS);
-        tokio::time::sleep(Duration::from_millis(latency_ms)).await;
+        // A cancelled task stops waiting (its worker is free for the next one at once).
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(latency_ms)) => {}
+            () = context.cancelled.cancelled() => {
+                return Err(ToolFailure::new("cancelled while researching"));
+            }
+        }
         Ok(json!({
             "topic": topic,
             "findings": format!(
@@ -52,5 +58,26 @@ impl Tool for Research {
             "demo": true,
             "latency_ms": latency_ms,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_cancel_ends_the_wait() {
+        let context = ToolContext::new("01JZZZZZZZZZZZZZZZZZZZZZZZ", "c", Duration::from_secs(900));
+        let cancelled = context.cancelled.clone();
+        let run = Research.run(json!({"topic": "t", "latency_ms": 600_000}), context);
+        let cancel = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            cancelled.cancel();
+        };
+        let (ended, ()) = tokio::join!(tokio::time::timeout(Duration::from_secs(60), run), cancel);
+        let failure = ended
+            .expect("the cancel ends the 600 s wait")
+            .expect_err("a cancelled research fails");
+        assert!(failure.message.contains("cancelled"), "{}", failure.message);
     }
 }
