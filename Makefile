@@ -54,7 +54,7 @@ test-build: nextest
 test-rust: venv venv-lambda venv-agents clients-ts chromium test-build
 	$(CLIPPY_BUILD) $(TEST_ENV) scripts/with-moto.sh $(CARGO) nextest run $(NEXTEST_ARGS)
 	$(CLIPPY_BUILD) $(TEST_ENV) scripts/with-moto.sh $(CARGO) test --workspace --bench '*' --example '*' --no-fail-fast $(FEATURES)
-	$(CLIPPY_BUILD) $(CARGO) test --workspace --doc
+	$(CLIPPY_BUILD) $(CARGO) test --workspace --doc $(FEATURES)
 
 nextest: ## cargo-nextest, the test runner (on the base machine already; installed if not)
 	@$(CARGO) nextest --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
