@@ -6,7 +6,7 @@ Venv: requirements-agents.txt (mcp 1.30.0).
 Checks, against docs/mcp.md (the 2025-11-25 tasks):
 - initialize: capabilities.tasks has list, cancel and requests.tools.call; tools/list gives every
   catalog tool execution.taskSupport "optional" (or "required").
-- `session.experimental.call_tool_as_task("research", {latency_ms: 3000})`: a CreateTaskResult at once
+- `session.experimental.call_tool_as_task("research", {latency_ms: 1500})`: a CreateTaskResult at once
   (ack latency measured), status working, with ttl, pollInterval, createdAt, lastUpdatedAt;
   `poll_task` (tasks/get at the suggested interval) reaches completed; `get_task_result` gives the
   CallToolResult with structuredContent.findings.
@@ -66,9 +66,9 @@ async def main(report, url, ack_limit_ms):
         check(all(value in {"optional", "required"} for value in support.values()), f"taskSupport: {support}")
         report["task_support"] = support
 
-        # 1. research (3 s) as a task: at once, working; polled to completed; its result.
+        # 1. research (1.5 s) as a task: at once, working; polled to completed; its result.
         started = time.monotonic()
-        created = await session.experimental.call_tool_as_task("research", {"topic": "MCP tasks", "latency_ms": 3000})
+        created = await session.experimental.call_tool_as_task("research", {"topic": "MCP tasks", "latency_ms": 1500})
         report["research_ack_ms"] = ms_since(started)
         task = created.task
         check(report["research_ack_ms"] < ack_limit_ms, f"slow ack: {report['research_ack_ms']} ms")

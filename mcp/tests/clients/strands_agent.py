@@ -7,7 +7,7 @@ The agent is `strands.Agent` with the server's tools from `strands.tools.mcp.MCP
 `streamablehttp_client`, in the default configuration (no `tasks_config`: plain tools/call, so the
 server answers slow calls with an ack). The model is `ScriptedModel`, a `strands.models.Model` that
 plays a fixed script and reads the real tool results from the messages it is given:
-  turn 1: calls `research` {topic, latency_ms: 3000} and `sentiment` {text} in one message;
+  turn 1: calls `research` {topic, latency_ms: 1500} and `sentiment` {text} in one message;
   turn 2: answers the user from the sentiment result (text), says research is still running, and
           calls `task_results` {wait_s: 10};
   turn 3: answers with the research findings taken from the task_results tool result's text.
@@ -40,6 +40,7 @@ from strands.tools.mcp import MCPClient  # noqa: E402
 
 REVIEW = "Great battery, awful screen."
 TOPIC = "asynchronous tool calls in agents"
+RESEARCH_MS = 1500
 ACK_RE = re.compile(r"^(?P<tool>\w+) is running asynchronously as task (?P<task>[0-9A-Za-z_-]+)\.")
 
 
@@ -110,7 +111,7 @@ class ScriptedModel(Model):
         yield {"messageStart": {"role": "assistant"}}
         if turn == 1:
             check({"research", "sentiment", "task_results"} <= names, f"the agent offers {sorted(names)}")
-            for event in self._tool_use("call-research", "research", {"topic": TOPIC, "latency_ms": 3000}):
+            for event in self._tool_use("call-research", "research", {"topic": TOPIC, "latency_ms": RESEARCH_MS}):
                 yield event
             for event in self._tool_use("call-sentiment", "sentiment", {"text": REVIEW}):
                 yield event
@@ -275,7 +276,7 @@ def main(report, url, first_answer_limit_s):
     check(not any(mentions(first["text"], leaf) for leaf in leaves), "the first answer contains findings (a guess?)")
     check(carries_findings(last["text"]), f"the last answer lacks the findings: {last['text']!r}")
     check(last["first_s"] >= times["task_results"], "the findings reached the user before task_results returned")
-    check(times["task_results"] >= 2.0, f"task_results returned at {times['task_results']} s, before research could finish")
+    check(times["task_results"] >= RESEARCH_MS / 1000, f"task_results returned at {times['task_results']} s, before research could finish")
     final = messages[-1]
     check(final["role"] == "assistant" and carries_findings(final["content"][0].get("text", "")),
           "the transcript's last message is not the findings answer")

@@ -11,7 +11,7 @@
 //
 // Checks, against docs/mcp.md (the 2025-11-25 tasks):
 // - capabilities.tasks {list, cancel, requests.tools.call}; catalog tools execution.taskSupport.
-// - `client.experimental.tasks.callToolStream` research {latency_ms: 3000}: first message
+// - `client.experimental.tasks.callToolStream` research {latency_ms: 1500}: first message
 //   `taskCreated` (working) at once (latency measured), then `taskStatus` polls, then `result` with
 //   structuredContent.findings; tasks/result again gives the same result.
 // - sentiment through callToolStream: a task already completed at its first tasks/get.
@@ -68,8 +68,8 @@ async function main(report, url, ackLimitMs) {
         report.task_support = support;
         for (const name of CATALOG) check(client.isToolTask(name), `the SDK does not treat ${name} as a task tool: ${show(support)}`);
 
-        // 1. research (3 s): taskCreated at once, polled, result.
-        const research = await runStream(client, 'research', { topic: 'MCP tasks', latency_ms: 3000 });
+        // 1. research (1.5 s): taskCreated at once, polled, result.
+        const research = await runStream(client, 'research', { topic: 'MCP tasks', latency_ms: 1500 });
         check(research.types[0] === 'taskCreated', `first message ${research.types[0]} (${show(research.types)}): not a task`);
         check(research.task.status === 'working', `research created as ${research.task.status}`);
         check(research.task.ttl > 0 && research.task.pollInterval > 0, `ttl/pollInterval: ${show(research.task)}`);

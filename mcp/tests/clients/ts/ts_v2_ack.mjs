@@ -5,7 +5,7 @@
 // one MCP session = one conversation); `--negotiation auto` probes server/discover first.
 //
 // Checks, against docs/mcp.md: tools/list has the catalog tools and task_results,
-// task_status, task_cancel (catalog descriptions mention asynchronous); `research` {latency_ms: 3000}
+// task_status, task_cancel (catalog descriptions mention asynchronous); `research` {latency_ms: 1500}
 // is acknowledged at once (structuredContent {taskId, status: working, tool, conversation}, text
 // "research is running asynchronously as task <id>." naming task_results); `sentiment` answers
 // inline (structuredContent.sentiment); task_results {wait_s: 10} returns the research result exactly
@@ -105,7 +105,7 @@ async function main(report, url, negotiation, ackLimitMs) {
         // 1. research: acknowledged at once.
         let research;
         [research, report.research_ack_ms] = await timed(
-            client.callTool({ name: 'research', arguments: { topic: 'MCP tasks', latency_ms: 3000 } }));
+            client.callTool({ name: 'research', arguments: { topic: 'MCP tasks', latency_ms: 1500 } }));
         const ack = checkAck(research, 'research');
         report.conversation = ack.conversation;
         check(report.research_ack_ms < ackLimitMs, `slow ack: ${report.research_ack_ms} ms`);
