@@ -8,7 +8,6 @@ use crate::record::{TaskError, TaskRecord};
 use crate::state::TaskStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::fmt::Write as _;
 
 /// Defined with the limits, so the task record (which carries it too) needs nothing from here.
 pub use crate::limits::PROTOCOL_VERSION;
@@ -217,7 +216,11 @@ pub fn check_result(result: &Value) -> Result<(), InputError> {
 /// each character SQS refuses (3 bytes in UTF-8) as a 6-byte `\uXXXX` escape.
 pub fn sent_json_len(value: &Value) -> usize {
     let json = serde_json::to_string(value).expect("a JSON value always serializes");
-    let escaped: usize = sqs_refused(&json).map(|(_, c)| 6 - c.len_utf8()).sum();
+    let escaped: usize = json
+        .chars()
+        .filter(|c| !sqs_allows(*c))
+        .map(|c| 6 - c.len_utf8())
+        .sum();
     json.len() + escaped
 }
 
@@ -231,33 +234,18 @@ pub fn sqs_allows(c: char) -> bool {
 /// strings JSON is ASCII, and serde_json already escapes control characters, so the refused ones
 /// (U+FFFE, U+FFFF) can only stand inside strings, where the escape means the same character.
 pub fn sqs_safe_json(json: String) -> String {
-    if sqs_refused(&json).next().is_none() {
+    if json.chars().all(sqs_allows) {
         return json;
     }
     let mut out = String::with_capacity(json.len() + 16);
-    let mut copied = 0;
-    for (at, c) in sqs_refused(&json) {
-        out.push_str(&json[copied..at]);
-        // Writing to a String cannot fail.
-        let _ = write!(out, "\\u{:04x}", u32::from(c));
-        copied = at + c.len_utf8();
+    for c in json.chars() {
+        if sqs_allows(c) {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        }
     }
-    out.push_str(&json[copied..]);
     out
-}
-
-/// The characters of `text` SQS refuses, with their byte offsets. In a `str` only control
-/// characters (one byte below 0x20) and U+FFFE and U+FFFF (three bytes led by 0xEF) can be, and
-/// both kinds of byte start a character, so only those are decoded: results are mostly text
-/// without either, and a scan by character cost more than the serialization.
-fn sqs_refused(text: &str) -> impl Iterator<Item = (usize, char)> + '_ {
-    text.bytes()
-        .enumerate()
-        .filter(|&(_, b)| b < 0x20 || b == 0xEF)
-        .filter_map(move |(at, _)| {
-            let c = text[at..].chars().next()?;
-            (!sqs_allows(c)).then_some((at, c))
-        })
 }
 
 /// Task ids are ULIDs (26 Crockford base32 characters, time-ordered).
