@@ -79,7 +79,8 @@ def items_before(backend, transact_items):
         table = backend.tables[op["TableName"]]
         attrs = op["Item"] if op_type == "Put" else op["Key"]
         range_value = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
-        keys.setdefault(op["TableName"], []).append((DynamoType(attrs[table.hash_key_attr]), range_value))
+        hash_value = DynamoType(attrs[table.hash_key_attr])
+        keys.setdefault(op["TableName"], []).append((hash_value, range_value))
     return [ItemsBefore(backend.tables[name], table_keys) for name, table_keys in keys.items()]
 
 
@@ -146,6 +147,7 @@ def epoch_ms(dt=None):
 sqs_models.SQSBackend.is_message_valid_based_on_retention_period = retained
 sqs_models.unix_time = epoch_s
 sqs_models.unix_time_millis = epoch_ms
+
 
 def all_items(self):
     """moto's order (hash key, then range key), each key turned into a plain value once."""

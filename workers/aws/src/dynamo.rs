@@ -125,18 +125,16 @@ type UpdateResult = Result<
     aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
 >;
 
-/// A conditional UpdateItem's answer when the item written is not wanted: true when it wrote,
-/// false when its condition refused the write.
-fn conditional_write(answer: UpdateResult, context: &str) -> Result<bool, StoreError> {
-    match answer {
+/// A conditional write's answer (PutItem or UpdateItem) when the item written is not wanted: true
+/// when it wrote, false when its condition refused the write.
+fn conditional_write<O, E>(answer: Result<O, E>, context: &str) -> Result<bool, StoreError>
+where
+    aws_sdk_dynamodb::Error: From<E>,
+{
+    match answer.map_err(aws_sdk_dynamodb::Error::from) {
         Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(backend(context, aws_sdk_dynamodb::Error::from(e))),
+        Err(aws_sdk_dynamodb::Error::ConditionalCheckFailedException(_)) => Ok(false),
+        Err(e) => Err(backend(context, e)),
     }
 }
 

@@ -42,6 +42,15 @@ impl ToolContext {
             cancelled: tokio_util::sync::CancellationToken::new(),
         }
     }
+
+    /// Waits `duration`, or fails with `why` as soon as the task is cancelled (a cancelled run's
+    /// result is discarded, and its worker is free for the next task at once).
+    pub async fn wait(&self, duration: Duration, why: &str) -> Result<(), ToolFailure> {
+        tokio::select! {
+            () = tokio::time::sleep(duration) => Ok(()),
+            () = self.cancelled.cancelled() => Err(ToolFailure::new(why)),
+        }
+    }
 }
 
 /// A tool's own failure: recorded as FAILED (or TIMED_OUT when the tool's target says it ran out of

@@ -42,13 +42,12 @@ impl Tool for Research {
         let latency_ms = args::optional_u64(&arguments, "latency_ms", MAX_LATENCY_MS)
             .map_err(|e| ToolFailure::new(e.to_string()))?
             .unwrap_or(DEFAULT_LATENCY_MS);
-        // A cancelled task stops waiting (its worker is free for the next one at once).
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(latency_ms)) => {}
-            () = context.cancelled.cancelled() => {
-                return Err(ToolFailure::new("cancelled while researching"));
-            }
-        }
+        context
+            .wait(
+                Duration::from_millis(latency_ms),
+                "cancelled while researching",
+            )
+            .await?;
         Ok(json!({
             "topic": topic,
             "findings": format!(

@@ -32,12 +32,9 @@ impl Tool for Synthetic {
             .unwrap_or(0);
         record_start(&context.task_id);
         if sleep_ms > 0 {
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
-                () = context.cancelled.cancelled() => {
-                    return Err(ToolFailure::new("cancelled while sleeping"));
-                }
-            }
+            context
+                .wait(Duration::from_millis(sleep_ms), "cancelled while sleeping")
+                .await?;
         }
         record_run(&context.task_id);
         if let Ok(Some(message)) = args::optional_str(&arguments, "fail") {

@@ -5,7 +5,7 @@
 //! task ids holding places, so a take is one conditional `UpdateItem` whatever the limit, and
 //! giving a place back twice changes nothing.
 
-use super::{DynamoStore, IdempotencyItem, backend, conditional_write};
+use super::{DynamoStore, IdempotencyItem, conditional_write};
 use crate::error::StoreError;
 use crate::ports::{CreateOutcome, TaskStore};
 use crate::record::TaskRecord;
@@ -102,16 +102,7 @@ impl DynamoStore {
             .expression_attribute_values(":holder", AttributeValue::S(holder.to_string()))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(backend("PutItem (lease)", aws_sdk_dynamodb::Error::from(e))),
-        }
+        conditional_write(put, "PutItem (lease)")
     }
 
     pub(super) async fn take_place(
