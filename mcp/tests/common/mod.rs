@@ -132,6 +132,15 @@ pub async fn moto_stack(test: &str) -> Option<Stack> {
 
 /// As `moto_stack`, served statelessly (as the Lambda function serves) when `stateless`.
 pub async fn moto_stack_with(test: &str, stateless: bool) -> Option<Stack> {
+    moto_stack_adjusted(test, stateless, |_| {}).await
+}
+
+/// As `moto_stack_with`, its runtime options changed by `adjust`.
+pub async fn moto_stack_adjusted(
+    test: &str,
+    stateless: bool,
+    adjust: impl FnOnce(&mut RuntimeOptions),
+) -> Option<Stack> {
     let moto = MotoServer::start_or_skip(test)?;
     let catalog = Arc::new(Catalog::embedded().clone());
     let sdk = sdk_config(&AwsSettings::emulator(&moto.endpoint)).await;
@@ -146,6 +155,7 @@ pub async fn moto_stack_with(test: &str, stateless: bool) -> Option<Stack> {
     let backend = Backend::aws(&sdk, &resources, catalog).expect("aws backend");
     let mut options = options(Principals::Fixed(Caller::new(PRINCIPAL).unwrap()));
     options.settings.push_statuses = !stateless;
+    adjust(&mut options);
     let mut http = HttpOptions::loopback(0);
     http.stateless = stateless;
     Some(start_with(backend, options, Some(moto), http).await)
@@ -153,11 +163,21 @@ pub async fn moto_stack_with(test: &str, stateless: bool) -> Option<Stack> {
 
 /// A memory stack served as the Lambda function serves: stateless, no pushes.
 pub async fn memory_stack_stateless() -> Stack {
+    memory_stack_adjusted(true, |_| {}).await
+}
+
+/// A memory stack, served statelessly (no pushes) when `stateless`, its runtime options changed by
+/// `adjust`.
+pub async fn memory_stack_adjusted(
+    stateless: bool,
+    adjust: impl FnOnce(&mut RuntimeOptions),
+) -> Stack {
     let mut options = options(Principals::Fixed(Caller::new(PRINCIPAL).unwrap()));
-    options.settings.push_statuses = false;
+    options.settings.push_statuses = !stateless;
+    adjust(&mut options);
     let backend = Backend::in_memory(Arc::new(Catalog::embedded().clone()));
     let mut http = HttpOptions::loopback(0);
-    http.stateless = true;
+    http.stateless = stateless;
     start_with(backend, options, None, http).await
 }
 
