@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
-use workers::clock::now_ms;
+use workers::clock::{FakeClock, now_ms};
 use workers::delivery::{FileSink, VecSink};
 use workers::poller::{PoolOptions, WorkerPool};
 use workers::record::{NewTask, Outcome};
@@ -434,12 +434,18 @@ fn record_at(created_at_ms: u64, tool: &str) -> TaskRecord {
 }
 
 async fn sweep_now(backend: &Backend, older_than_ms: u64) -> SweepReport {
+    sweep_at(backend, older_than_ms, now_ms()).await
+}
+
+/// A sweep whose clock stands at `at_ms`: what is due does not hang on the machine's speed.
+async fn sweep_at(backend: &Backend, older_than_ms: u64, at_ms: u64) -> SweepReport {
     let report = sweep(
         backend.store.as_ref(),
         &backend.work_queues,
         &backend.replies,
         SweepSettings {
             older_than_ms,
+            clock: FakeClock::at(at_ms),
             ..SweepSettings::default()
         },
     )
@@ -454,9 +460,10 @@ async fn sweep_now(backend: &Backend, older_than_ms: u64) -> SweepReport {
 async fn a_pending_task_without_a_message_is_requeued_and_runs(h: Harness) {
     let backend = &h.backend;
     let queue = backend.work_queues["synthetic"].clone();
-    let orphan = record_at(now_ms(), "synthetic");
+    let t0 = now_ms();
+    let orphan = record_at(t0, "synthetic");
     backend.store.create(&orphan).await.unwrap();
-    let report = sweep_now(backend, 1_000).await;
+    let report = sweep_at(backend, 1_000, t0).await;
     assert_eq!(
         (report.scanned, report.requeued),
         (0, 0),
@@ -464,8 +471,7 @@ async fn a_pending_task_without_a_message_is_requeued_and_runs(h: Harness) {
     );
     assert_eq!(report.oldest_open_age_s, Some(0));
     assert_eq!(queue.depth().await.unwrap().visible, 0);
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
-    let report = sweep_now(backend, 1_000).await;
+    let report = sweep_at(backend, 1_000, t0 + 1_200).await;
     assert_eq!((report.scanned, report.requeued), (1, 1));
     assert_eq!(report.stuck.len(), 1);
     assert_eq!(
@@ -487,7 +493,8 @@ async fn a_pending_task_without_a_message_is_requeued_and_runs(h: Harness) {
         "the re-enqueue is noted"
     );
     // Just re-enqueued: the next sweep waits another bound.
-    assert_eq!(sweep_now(backend, 1_000).await.requeued, 0);
+    assert_eq!(sweep_at(backend, 1_000, t0 + 2_100).await.requeued, 0);
+    assert_eq!(sweep_at(backend, 1_000, t0 + 2_200).await.requeued, 1);
     let tools = ToolBox::builtin();
     let workers = pool(backend, &tools, "w", 1);
     let done = wait_for(backend, &orphan.task_id, Duration::from_secs(20), finished).await;
