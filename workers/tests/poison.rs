@@ -95,24 +95,16 @@ fn settings(max_tasks: u32) -> SweepSettings {
     }
 }
 
-async fn sweep_with(backend: &Backend, max_tasks: u32) -> SweepReport {
-    sweep(
-        backend.store.as_ref(),
-        &backend.work_queues,
-        &backend.replies,
-        settings(max_tasks),
-    )
-    .await
-    .unwrap()
+/// `settings(max_tasks)` on a clock that stands at `at_ms`: what is due does not hang on how long
+/// the test's own calls took on a loaded machine.
+fn settings_at(max_tasks: u32, at_ms: u64) -> SweepSettings {
+    SweepSettings {
+        clock: FakeClock::at(at_ms),
+        ..settings(max_tasks)
+    }
 }
 
-/// A sweep whose clock stands at `now_ms`: what is due does not hang on how long the test's own
-/// calls took on a loaded machine.
-async fn sweep_at(backend: &Backend, max_tasks: u32, now_ms: u64) -> SweepReport {
-    let settings = SweepSettings {
-        clock: FakeClock::at(now_ms),
-        ..settings(max_tasks)
-    };
+async fn sweep_by(backend: &Backend, settings: SweepSettings) -> SweepReport {
     sweep(
         backend.store.as_ref(),
         &backend.work_queues,
@@ -121,6 +113,14 @@ async fn sweep_at(backend: &Backend, max_tasks: u32, now_ms: u64) -> SweepReport
     )
     .await
     .unwrap()
+}
+
+async fn sweep_with(backend: &Backend, max_tasks: u32) -> SweepReport {
+    sweep_by(backend, settings(max_tasks)).await
+}
+
+async fn sweep_at(backend: &Backend, max_tasks: u32, at_ms: u64) -> SweepReport {
+    sweep_by(backend, settings_at(max_tasks, at_ms)).await
 }
 
 async fn sweep_once(backend: &Backend) -> SweepReport {
@@ -393,15 +393,9 @@ async fn tasks_the_sweeper_cannot_fix_are_set_aside_and_never_starve_the_rest(h:
     // A full sweep tries every one of them again; `tasks stuck` shows why they are aside.
     let again = sweep_at(backend, workers::limits::DEFAULT_SWEEP_TASKS, t0 + 200).await;
     assert_eq!((again.unfixable, again.set_aside), (1_000, 0));
-    let stuck = find_stuck(
-        backend.store.as_ref(),
-        SweepSettings {
-            clock: FakeClock::at(t0 + 300),
-            ..settings(5_000)
-        },
-    )
-    .await
-    .unwrap();
+    let stuck = find_stuck(backend.store.as_ref(), settings_at(5_000, t0 + 300))
+        .await
+        .unwrap();
     let listed = stuck.stuck.iter().filter(|s| s.set_aside.is_some()).count();
     assert_eq!(listed, 1_000);
 
@@ -413,10 +407,7 @@ async fn tasks_the_sweeper_cannot_fix_are_set_aside_and_never_starve_the_rest(h:
         backend.store.as_ref(),
         &queues,
         &backend.replies,
-        SweepSettings {
-            clock: FakeClock::at(t0 + 400),
-            ..settings(5_000)
-        },
+        settings_at(5_000, t0 + 400),
     )
     .await
     .unwrap();
@@ -740,14 +731,7 @@ async fn a_sweep_stops_at_its_stop_time() {
         stop_at_ms: Some(now_ms() - 1),
         ..settings(5_000)
     };
-    let report = sweep(
-        backend.store.as_ref(),
-        &backend.work_queues,
-        &backend.replies,
-        late,
-    )
-    .await
-    .unwrap();
+    let report = sweep_by(&backend, late).await;
     assert_eq!(
         (report.scanned, report.requeued, report.budget_exhausted),
         (0, 0, true)
@@ -757,14 +741,7 @@ async fn a_sweep_stops_at_its_stop_time() {
         stop_at_ms: Some(now_ms() + 60_000),
         ..settings(5_000)
     };
-    let report = sweep(
-        backend.store.as_ref(),
-        &backend.work_queues,
-        &backend.replies,
-        in_time,
-    )
-    .await
-    .unwrap();
+    let report = sweep_by(&backend, in_time).await;
     assert_eq!((report.requeued, report.budget_exhausted), (1, false));
 }
 
